@@ -1,0 +1,19 @@
+"""litejobs: an embedded background job runner on SQLite (or Redis), with Celery's API."""
+
+from __future__ import annotations
+
+from . import exceptions
+from .app import App
+from .result import AsyncResult, EagerResult
+from .task import Task
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "App",
+    "AsyncResult",
+    "EagerResult",
+    "Task",
+    "__version__",
+    "exceptions",
+]

@@ -1,0 +1,95 @@
+"""A pool child: claim, run and settle jobs until told to stop.
+
+Started by fork (``child_main``) or, where fork is missing or not wanted, as
+``python -m litejobs.child CONFIG`` (spawn), which imports the app anew.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .timeutil import now as clock_now
+from .worker import Consumer
+
+if TYPE_CHECKING:
+    from .app import App
+    from .scoreboard import Scoreboard
+
+log = logging.getLogger("litejobs.worker")
+
+IDLE_SLICE = 0.25  # an idle child looks at its stop flag at least this often
+
+
+def child_main(app: App, worker_id: str, queues: list[str], slot: int,
+               scoreboard: Scoreboard | None, max_tasks: int | None, parent_pid: int,
+               hostname: str) -> int:
+    from .supervisor import die_with_parent
+
+    die_with_parent(parent_pid)
+    stop = {"now": False}
+
+    def on_term(signum: int, frame: Any) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the supervisor's to handle
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+    run_consumer(app, worker_id, queues, scoreboard, slot, max_tasks, parent_pid, hostname,
+                 should_stop=lambda: stop["now"])
+    return 0
+
+
+def run_consumer(app: App, worker_id: str, queues: list[str], scoreboard: Scoreboard | None,
+                 slot: int, max_tasks: int | None, parent_pid: int | None, hostname: str,
+                 should_stop: Callable[[], bool],
+                 heartbeat: Callable[[], None] | None = None,
+                 heartbeat_every: float = 5.0) -> None:
+    transport = app.transport  # reopened in this process on first use
+    consumer = Consumer(app, transport, queues, worker_id, hostname, scoreboard, slot)
+    consumer.should_stop = should_stop
+    next_beat = time.monotonic() + heartbeat_every
+    try:
+        while not should_stop():
+            ran = consumer.run_once()
+            if max_tasks and consumer.processed >= max_tasks:
+                break
+            if heartbeat is not None and time.monotonic() >= next_beat:
+                heartbeat()
+                next_beat = time.monotonic() + heartbeat_every
+            if ran:
+                continue
+            while not should_stop() and not transport.has_work(queues, clock_now()):
+                if parent_pid is not None and os.getppid() != parent_pid:
+                    return  # orphaned where PDEATHSIG is missing: stop claiming
+                consumer.idle_wait(IDLE_SLICE)
+                if heartbeat is not None and time.monotonic() >= next_beat:
+                    heartbeat()
+                    next_beat = time.monotonic() + heartbeat_every
+    finally:
+        consumer.hand_back()
+        consumer.flush()
+
+
+def _spawned_main(config: dict[str, Any]) -> int:
+    """Entry of a spawned child: import the app, then run as a forked child would."""
+    from .cli import load_app, setup_logging
+    from .scoreboard import Scoreboard
+
+    setup_logging(config.get("loglevel", "WARNING"))
+    sys.path.insert(0, os.getcwd())
+    app = load_app(config["app"], config["url"])
+    board = Scoreboard(config["slots"], path=config["scoreboard"])
+    return child_main(app, config["worker"], config["queues"], config["slot"], board,
+                      config["max_tasks"], config["parent"], config["hostname"])
+
+
+if __name__ == "__main__":
+    sys.exit(_spawned_main(json.loads(sys.argv[1])))

@@ -1,0 +1,299 @@
+"""The ``litejobs`` command. Each command is thin: it parses, calls the library, prints.
+
+Exit codes: 0 done; 1 a litejobs error (message on stderr); 2 bad usage; 3 no such job.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import runpy
+import sys
+from typing import Any
+
+import click
+
+from . import serializer, states
+from .app import App
+from .exceptions import LiteJobsError
+from .job import Job, JobState
+from .timeutil import from_timestamp
+from .timeutil import now as clock_now
+
+EXIT_ERROR = 1
+EXIT_NOT_FOUND = 3
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), stream=sys.stderr,
+        format="[%(asctime)s: %(levelname)s/%(process)d] %(message)s")
+
+
+def load_app(spec: str | None, url: str | None) -> App:
+    """The App named by ``-A`` (``module``, ``module:attr`` or ``path/to/file.py``), on ``url``.
+
+    Without ``-A``, a bare App on ``url``: tasks are imported by name when first seen.
+    The store given on the command line wins over the one the module's App names.
+    """
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    app: App | None = None
+    if spec:
+        module_name, _, attr = spec.partition(":")
+        if module_name.endswith(".py"):
+            namespace = runpy.run_path(module_name, run_name="__mp_main__")
+            candidates = [v for v in namespace.values() if isinstance(v, App)]
+            found: Any = namespace.get(attr) if attr else None
+        else:
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError as exc:
+                raise click.BadParameter(f"cannot import {module_name!r}: {exc}",
+                                         param_hint="-A/--app") from None
+            found = getattr(module, attr, None) if attr else getattr(module, "app", None)
+            candidates = [v for v in vars(module).values() if isinstance(v, App)]
+        if isinstance(found, App):
+            app = found
+        elif attr:
+            raise click.BadParameter(f"{spec!r}: no App named {attr!r}", param_hint="-A/--app")
+        elif len(candidates) == 1:
+            app = candidates[0]
+    if app is None:
+        app = App(url)
+    elif url and app.url != url:
+        app.close()
+        app.url = url
+    return app
+
+
+def _open(db: str) -> App:
+    return App(db)
+
+
+def _fail(message: str, code: int = EXIT_ERROR) -> None:
+    click.echo(f"litejobs: {message}", err=True)
+    sys.exit(code)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LiteJobsError as exc:
+            _fail(str(exc))
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="litejobs")
+def main() -> None:
+    """litejobs: background jobs on a SQLite file (or Redis), with Celery's API."""
+
+
+@main.command()
+@click.argument("db")
+@click.option("-A", "--app", "app_spec", help="Module with the App and tasks (module[:attr]).")
+@click.option("-c", "--concurrency", type=click.IntRange(min=1),
+              help="Pool processes (default: CPU count).")
+@click.option("-Q", "--queues", help="Comma-separated queues to consume (default: default).")
+@click.option("-l", "--loglevel", default="WARNING", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+                                case_sensitive=False))
+@click.option("--pool", type=click.Choice(["prefork", "solo"]), default="prefork",
+              show_default=True)
+@click.option("--max-tasks-per-child", type=click.IntRange(min=1),
+              help="Replace a pool child after this many jobs.")
+@click.option("--start-method", type=click.Choice(["fork", "spawn"]),
+              help="How pool children start (default: fork where available).")
+@click.option("-n", "--hostname", help="Name this worker reports (default: host name).")
+def worker(db: str, app_spec: str | None, concurrency: int | None, queues: str | None,
+           loglevel: str, pool: str, max_tasks_per_child: int | None,
+           start_method: str | None, hostname: str | None) -> None:
+    """Run jobs from DB: a supervisor and a pool of processes."""
+    from .supervisor import Supervisor
+
+    setup_logging(loglevel)
+    app = load_app(app_spec, db)
+    queue_list = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
+    supervisor = Supervisor(app, queues=queue_list, concurrency=concurrency, pool=pool,
+                            max_tasks_per_child=max_tasks_per_child,
+                            start_method=start_method, hostname=hostname, app_spec=app_spec,
+                            loglevel=loglevel)
+    sys.exit(supervisor.run())
+
+
+def _ago(ts: float | None, now: float) -> str:
+    return "-" if ts is None else f"{now - ts:.1f}s ago"
+
+
+def status_data(app: App) -> dict[str, Any]:
+    transport = app.transport
+    now = clock_now()
+    counts = transport.counts()
+    workers = transport.workers(now)
+    consumed = {q for w in workers for q in w.queues}
+    warnings = []
+    for queue, by_state in sorted(counts.items()):
+        waiting = by_state.get("pending", 0) + by_state.get("scheduled", 0)
+        if waiting and queue not in consumed:
+            warnings.append(f"queue {queue!r} has {waiting} waiting job(s) and no live worker "
+                            "consumes it")
+    return {
+        "store": app.url,
+        "queues": counts,
+        "workers": [
+            {"id": w.id, "host": w.host, "pid": w.pid, "queues": w.queues,
+             "concurrency": w.concurrency, "running": w.running, "processed": w.processed,
+             "heartbeat_age": round(now - w.heartbeat_at, 3), "started_at": w.started_at}
+            for w in workers],
+        "warnings": warnings,
+    }
+
+
+@main.command()
+@click.argument("db")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(db: str, as_json: bool) -> None:
+    """Queues by state, live workers, and warnings."""
+    data = status_data(_open(db))
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"Store: {data['store']}")
+    columns = [s.value for s in JobState]
+    click.echo("Queues:")
+    if not data["queues"]:
+        click.echo("  (no jobs)")
+    else:
+        click.echo("  " + f"{'QUEUE':<20}" + "".join(f"{c.upper():>11}" for c in columns))
+        for queue, by_state in sorted(data["queues"].items()):
+            click.echo("  " + f"{queue:<20}"
+                       + "".join(f"{by_state.get(c, 0):>11}" for c in columns))
+    click.echo(f"Workers ({len(data['workers'])} live):")
+    for w in data["workers"]:
+        click.echo(f"  {w['id']}  host={w['host']} pid={w['pid']} "
+                   f"queues={','.join(w['queues'])} concurrency={w['concurrency']} "
+                   f"running={w['running']} processed={w['processed']} "
+                   f"heartbeat={w['heartbeat_age']:.1f}s ago")
+    for warning in data["warnings"]:
+        click.echo(f"Warning: {warning}")
+
+
+def job_data(job: Job) -> dict[str, Any]:
+    def decoded(blob: bytes | None) -> Any:
+        if blob is None:
+            return None
+        try:
+            return serializer.loads(blob)
+        except LiteJobsError as exc:
+            return f"<undecodable: {exc}>"
+
+    try:
+        args, kwargs = serializer.loads_call(job.payload)
+    except LiteJobsError as exc:
+        args, kwargs = f"<undecodable: {exc}>", None
+    return {
+        "id": job.id, "task": job.task,
+        "state": states.celery_state(job.state, job.custom_state, job.retries),
+        "store_state": job.state.value, "queue": job.queue, "priority": job.priority,
+        "args": args, "kwargs": kwargs, "attempts": job.attempts, "retries": job.retries,
+        "acks_late": job.acks_late, "options": job.options,
+        "eta": _iso(job.eta), "expires": _iso(job.expires), "created": _iso(job.created_at),
+        "started": _iso(job.started_at), "done": _iso(job.done_at),
+        "result_expires": _iso(job.purge_at), "worker": job.worker, "pid": job.pid,
+        "result": decoded(job.result), "custom_state": job.custom_state,
+        "meta": decoded(job.meta),
+        "error": None if job.error_type is None else {
+            "type": job.error_type, "message": job.error_message},
+        "traceback": job.traceback,
+    }
+
+
+def _iso(ts: float | None) -> str | None:
+    value = from_timestamp(ts)
+    return value.isoformat() if value else None
+
+
+@main.command()
+@click.argument("db")
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def inspect(db: str, job_id: str, as_json: bool) -> None:
+    """One job, whole: arguments, state, attempts, result or error, times."""
+    job = _open(db).transport.get(job_id)
+    if job is None:
+        _fail(f"no job {job_id} in {db} (never sent, or its result expired)", EXIT_NOT_FOUND)
+        return
+    data = job_data(job)
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=repr))
+        return
+    for key, value in data.items():
+        if key == "traceback" or value is None or value == {}:
+            continue
+        if key == "error":
+            value = f"{value['type']}: {value['message']}"
+        click.echo(f"{key + ':':<16}{value!r}" if key in ("args", "kwargs", "result", "meta")
+                   else f"{key + ':':<16}{value}")
+    if job.traceback:
+        click.echo("traceback:")
+        click.echo(job.traceback.rstrip())
+
+
+@main.command()
+@click.argument("db")
+@click.argument("job_id", required=False)
+@click.option("--failed", is_flag=True, help="Retry every failed job.")
+@click.option("--task", "task_name", help="With --failed: only jobs of this task.")
+def retry(db: str, job_id: str | None, failed: bool, task_name: str | None) -> None:
+    """Run a failed (or revoked) job again, or all failed jobs."""
+    if bool(job_id) == failed:
+        raise click.UsageError("give a JOB_ID or --failed (not both)")
+    if task_name and not failed:
+        raise click.UsageError("--task goes with --failed")
+    transport = _open(db).transport
+    if job_id:
+        n = transport.retry_failed(job_id=job_id, now=clock_now())
+        if not n:
+            job = transport.get(job_id)
+            why = "no such job" if job is None else f"it is {job.state.value}, not failed"
+            _fail(f"cannot retry {job_id}: {why}", EXIT_NOT_FOUND if job is None else EXIT_ERROR)
+        click.echo(f"queued {job_id} again")
+    else:
+        n = transport.retry_failed(task=task_name, now=clock_now())
+        click.echo(f"queued {n} failed job(s) again")
+
+
+@main.command()
+@click.argument("db")
+@click.argument("job_id")
+@click.option("--terminate", is_flag=True, help="Also kill the process if it is running.")
+def revoke(db: str, job_id: str, terminate: bool) -> None:
+    """Revoke a job: it never runs; with --terminate a running one is killed."""
+    app = _open(db)
+    now = clock_now()
+    expires = app.conf.result_expires
+    result = app.transport.revoke(job_id, now, now + expires if expires else None,
+                                  terminate=terminate)
+    messages = {
+        "revoked": f"revoked {job_id}",
+        "terminating": f"revoked {job_id}; its worker kills the running process",
+        "running": f"{job_id} is running; it will finish (use --terminate to kill it)",
+        "finished": f"{job_id} has already finished",
+    }
+    if result == "unknown":
+        _fail(f"no job {job_id} in {db}", EXIT_NOT_FOUND)
+    click.echo(messages[result])
+
+
+@main.command()
+@click.argument("db")
+@click.option("-Q", "--queue", help="Only this queue (default: every queue).")
+def purge(db: str, queue: str | None) -> None:
+    """Delete waiting jobs (pending and scheduled); running and finished ones stay."""
+    n = _open(db).transport.purge(queue)
+    click.echo(f"purged {n} waiting job(s)" + (f" from {queue!r}" if queue else ""))
+
+

@@ -1,0 +1,217 @@
+"""The job record, its states and a task's options: pure data, no I/O."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+import random
+import time
+from typing import Any
+
+from .exceptions import ConfigurationError
+
+
+class JobState(str, enum.Enum):
+    """Where a job is in its life, as the store keeps it (see docs/lifecycle.md)."""
+
+    #: Waiting for its eta (countdown, eta or a retry delay); not yet claimable.
+    SCHEDULED = "scheduled"
+    #: Claimable now.
+    PENDING = "pending"
+    #: Claimed by a worker (leased through the worker's heartbeat).
+    RUNNING = "running"
+    #: Finished; the result is stored until it expires.
+    SUCCESS = "success"
+    #: Failed for good (exception, retries exhausted, worker lost); kept, can be retried.
+    FAILURE = "failure"
+    #: Revoked or expired before it finished; never runs (again).
+    REVOKED = "revoked"
+
+    @property
+    def finished(self) -> bool:
+        return self in FINISHED_STATES
+
+
+FINISHED_STATES = frozenset({JobState.SUCCESS, JobState.FAILURE, JobState.REVOKED})
+
+
+@dataclasses.dataclass
+class Job:
+    """One job as stored. ``payload`` is the packed ``[args, kwargs]``."""
+
+    id: str
+    task: str
+    payload: bytes
+    queue: str = "default"
+    priority: int = 0
+    state: JobState = JobState.PENDING
+    eta: float = 0.0
+    expires: float | None = None
+    attempts: int = 0  #: how many times it was claimed; the claim's fencing token
+    retries: int = 0  #: how many times it asked to be retried (self.request.retries)
+    acks_late: bool = True
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    result: bytes | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    error_args: bytes | None = None
+    traceback: str | None = None
+    custom_state: str | None = None
+    meta: bytes | None = None
+    worker: str | None = None
+    pid: int | None = None
+    created_at: float = 0.0
+    started_at: float | None = None
+    done_at: float | None = None
+    purge_at: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    """How a job failed, as stored and shown."""
+
+    error_type: str  #: "module.QualName" of the exception class
+    message: str
+    traceback: str | None = None
+    args: bytes | None = None  #: the exception's packed args, when msgpack can carry them
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What became of one claimed job; the store applies it only if ``attempt`` still holds.
+
+    ``state`` is the job's next state: SUCCESS, FAILURE, REVOKED, SCHEDULED (a retry
+    at ``eta``) or PENDING (handed back to the queue unrun).
+    """
+
+    job_id: str
+    attempt: int
+    state: JobState
+    result: bytes | None = None
+    failure: Failure | None = None
+    eta: float | None = None
+    retries: int | None = None
+    purge_at: float | None = None
+    forget: bool = False  #: drop the row instead of keeping a result (ignore_result)
+
+
+# Options a task accepts at declaration (Celery's names), with their defaults.
+TASK_OPTION_DEFAULTS: dict[str, Any] = {
+    "name": None,
+    "bind": False,
+    "max_retries": 3,
+    "default_retry_delay": None,  # None: app.conf.task_default_retry_delay
+    "autoretry_for": (),
+    "dont_autoretry_for": (),
+    "retry_kwargs": None,
+    "retry_backoff": False,
+    "retry_backoff_max": 600.0,
+    "retry_jitter": True,
+    "time_limit": None,
+    "soft_time_limit": None,
+    "rate_limit": None,
+    "queue": None,
+    "priority": None,
+    "ignore_result": None,
+    "acks_late": None,
+    "expires": None,
+    "typing": True,
+}
+
+
+def validate_task_options(func_name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Check option names and value types; return the options merged over the defaults."""
+    unknown = sorted(set(options) - set(TASK_OPTION_DEFAULTS))
+    if unknown:
+        raise ConfigurationError(
+            f"unknown task option(s) {', '.join(unknown)} on {func_name}; valid options: "
+            + ", ".join(sorted(TASK_OPTION_DEFAULTS))
+        )
+    merged = {**TASK_OPTION_DEFAULTS, **options}
+
+    def need(key: str, ok: bool, what: str) -> None:
+        if not ok:
+            raise ConfigurationError(
+                f"task option {key}={merged[key]!r} on {func_name}: expected {what}"
+            )
+
+    def number_or_none(key: str, positive: bool = True) -> None:
+        value = merged[key]
+        need(
+            key,
+            value is None
+            or (
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and (value > 0 if positive else value >= 0)
+            ),
+            "a positive number of seconds or None" if positive else "a number >= 0 or None",
+        )
+
+    need("name", merged["name"] is None or (isinstance(merged["name"], str) and merged["name"]),
+         "a non-empty str")
+    need("bind", isinstance(merged["bind"], bool), "True or False")
+    mr = merged["max_retries"]
+    need("max_retries", mr is None or (isinstance(mr, int) and not isinstance(mr, bool)
+                                        and mr >= 0), "an int >= 0, or None for no limit")
+    number_or_none("default_retry_delay", positive=False)
+    for key in ("autoretry_for", "dont_autoretry_for"):
+        value = merged[key]
+        if isinstance(value, type):
+            value = (value,)
+        need(key, isinstance(value, (tuple, list)) and all(
+            isinstance(c, type) and issubclass(c, BaseException) for c in value),
+            "a tuple of exception classes")
+        merged[key] = tuple(value)
+    need("retry_kwargs", merged["retry_kwargs"] is None or isinstance(merged["retry_kwargs"], dict),
+         "a dict")
+    rb = merged["retry_backoff"]
+    need("retry_backoff", isinstance(rb, (bool, int, float)) and rb >= 0,
+         "True, False or a base delay in seconds")
+    number_or_none("retry_backoff_max")
+    need("retry_jitter", isinstance(merged["retry_jitter"], bool), "True or False")
+    number_or_none("time_limit")
+    number_or_none("soft_time_limit")
+    if merged["rate_limit"] is not None:
+        from .timeutil import parse_rate
+
+        try:
+            parse_rate(merged["rate_limit"])
+        except ValueError as exc:
+            raise ConfigurationError(f"task option rate_limit on {func_name}: {exc}") from None
+    need("queue", merged["queue"] is None or (isinstance(merged["queue"], str) and merged["queue"]),
+         "a non-empty queue name")
+    pr = merged["priority"]
+    need("priority", pr is None or (isinstance(pr, int) and not isinstance(pr, bool)),
+         "an int (higher runs first)")
+    for key in ("ignore_result", "acks_late"):
+        need(key, merged[key] is None or isinstance(merged[key], bool), "True, False or None")
+    need("typing", isinstance(merged["typing"], bool), "True or False")
+    return merged
+
+
+_id_random = random.Random()
+_id_state = {"pid": 0, "ms": 0, "seq": 0}
+
+
+def new_id() -> str:
+    """A UUIDv7 string: time-ordered, so new jobs append to the end of the id index.
+
+    Random ids (uuid4) land on a random index page, which SQLite then writes to the
+    WAL on every enqueue; ordered ids keep that to the page just written.
+    """
+    state = _id_state
+    pid = os.getpid()
+    if state["pid"] != pid:  # a forked child must not repeat its parent's sequence
+        _id_random.seed()
+        state["pid"] = pid
+    ms = time.time_ns() // 1_000_000
+    if ms == state["ms"]:
+        state["seq"] = (state["seq"] + 1) & 0xFFF
+    else:
+        state["ms"], state["seq"] = ms, _id_random.getrandbits(8)
+    rand = _id_random.getrandbits(62)
+    value = (ms << 80) | (0x7 << 76) | (state["seq"] << 64) | (0b10 << 62) | rand
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

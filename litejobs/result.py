@@ -1,0 +1,254 @@
+"""AsyncResult: a handle on a job's state and outcome, read from the store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from . import serializer, states
+from .exceptions import TaskRevokedError, TimeoutError
+from .failure import rebuild
+from .job import Job, JobState
+from .timeutil import from_timestamp
+
+if TYPE_CHECKING:
+    from .app import App
+
+R = TypeVar("R")
+
+# A wake-up may be consumed by another thread sharing the connection; waiting in
+# slices bounds the cost of that to one slice.
+_WAIT_SLICE = 0.1
+
+
+class AsyncResult(Generic[R]):
+    """The result of a job, by id. Reading its state asks the store each time."""
+
+    def __init__(self, id: str, app: App | None = None, task_name: str | None = None) -> None:
+        if app is None:
+            from .app import default_app
+
+            app = default_app()
+        self.id = id
+        self.app = app
+        self.task_name = task_name
+        self._job: Job | None = None  # cached once finished
+
+    # -- identity ----------------------------------------------------------
+    @property
+    def task_id(self) -> str:
+        return self.id
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: {self.id}>"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, AsyncResult):
+            return other.id == self.id
+        if isinstance(other, str):
+            return other == self.id
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    # -- state -------------------------------------------------------------
+    def _finished_job(self) -> Job | None:
+        if self._job is not None:
+            return self._job
+        job = self.app.transport.get(self.id)
+        if job is not None and job.state.finished:
+            self._job = job
+        return job
+
+    @property
+    def state(self) -> str:
+        if self._job is not None:
+            return states.celery_state(self._job.state, None, 0)
+        found = self.app.transport.get_state(self.id)
+        if found is None:
+            return states.PENDING
+        state, custom, retries = found
+        return states.celery_state(state, custom, retries)
+
+    status = state
+
+    def ready(self) -> bool:
+        return self.state in states.READY_STATES
+
+    def successful(self) -> bool:
+        return self.state == states.SUCCESS
+
+    def failed(self) -> bool:
+        return self.state == states.FAILURE
+
+    # -- outcome -----------------------------------------------------------
+    def get(self, timeout: float | None = None, propagate: bool = True,
+            interval: float | None = None, disable_sync_subtasks: bool = True) -> R:
+        """Wait for the job to finish; return its result or raise its exception.
+
+        ``timeout`` seconds (None: forever), then ``litejobs.exceptions.TimeoutError``.
+        Waiting blocks on the store's change notification rather than polling it.
+        """
+        transport = self.app.transport
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            found = self._job or transport.get_state(self.id)
+            if isinstance(found, Job) or (found is not None and found[0].finished):
+                job = self._finished_job()
+                if job is not None:
+                    return self._outcome(job, propagate)
+            if deadline is None:
+                wait = _WAIT_SLICE
+            else:
+                wait = min(deadline - time.monotonic(), _WAIT_SLICE)
+                if wait <= 0:
+                    raise TimeoutError(f"job {self.id} did not finish within {timeout}s")
+            if interval:
+                time.sleep(min(interval, wait))
+            else:
+                transport.wait_for_change(wait)
+
+    wait = get
+
+    def _outcome(self, job: Job, propagate: bool) -> Any:
+        if job.state is JobState.SUCCESS:
+            return serializer.loads(job.result) if job.result is not None else None
+        exc = self._exception(job)
+        if propagate:
+            raise exc
+        return exc
+
+    @staticmethod
+    def _exception(job: Job) -> BaseException:
+        if job.state is JobState.REVOKED and job.error_type is None:
+            return TaskRevokedError(f"job {job.id} was revoked")
+        return rebuild(job.error_type, job.error_message, job.error_args, job.traceback)
+
+    @property
+    def result(self) -> Any:
+        """The return value, the exception of a failure, or the meta of a custom state."""
+        job = self._finished_job()
+        if job is None:
+            return None
+        if job.state is JobState.SUCCESS:
+            return serializer.loads(job.result) if job.result is not None else None
+        if job.state.finished:
+            return self._exception(job)
+        if job.state is JobState.RUNNING and job.custom_state and job.meta is not None:
+            return serializer.loads(job.meta)
+        if job.retries and job.error_type:
+            return rebuild(job.error_type, job.error_message, None, job.traceback)
+        return None
+
+    @property
+    def info(self) -> Any:
+        return self.result
+
+    @property
+    def traceback(self) -> str | None:
+        job = self._finished_job()
+        return job.traceback if job is not None else None
+
+    @property
+    def date_done(self) -> dt.datetime | None:
+        job = self._finished_job()
+        return from_timestamp(job.done_at) if job is not None else None
+
+    @property
+    def name(self) -> str | None:
+        job = self._job or self.app.transport.get(self.id)
+        return job.task if job is not None else self.task_name
+
+    @property
+    def args(self) -> tuple | None:
+        job = self._job or self.app.transport.get(self.id)
+        return serializer.loads_call(job.payload)[0] if job is not None else None
+
+    @property
+    def kwargs(self) -> dict | None:
+        job = self._job or self.app.transport.get(self.id)
+        return serializer.loads_call(job.payload)[1] if job is not None else None
+
+    @property
+    def retries(self) -> int:
+        job = self._job or self.app.transport.get(self.id)
+        return job.retries if job is not None else 0
+
+    # -- acting ------------------------------------------------------------
+    def revoke(self, terminate: bool = False, signal: str = "SIGTERM") -> None:
+        """Revoke the job: if it has not started it never runs; ``terminate`` stops it too."""
+        self.app.control.revoke(self.id, terminate=terminate)
+
+    def forget(self) -> None:
+        """Remove the stored result (and the job record) of a finished job."""
+        self.app.transport.forget(self.id)
+        self._job = None
+
+
+class EagerResult(AsyncResult[R]):
+    """The outcome of a job run inline (eager mode): the same interface, nothing stored."""
+
+    def __init__(self, id: str, app: App, task_name: str, state: str, value: Any = None,
+                 exception: BaseException | None = None, traceback: str | None = None,
+                 retries: int = 0, args: tuple = (), kwargs: dict | None = None) -> None:
+        super().__init__(id, app, task_name)
+        self._state = state
+        self._value = value
+        self._exception_value = exception
+        self._traceback = traceback
+        self._retries = retries
+        self._args = args
+        self._kwargs = kwargs or {}
+        self._done = dt.datetime.now(dt.timezone.utc)
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    status = state
+
+    def get(self, timeout: float | None = None, propagate: bool = True,
+            interval: float | None = None, disable_sync_subtasks: bool = True) -> R:
+        if self._exception_value is not None:
+            if propagate:
+                raise self._exception_value
+            return self._exception_value  # type: ignore[return-value]
+        return self._value
+
+    wait = get
+
+    @property
+    def result(self) -> Any:
+        return self._exception_value if self._exception_value is not None else self._value
+
+    @property
+    def traceback(self) -> str | None:
+        return self._traceback
+
+    @property
+    def date_done(self) -> dt.datetime | None:
+        return self._done
+
+    @property
+    def name(self) -> str | None:
+        return self.task_name
+
+    @property
+    def args(self) -> tuple | None:
+        return self._args
+
+    @property
+    def kwargs(self) -> dict | None:
+        return self._kwargs
+
+    @property
+    def retries(self) -> int:
+        return self._retries
+
+    def revoke(self, terminate: bool = False, signal: str = "SIGTERM") -> None:
+        """An eager job has already run: nothing to revoke."""
+
+    def forget(self) -> None:
+        """Nothing is stored for an eager job."""

@@ -1,0 +1,74 @@
+"""Signals as in Celery: ``@task_success.connect`` on ``def handler(sender=None, **kwargs)``.
+
+A receiver that raises is logged and skipped; it never breaks the job or the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger("litejobs.signals")
+
+Receiver = Callable[..., Any]
+
+
+class Signal:
+    """A named hook; ``send`` calls every connected receiver in order of connection."""
+
+    def __init__(self, name: str, providing_args: tuple[str, ...] = ()) -> None:
+        self.name = name
+        self.providing_args = providing_args
+        self._receivers: list[Receiver] = []
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<Signal: {self.name}>"
+
+    def connect(self, receiver: Receiver | None = None, **_options: Any) -> Any:
+        """Connect ``receiver``; usable as ``@signal.connect`` or ``@signal.connect()``."""
+        def add(fn: Receiver) -> Receiver:
+            with self._lock:
+                if fn not in self._receivers:
+                    self._receivers.append(fn)
+            return fn
+
+        return add(receiver) if receiver is not None else add
+
+    def disconnect(self, receiver: Receiver) -> bool:
+        with self._lock:
+            if receiver in self._receivers:
+                self._receivers.remove(receiver)
+                return True
+        return False
+
+    @property
+    def receivers(self) -> list[Receiver]:
+        return list(self._receivers)
+
+    def send(self, sender: Any = None, **kwargs: Any) -> list[tuple[Receiver, Any]]:
+        responses = []
+        for receiver in self._receivers:
+            try:
+                responses.append((receiver, receiver(sender=sender, signal=self, **kwargs)))
+            except Exception as exc:
+                log.exception("signal %s: receiver %r raised", self.name, receiver)
+                responses.append((receiver, exc))
+        return responses
+
+
+task_prerun = Signal("task_prerun", ("task_id", "task", "args", "kwargs"))
+task_postrun = Signal("task_postrun", ("task_id", "task", "args", "kwargs", "retval", "state"))
+task_success = Signal("task_success", ("result",))
+task_failure = Signal("task_failure", ("task_id", "exception", "args", "kwargs", "traceback"))
+task_retry = Signal("task_retry", ("request", "reason", "einfo"))
+task_revoked = Signal("task_revoked", ("request", "terminated", "signum", "expired"))
+worker_ready = Signal("worker_ready")
+worker_shutdown = Signal("worker_shutdown")
+
+__all__ = [
+    "Signal", "task_failure", "task_postrun", "task_prerun", "task_retry", "task_revoked",
+    "task_success", "worker_ready", "worker_shutdown",
+]

@@ -1,0 +1,394 @@
+"""The worker's parent process: start, watch and replace pool children; leases; signals.
+
+Only this module forks and installs signal handlers. Children claim from the store
+themselves; the supervisor never passes jobs. It keeps the worker's heartbeat (the
+lease of every job its children hold), hands a dead child's jobs back at once,
+rescues jobs of other workers whose lease ran out, kills children past a hard time
+limit or whose job was revoked with terminate, and prunes expired results.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import json
+import logging
+import os
+import secrets
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from .exceptions import TimeLimitExceeded, WorkerLostError
+from .failure import class_path
+from .job import Failure, JobState, Outcome
+from .scoreboard import Scoreboard
+from .timeutil import now as clock_now
+from .transports.base import Lost, WorkerInfo
+
+if TYPE_CHECKING:
+    from .app import App
+
+log = logging.getLogger("litejobs.worker")
+
+RESCUE_EVERY = 1.0  # seconds between looks for jobs of dead workers
+PRUNE_BATCH = 500
+WAL_CHECKPOINT_FRAMES = 2000  # checkpoint from here once the WAL holds this many pages
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel SIGKILL this process when its supervisor dies (Linux)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # elsewhere the child's idle loop checks its parent pid
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def lost_outcome(lost: Lost, reason: str, requeue_all: bool = False) -> Outcome:
+    """A dead process's job: back to the queue (acks_late), or FAILURE WorkerLostError."""
+    if lost.acks_late or requeue_all:
+        return Outcome(lost.job_id, lost.attempt, JobState.PENDING)
+    failure = Failure(class_path(WorkerLostError), reason)
+    return Outcome(lost.job_id, lost.attempt, JobState.FAILURE, failure=failure,
+                   purge_at=None)
+
+
+class Supervisor:
+    """``litejobs worker``: one supervisor process and ``concurrency`` pool children."""
+
+    def __init__(self, app: App, queues: Iterable[str] | None = None,
+                 concurrency: int | None = None, pool: str = "prefork",
+                 max_tasks_per_child: int | None = None, start_method: str | None = None,
+                 hostname: str | None = None, app_spec: str | None = None,
+                 loglevel: str = "WARNING") -> None:
+        self.app = app
+        self.queues = list(dict.fromkeys(queues or [app.conf.task_default_queue]))
+        self.concurrency = concurrency or app.conf.worker_concurrency or os.cpu_count() or 1
+        if pool not in ("prefork", "solo"):
+            raise ValueError(f"pool must be 'prefork' or 'solo', not {pool!r}")
+        self.pool = pool
+        if pool == "solo":
+            self.concurrency = 1
+        self.max_tasks_per_child = max_tasks_per_child or app.conf.worker_max_tasks_per_child
+        self.start_method = start_method or ("fork" if hasattr(os, "fork") else "spawn")
+        self.app_spec = app_spec
+        self.loglevel = loglevel
+        self.hostname = hostname or socket.gethostname()
+        self.id = f"{self.hostname}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.lease = float(app.conf.worker_lease_timeout)
+        self.children: dict[int, int] = {}  # pid -> slot
+        self.killed: dict[int, str] = {}  # pid -> why we killed it
+        self.stopping: str | None = None  # None, "warm" or "cold"
+        self.started_at = clock_now()
+        self._wake_r = self._wake_w = -1
+        self.scoreboard: Scoreboard | None = None
+        self._spawned: dict[int, subprocess.Popen] = {}
+
+    # -- the main loop ---------------------------------------------------------
+    def run(self) -> int:
+        transport = self.app.transport
+        info = self.info()
+        transport.heartbeat(info, clock_now(), self.lease)
+        if self.pool == "solo":
+            return self._run_solo(info)
+        self.scoreboard = Scoreboard(self.concurrency)
+        self._install_signals()
+        try:
+            for slot in range(self.concurrency):
+                self._spawn(slot)
+            log.warning("litejobs worker %s ready: queues %s, concurrency %d, store %s",
+                        self.id, ",".join(self.queues), self.concurrency, self.app.url)
+            self._send_signal("worker_ready")
+            self._loop(info)
+        finally:
+            self._shutdown_children()
+            transport.unregister_worker(self.id)
+            self._send_signal("worker_shutdown")
+            self.scoreboard.close()
+            self._restore_signals()
+        log.warning("litejobs worker %s stopped", self.id)
+        return 0
+
+    def info(self) -> WorkerInfo:
+        running = 0
+        if self.scoreboard is not None:
+            running = sum(1 for s in range(self.scoreboard.slots) if self.scoreboard.read(s)[0])
+        return WorkerInfo(
+            id=self.id, host=self.hostname, pid=os.getpid(), queues=self.queues,
+            concurrency=self.concurrency, started_at=self.started_at, running=running,
+            processed=self.scoreboard.total_processed() if self.scoreboard else 0)
+
+    def _loop(self, info: WorkerInfo) -> None:
+        transport = self.app.transport
+        next_beat = next_rescue = 0.0
+        beat_every = max(min(self.lease / 3, 5.0), 0.2)
+        while self.children or not self.stopping:
+            self._reap()
+            if self.stopping == "cold":
+                break
+            mono = time.monotonic()
+            next_deadline = self._enforce_time_limits()
+            if mono >= next_rescue:
+                self._rescue()
+                self._terminate_revoked()
+                next_rescue = mono + RESCUE_EVERY
+            if mono >= next_beat:
+                transport.heartbeat(self.info(), clock_now(), self.lease)
+                self._maintain()
+                next_beat = mono + beat_every
+            timeout = min(next_rescue, next_beat) - time.monotonic()
+            if next_deadline is not None:
+                timeout = min(timeout, next_deadline - time.time())
+            self._sleep(max(timeout, 0.01))
+
+    def _sleep(self, timeout: float) -> None:
+        try:
+            readable, _, _ = select.select([self._wake_r], [], [], timeout)
+        except InterruptedError:
+            return
+        if readable:
+            try:
+                while os.read(self._wake_r, 512):
+                    pass
+            except BlockingIOError:
+                pass
+
+    # -- children --------------------------------------------------------------
+    def _spawn(self, slot: int) -> None:
+        assert self.scoreboard is not None
+        if self.start_method == "spawn":
+            self._spawn_process(slot)
+            return
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # the child
+            code = 1
+            try:
+                self._restore_signals()
+                os.close(self._wake_r)
+                os.close(self._wake_w)
+                from .child import child_main
+
+                code = child_main(self.app, self.id, self.queues, slot, self.scoreboard,
+                                  self.max_tasks_per_child, parent, self.hostname)
+            except BaseException:
+                log.exception("pool child crashed")
+            finally:
+                os._exit(code)
+        self.children[pid] = slot
+
+    def _spawn_process(self, slot: int) -> None:
+        assert self.scoreboard is not None
+        config = {
+            "url": self.app.url, "app": self.app_spec, "worker": self.id, "queues": self.queues,
+            "slot": slot, "scoreboard": self.scoreboard.path, "slots": self.scoreboard.slots,
+            "max_tasks": self.max_tasks_per_child, "parent": os.getpid(),
+            "hostname": self.hostname, "loglevel": self.loglevel,
+        }
+        proc = subprocess.Popen([sys.executable, "-m", "litejobs.child", json.dumps(config)])
+        self._spawned[proc.pid] = proc
+        self.children[proc.pid] = slot
+
+    def _reap(self) -> None:
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self._spawned.pop(pid, None)
+            slot = self.children.pop(pid, None)
+            if slot is None:
+                continue
+            self._child_exited(pid, slot, status)
+
+    def _child_exited(self, pid: int, slot: int, status: int) -> None:
+        assert self.scoreboard is not None
+        why = self.killed.pop(pid, None)
+        code = os.waitstatus_to_exitcode(status)
+        if why is None and code != 0:
+            sig = -code if code < 0 else None
+            why = f"pool child {pid} died ({'signal ' + signal.Signals(sig).name if sig else f'exit code {code}'})"  # noqa: E501
+            log.error("%s", why)
+        lost = self.app.transport.lost_jobs(clock_now(), worker=self.id, pid=pid)
+        if lost:
+            outcomes = [lost_outcome(x, why or f"pool child {pid} exited",
+                                     requeue_all=self.stopping == "cold") for x in lost]
+            self._settle_lost(outcomes)
+        self.scoreboard.clear(slot)
+        if not self.stopping:
+            self._spawn(slot)
+
+    def _settle_lost(self, outcomes: list[Outcome]) -> None:
+        conf = self.app.conf
+        for o in outcomes:
+            if o.state is JobState.FAILURE and conf.result_expires:
+                o.purge_at = clock_now() + conf.result_expires
+        self.app.transport.settle(outcomes, clock_now())
+
+    def _kill(self, pid: int, why: str) -> None:
+        self.killed[pid] = why
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def _enforce_time_limits(self) -> float | None:
+        """Kill children past their job's hard limit; return the nearest deadline."""
+        assert self.scoreboard is not None
+        nearest = None
+        now = time.time()
+        for pid, slot in list(self.children.items()):
+            job_id, attempt, _started, deadline, _pid = self.scoreboard.read(slot)
+            if not job_id or not deadline:
+                continue
+            if now < deadline:
+                nearest = deadline if nearest is None else min(nearest, deadline)
+                continue
+            message = f"job {job_id} ran past its hard time limit and was killed"
+            log.error("%s (pool child %d)", message, pid)
+            outcome = Outcome(job_id, attempt, JobState.FAILURE,
+                              failure=Failure(class_path(TimeLimitExceeded), message))
+            self._settle_lost([outcome])
+            self.scoreboard.clear(slot)
+            self._kill(pid, message)
+        return nearest
+
+    def _terminate_revoked(self) -> None:
+        assert self.scoreboard is not None
+        transport = self.app.transport
+        for job_id, pid in transport.terminated_jobs(self.id):
+            slot = self.children.get(pid)
+            if slot is not None and self.scoreboard.read(slot)[0] == job_id:
+                log.warning("terminating job %s (revoked): killing pool child %d", job_id, pid)
+                self.scoreboard.clear(slot)
+                self._kill(pid, f"job {job_id} was revoked with terminate")
+            transport.clear_terminated(job_id)
+
+    # -- leases and upkeep -----------------------------------------------------
+    def _rescue(self) -> None:
+        transport = self.app.transport
+        lost = transport.lost_jobs(clock_now())
+        if lost:
+            log.warning("rescuing %d job(s) of workers whose lease ran out", len(lost))
+            self._settle_lost([lost_outcome(x, "the worker running it stopped renewing its "
+                                               "lease (it died)") for x in lost])
+
+    def _maintain(self) -> None:
+        transport = self.app.transport
+        now = clock_now()
+        transport.prune(now, PRUNE_BATCH)
+        transport.forget_dead_workers(now - 3600)
+        checkpoint = getattr(transport, "checkpoint", None)
+        if checkpoint is not None:
+            frames, _done = checkpoint("PASSIVE")
+            if frames > WAL_CHECKPOINT_FRAMES:
+                checkpoint("TRUNCATE")
+
+    # -- signals and shutdown ----------------------------------------------------
+    def _install_signals(self) -> None:
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._old_wakeup = signal.set_wakeup_fd(self._wake_w)
+        self._old_handlers = {
+            sig: signal.signal(sig, handler) for sig, handler in (
+                (signal.SIGTERM, self._on_term), (signal.SIGINT, self._on_int),
+                (signal.SIGQUIT, self._on_quit), (signal.SIGCHLD, lambda *a: None))
+        }
+
+    def _restore_signals(self) -> None:
+        if self._wake_r < 0:
+            return
+        signal.set_wakeup_fd(self._old_wakeup)
+        for sig, handler in self._old_handlers.items():
+            signal.signal(sig, handler)
+
+    def _on_term(self, signum: int, frame: Any) -> None:
+        self._begin_stop("warm")
+
+    def _on_int(self, signum: int, frame: Any) -> None:
+        self._begin_stop("cold" if self.stopping else "warm")
+
+    def _on_quit(self, signum: int, frame: Any) -> None:
+        self._begin_stop("cold")
+
+    def _begin_stop(self, how: str) -> None:
+        if self.stopping == how or self.stopping == "cold":
+            return
+        self.stopping = how
+        if how == "warm":
+            log.warning("warm shutdown: no new jobs; waiting for running jobs to finish "
+                        "(Ctrl-C again to hand them back to the queue and exit)")
+            for pid in self.children:
+                self._signal_child(pid, signal.SIGTERM)
+        else:
+            log.warning("cold shutdown: handing running jobs back to the queue")
+
+    def _signal_child(self, pid: int, sig: int) -> None:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def _shutdown_children(self) -> None:
+        if not self.children:
+            return
+        if self.stopping != "cold":
+            self.stopping = "cold"
+        for pid in self.children:
+            self._signal_child(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while self.children and time.monotonic() < deadline:
+            try:
+                pid, status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+            except OSError as exc:
+                if exc.errno == errno.EINTR:
+                    continue
+                raise
+            slot = self.children.pop(pid, None)
+            if slot is not None:
+                self._child_exited(pid, slot, status)
+
+    def _run_solo(self, info: WorkerInfo) -> int:
+        """``--pool solo``: run jobs in this process (no hard time limits)."""
+        from .child import run_consumer
+
+        stop = {"now": False}
+
+        def on_signal(signum: int, frame: Any) -> None:
+            stop["now"] = True
+
+        old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        log.warning("litejobs worker %s ready (solo pool): queues %s, store %s", self.id,
+                    ",".join(self.queues), self.app.url)
+        try:
+            run_consumer(self.app, self.id, self.queues, None, 0, self.max_tasks_per_child,
+                         None, self.hostname, should_stop=lambda: stop["now"],
+                         heartbeat=lambda: self.app.transport.heartbeat(
+                             info, clock_now(), self.lease),
+                         heartbeat_every=max(min(self.lease / 3, 5.0), 0.2))
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+            self.app.transport.unregister_worker(self.id)
+        return 0
+
+    def _send_signal(self, name: str) -> None:
+        try:
+            from . import signals
+        except ImportError:
+            return
+        getattr(signals, name).send(sender=self)

@@ -1,0 +1,32 @@
+"""Stores behind one interface; ``open_transport(url)`` picks one from the URL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import Lost, Transport, WorkerInfo
+
+__all__ = ["Lost", "Transport", "WorkerInfo", "open_transport"]
+
+
+def open_transport(url: str, **options: Any) -> Transport:
+    """``redis://`` / ``rediss://`` is Redis; a path or ``sqlite:///path`` is SQLite."""
+    if not isinstance(url, str) or not url:
+        raise ValueError(f"store URL must be a non-empty string, not {url!r}")
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        try:
+            from .redis import RedisTransport  # type: ignore[import-not-found]
+        except ModuleNotFoundError as exc:
+            from ..exceptions import ConfigurationError
+
+            if exc.name == "redis":
+                raise ConfigurationError(
+                    "the Redis transport needs redis-py: pip install 'litejobs[redis]'"
+                ) from None
+            raise ConfigurationError(
+                "this litejobs has no Redis transport yet; use a SQLite path"
+            ) from None
+        return RedisTransport(url, **options)
+    from .sqlite import SQLiteTransport
+
+    return SQLiteTransport(url, durability=options.get("durability", "normal"))

@@ -1,0 +1,189 @@
+"""The transport interface: the verbs of a job's life, implemented once per store.
+
+Transports know only ``job``, ``serializer`` and ``exceptions``; never the app,
+tasks or worker. Every time-dependent verb takes ``now`` (epoch seconds), so
+tests step a clock instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Iterable, Sequence
+
+from ..job import Job, JobState, Outcome
+
+
+@dataclasses.dataclass
+class WorkerInfo:
+    """A worker as its heartbeat stores it."""
+
+    id: str
+    host: str
+    pid: int
+    queues: list[str]
+    concurrency: int
+    started_at: float
+    heartbeat_at: float = 0.0
+    lease_until: float = 0.0
+    running: int = 0
+    processed: int = 0
+
+
+@dataclasses.dataclass
+class Lost:
+    """A running job whose process or worker died; ``acks_late`` decides its fate."""
+
+    job_id: str
+    attempt: int
+    acks_late: bool
+
+
+class Transport(abc.ABC):
+    """One store of jobs, results and worker heartbeats."""
+
+    url: str
+
+    # -- producing ---------------------------------------------------------
+    @abc.abstractmethod
+    def enqueue(self, jobs: Sequence[Job], now: float) -> int:
+        """Store new jobs in one transaction; an id already stored is left alone.
+
+        Returns how many were new. A job with ``eta > now`` is SCHEDULED, else PENDING.
+        """
+
+    # -- consuming ---------------------------------------------------------
+    @abc.abstractmethod
+    def claim(
+        self,
+        queues: Sequence[str],
+        worker: str,
+        pid: int,
+        limit: int,
+        now: float,
+        settle: Sequence[Outcome] = (),
+    ) -> list[Job]:
+        """Apply ``settle`` outcomes, then lease up to ``limit`` due jobs, all in one transaction.
+
+        Claimed jobs are RUNNING under ``worker``/``pid`` with ``attempts`` + 1, ordered
+        by priority (higher first), eta, then enqueue order. Nothing is deleted.
+        """
+
+    @abc.abstractmethod
+    def settle(self, outcomes: Sequence[Outcome], now: float) -> list[str]:
+        """Apply outcomes in one transaction; return the ids of stale ones (fenced off)."""
+
+    @abc.abstractmethod
+    def set_custom_state(self, job_id: str, attempt: int, state: str, meta: bytes | None) -> bool:
+        """Record ``update_state`` of a running job; False if the claim is stale."""
+
+    @abc.abstractmethod
+    def has_work(self, queues: Sequence[str], now: float) -> bool:
+        """Cheap read: is any job in ``queues`` claimable now (or due to be promoted)?"""
+
+    @abc.abstractmethod
+    def next_eta(self) -> float | None:
+        """The earliest eta of a scheduled job, if any (for sleeping until it)."""
+
+    @abc.abstractmethod
+    def wait_for_change(self, timeout: float) -> bool:
+        """Block until the store may have changed, or ``timeout`` seconds; True if woken."""
+
+    # -- reading -----------------------------------------------------------
+    @abc.abstractmethod
+    def get(self, job_id: str) -> Job | None:
+        """The whole job, or None for an unknown (or pruned) id."""
+
+    @abc.abstractmethod
+    def get_state(self, job_id: str) -> tuple[JobState, str | None, int] | None:
+        """``(state, custom_state, retries)`` without the blobs: the cheap poll of ``get()``."""
+
+    @abc.abstractmethod
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Jobs per queue per state: ``{"default": {"pending": 3, ...}}``."""
+
+    @abc.abstractmethod
+    def list_jobs(
+        self,
+        state: JobState | None = None,
+        queue: str | None = None,
+        task: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Job]:
+        """Jobs, newest first, filtered."""
+
+    # -- acting on jobs ----------------------------------------------------
+    @abc.abstractmethod
+    def revoke(self, job_id: str, now: float, purge_at: float | None,
+               terminate: bool = False) -> str:
+        """Revoke a job that has not finished; the revocation is stored, so it lasts.
+
+        Returns ``"revoked"`` (it was waiting: it never runs), ``"terminating"`` (it was
+        running and ``terminate``: it ends REVOKED and its worker kills the process),
+        ``"running"`` (running, left to finish), ``"finished"`` or ``"unknown"``.
+        """
+
+    @abc.abstractmethod
+    def terminated_jobs(self, worker: str) -> list[tuple[str, int]]:
+        """``(job_id, pid)`` of this worker's jobs revoked with terminate, still to be killed."""
+
+    @abc.abstractmethod
+    def clear_terminated(self, job_id: str) -> None:
+        """Mark a terminated job's process as handled."""
+
+    @abc.abstractmethod
+    def forget(self, job_id: str) -> bool:
+        """Drop a finished job's record and result."""
+
+    @abc.abstractmethod
+    def retry_failed(self, job_id: str | None = None, task: str | None = None,
+                     now: float = 0.0) -> int:
+        """Queue failed (or revoked, by id) jobs again; all failed ones when no id is given."""
+
+    @abc.abstractmethod
+    def purge(self, queue: str | None = None) -> int:
+        """Delete waiting (pending or scheduled) jobs, of one queue or all."""
+
+    # -- workers and maintenance -------------------------------------------
+    @abc.abstractmethod
+    def heartbeat(self, worker: WorkerInfo, now: float, lease: float) -> None:
+        """Store or renew a worker; its running jobs stay leased until ``now + lease``."""
+
+    @abc.abstractmethod
+    def unregister_worker(self, worker_id: str) -> None:
+        """Remove a worker that stopped cleanly."""
+
+    @abc.abstractmethod
+    def workers(self, now: float) -> list[WorkerInfo]:
+        """Live workers (lease not run out)."""
+
+    @abc.abstractmethod
+    def lost_jobs(self, now: float, worker: str | None = None,
+                  pid: int | None = None) -> list[Lost]:
+        """Running jobs whose holder is gone.
+
+        With ``worker`` and ``pid``: that pool child's jobs (it died). With ``worker`` only:
+        all of that worker's jobs. Neither: jobs of every worker whose lease ran out.
+        """
+
+    @abc.abstractmethod
+    def forget_dead_workers(self, now: float) -> int:
+        """Remove heartbeat rows whose lease ran out long ago."""
+
+    @abc.abstractmethod
+    def prune(self, now: float, limit: int = 500) -> int:
+        """Delete up to ``limit`` finished jobs whose results expired; return how many."""
+
+    def close(self) -> None:  # noqa: B027 - optional for stores without resources
+        """Release connections."""
+
+    def __enter__(self) -> Transport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def queues_key(queues: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(queues))

@@ -1,0 +1,188 @@
+-- Every statement the SQLite transport runs, by name. `-- name: X` starts one.
+-- Job states: scheduled -> pending -> running -> success | failure | revoked.
+
+-- name: schema_1
+CREATE TABLE job (
+    seq           INTEGER PRIMARY KEY,      -- insertion order: the last claim tie-breaker
+    id            TEXT NOT NULL UNIQUE,
+    task          TEXT NOT NULL,
+    queue         TEXT NOT NULL,
+    priority      INTEGER NOT NULL DEFAULT 0,
+    state         TEXT NOT NULL,
+    eta           REAL NOT NULL,
+    expires       REAL,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    retries       INTEGER NOT NULL DEFAULT 0,
+    acks_late     INTEGER NOT NULL DEFAULT 1,
+    payload       BLOB NOT NULL,
+    options       BLOB,
+    result        BLOB,
+    error_type    TEXT,
+    error_message TEXT,
+    error_args    BLOB,
+    traceback     TEXT,
+    custom_state  TEXT,
+    meta          BLOB,
+    worker        TEXT,
+    pid           INTEGER,
+    created_at    REAL NOT NULL,
+    started_at    REAL,
+    done_at       REAL,
+    purge_at      REAL
+);
+-- Partial indexes keep each hot lookup O(log n) however many finished jobs are kept.
+CREATE INDEX job_pending ON job (queue, priority DESC, eta, seq) WHERE state = 'pending';
+CREATE INDEX job_scheduled ON job (eta) WHERE state = 'scheduled';
+CREATE INDEX job_running ON job (worker, pid) WHERE state = 'running';
+CREATE INDEX job_terminated ON job (worker) WHERE state = 'revoked' AND pid IS NOT NULL;
+CREATE INDEX job_purge ON job (purge_at) WHERE purge_at IS NOT NULL;
+CREATE INDEX job_failed ON job (task) WHERE state = 'failure';
+CREATE TABLE worker (
+    id           TEXT PRIMARY KEY,
+    host         TEXT NOT NULL,
+    pid          INTEGER NOT NULL,
+    queues       TEXT NOT NULL,
+    concurrency  INTEGER NOT NULL,
+    started_at   REAL NOT NULL,
+    heartbeat_at REAL NOT NULL,
+    lease_until  REAL NOT NULL,
+    running      INTEGER NOT NULL DEFAULT 0,
+    processed    INTEGER NOT NULL DEFAULT 0
+);
+
+-- name: insert_job
+INSERT OR IGNORE INTO job (id, task, queue, priority, state, eta, expires, retries, acks_late,
+                           payload, options, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: promote_due
+UPDATE job SET state = 'pending' WHERE state = 'scheduled' AND eta <= ?;
+
+-- name: claim_one_queue
+UPDATE job SET state = 'running', attempts = attempts + 1, worker = ?1, pid = ?2, started_at = ?3
+WHERE seq IN (SELECT seq FROM job WHERE state = 'pending' AND queue = ?4
+              ORDER BY priority DESC, eta, seq LIMIT ?5)
+RETURNING seq, id, task, queue, priority, eta, expires, attempts, retries, acks_late, payload,
+          options, created_at;
+
+-- name: claim_columns
+seq, id, task, queue, priority, eta, expires, attempts, retries, acks_late, payload, options,
+created_at;
+
+-- name: has_pending_one_queue
+SELECT 1 FROM job WHERE state = 'pending' AND queue = ? LIMIT 1;
+
+-- name: next_eta
+SELECT min(eta) FROM job WHERE state = 'scheduled';
+
+-- name: settle_success
+UPDATE job SET state = 'success', result = ?3, done_at = ?4, purge_at = ?5,
+               custom_state = NULL, worker = NULL, pid = NULL
+WHERE id = ?1 AND attempts = ?2 AND state = 'running';
+
+-- name: settle_forget
+DELETE FROM job WHERE id = ?1 AND attempts = ?2 AND state = 'running';
+
+-- name: settle_finished
+UPDATE job SET state = ?3, error_type = ?4, error_message = ?5, error_args = ?6, traceback = ?7,
+               done_at = ?8, purge_at = ?9, custom_state = NULL, worker = NULL, pid = NULL
+WHERE id = ?1 AND attempts = ?2 AND state = 'running';
+
+-- name: settle_retry
+UPDATE job SET state = CASE WHEN ?3 <= ?8 THEN 'pending' ELSE 'scheduled' END, eta = ?3,
+               retries = ?4, error_type = ?5, error_message = ?6, error_args = NULL,
+               traceback = ?7, custom_state = NULL, worker = NULL, pid = NULL
+WHERE id = ?1 AND attempts = ?2 AND state = 'running';
+
+-- name: settle_requeue
+UPDATE job SET state = 'pending', custom_state = NULL, worker = NULL, pid = NULL
+WHERE id = ?1 AND attempts = ?2 AND state = 'running';
+
+-- name: set_custom_state
+UPDATE job SET custom_state = ?3, meta = ?4
+WHERE id = ?1 AND attempts = ?2 AND state = 'running';
+
+-- name: get_job
+SELECT * FROM job WHERE id = ?;
+
+-- name: get_state
+SELECT state, custom_state, retries FROM job WHERE id = ?;
+
+-- name: revoke_waiting
+UPDATE job SET state = 'revoked', done_at = ?2, purge_at = ?3, error_type = ?4,
+               error_message = ?5, worker = NULL, pid = NULL
+WHERE id = ?1 AND state IN ('scheduled', 'pending');
+
+-- name: revoke_running
+-- worker and pid stay set until that worker has killed the process (terminated_jobs).
+UPDATE job SET state = 'revoked', done_at = ?2, purge_at = ?3, error_type = ?4,
+               error_message = ?5
+WHERE id = ?1 AND state = 'running';
+
+-- name: terminated_jobs
+SELECT id, pid FROM job WHERE state = 'revoked' AND worker = ? AND pid IS NOT NULL;
+
+-- name: clear_terminated
+UPDATE job SET worker = NULL, pid = NULL WHERE id = ?;
+
+-- name: forget_job
+DELETE FROM job WHERE id = ? AND state IN ('success', 'failure', 'revoked');
+
+-- name: counts
+SELECT queue, state, count(*) FROM job GROUP BY queue, state;
+
+-- name: upsert_worker
+INSERT INTO worker (id, host, pid, queues, concurrency, started_at, heartbeat_at, lease_until,
+                    running, processed)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = ?7, lease_until = ?8, running = ?9,
+                               processed = ?10;
+
+-- name: delete_worker
+DELETE FROM worker WHERE id = ?;
+
+-- name: live_workers
+SELECT id, host, pid, queues, concurrency, started_at, heartbeat_at, lease_until, running,
+       processed
+FROM worker WHERE lease_until >= ? ORDER BY started_at;
+
+-- name: dead_worker_jobs
+SELECT id, attempts, acks_late FROM job
+WHERE state = 'running'
+  AND (worker IS NULL OR worker NOT IN (SELECT id FROM worker WHERE lease_until >= ?));
+
+-- name: delete_dead_workers
+DELETE FROM worker WHERE lease_until < ?;
+
+-- name: lost_child_jobs
+SELECT id, attempts, acks_late FROM job WHERE state = 'running' AND worker = ? AND pid = ?;
+
+-- name: worker_jobs
+SELECT id, attempts, acks_late FROM job WHERE state = 'running' AND worker = ?;
+
+-- name: retry_failed_one
+UPDATE job SET state = 'pending', eta = ?2, retries = 0, error_type = NULL,
+               error_message = NULL, error_args = NULL, traceback = NULL, result = NULL,
+               done_at = NULL, purge_at = NULL, custom_state = NULL
+WHERE id = ?1 AND state IN ('failure', 'revoked');
+
+-- name: retry_failed_all
+UPDATE job SET state = 'pending', eta = ?1, retries = 0, error_type = NULL,
+               error_message = NULL, error_args = NULL, traceback = NULL, result = NULL,
+               done_at = NULL, purge_at = NULL, custom_state = NULL
+WHERE state = 'failure';
+
+-- name: retry_failed_task
+UPDATE job SET state = 'pending', eta = ?2, retries = 0, error_type = NULL,
+               error_message = NULL, error_args = NULL, traceback = NULL, result = NULL,
+               done_at = NULL, purge_at = NULL, custom_state = NULL
+WHERE state = 'failure' AND task = ?1;
+
+-- name: purge_waiting
+DELETE FROM job WHERE state IN ('pending', 'scheduled');
+
+-- name: purge_waiting_queue
+DELETE FROM job WHERE state IN ('pending', 'scheduled') AND queue = ?;
+
+-- name: prune
+DELETE FROM job WHERE seq IN (SELECT seq FROM job WHERE purge_at <= ?1 LIMIT ?2);

@@ -1,0 +1,181 @@
+"""Claiming and running jobs in one process: a pool child's loop, and run_until_idle.
+
+A child claims from the store itself, a batch at a time, so no per-job message
+passes through the supervisor. The batch adapts to how long jobs take: one at a
+time for slow jobs (so no job waits behind another in a busy child while a
+sibling idles), up to MAX_BATCH for jobs of microseconds (so one transaction
+claims many and settles the previous batch).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from . import serializer
+from .exceptions import LiteJobsError
+from .execution import Execution, run_job
+from .job import Job, JobState, Outcome
+from .timeutil import now as clock_now
+from .transports.base import WorkerInfo
+
+if TYPE_CHECKING:
+    from .app import App
+    from .supervisor import Scoreboard
+    from .transports.base import Transport
+
+log = logging.getLogger("litejobs.worker")
+
+MAX_BATCH = 64
+BATCH_TARGET_SECONDS = 0.005  # claim about this much work at once
+FLUSH_AFTER_SECONDS = 0.005  # settle finished jobs at least this often
+
+
+class Consumer:
+    """Claim, run, settle: the loop body of one worker process."""
+
+    def __init__(self, app: App, transport: Transport, queues: Iterable[str], worker_id: str,
+                 hostname: str | None = None, scoreboard: Scoreboard | None = None,
+                 slot: int = 0) -> None:
+        self.app = app
+        self.transport = transport
+        self.queues = list(dict.fromkeys(queues))
+        if not self.queues:
+            raise LiteJobsError("a worker needs at least one queue")
+        self.worker_id = worker_id
+        self.hostname = hostname or socket.gethostname()
+        self.pid = os.getpid()
+        self.scoreboard = scoreboard
+        self.slot = slot
+        self.processed = 0
+        self._avg_runtime = 0.01  # seconds; start cautious: one job per claim
+        self._unsettled: list[Outcome] = []
+        self._unsettled_since = 0.0
+        self._batch: list[Job] = []
+        self.should_stop: Callable[[], bool] = lambda: False
+        self.on_outcome: Callable[[Job, Execution], None] | None = None
+
+    def batch_size(self) -> int:
+        return max(1, min(MAX_BATCH, int(BATCH_TARGET_SECONDS / max(self._avg_runtime, 1e-6))))
+
+    def run_once(self) -> int:
+        """Claim one batch (settling the last one in the same transaction) and run it."""
+        now = clock_now()
+        settle, self._unsettled = self._unsettled, []
+        self._batch = self.transport.claim(self.queues, self.worker_id, self.pid,
+                                           self.batch_size(), now, settle=settle)
+        ran = 0
+        while self._batch:
+            if self.should_stop():
+                self.hand_back()
+                break
+            job = self._batch.pop(0)
+            self._run(job)
+            ran += 1
+            if self._unsettled and (
+                    time.monotonic() - self._unsettled_since > FLUSH_AFTER_SECONDS):
+                self.flush()
+        return ran
+
+    def _run(self, job: Job) -> None:
+        board = self.scoreboard
+        if board is not None:
+            board.start(self.slot, job, self.app)
+        execution = run_job(self.app, job, hostname=self.hostname)
+        if board is not None:
+            board.finish(self.slot)
+        if not self._unsettled:
+            self._unsettled_since = time.monotonic()
+        self._unsettled.append(execution.outcome)
+        self._avg_runtime = 0.8 * self._avg_runtime + 0.2 * execution.runtime
+        self.processed += 1
+        if log.isEnabledFor(logging.INFO):
+            _log_outcome(job, execution)
+        if self.on_outcome is not None:
+            self.on_outcome(job, execution)
+
+    def flush(self) -> None:
+        """Settle finished jobs now."""
+        if self._unsettled:
+            outcomes, self._unsettled = self._unsettled, []
+            self.transport.settle(outcomes, clock_now())
+
+    def hand_back(self) -> None:
+        """Return claimed jobs that have not started to the queue (on shutdown)."""
+        batch, self._batch = self._batch, []
+        self._unsettled.extend(Outcome(j.id, j.attempts, JobState.PENDING) for j in batch)
+        self.flush()
+
+    def idle_wait(self, limit: float) -> None:
+        """Sleep until the store changes, the next scheduled job is due, or ``limit``."""
+        timeout = limit
+        eta = self.transport.next_eta()
+        if eta is not None:
+            timeout = min(timeout, max(eta - clock_now(), 0.0))
+        if timeout > 0:
+            self.transport.wait_for_change(timeout)
+
+
+def _log_outcome(job: Job, execution: Execution) -> None:
+    state = execution.outcome.state
+    name = f"{job.task}[{job.id}]"
+    if state is JobState.SUCCESS:
+        log.info("Task %s succeeded in %.4fs", name, execution.runtime)
+    elif state is JobState.SCHEDULED:
+        log.info("Task %s retry: %s", name, _short(execution.exc))
+    elif state is JobState.REVOKED:
+        log.info("Task %s revoked: %s", name, _short(execution.exc))
+    else:
+        log.error("Task %s raised %s", name, _short(execution.exc))
+
+
+def _short(exc: BaseException | None) -> str:
+    return f"{type(exc).__name__}: {exc}" if exc is not None else "-"
+
+
+class InProcessWorker:
+    """Runs due jobs in the calling process until none is left (``app.run_until_idle``)."""
+
+    def __init__(self, app: App, queues: Iterable[str] | None = None) -> None:
+        self.app = app
+        self.queues = list(queues) if queues is not None else None
+
+    def run_until_idle(self, timeout: float | None = 60.0) -> int:
+        app = self.app
+        transport = app.transport
+        queues = self.queues or sorted(set(app.known_queues()) | set(transport.counts()))
+        info = WorkerInfo(id=f"inprocess-{socket.gethostname()}-{os.getpid()}-{id(self):x}",
+                          host=socket.gethostname(), pid=os.getpid(), queues=queues,
+                          concurrency=1, started_at=clock_now())
+        # A heartbeat row, so that a real worker sharing the store does not take our
+        # running jobs for a dead worker's.
+        lease = app.conf.worker_lease_timeout
+        transport.heartbeat(info, clock_now(), lease)
+        consumer = Consumer(app, transport, queues, worker_id=info.id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        beat_at = time.monotonic() + lease / 3
+        ran = 0
+        try:
+            while True:
+                n = consumer.run_once()
+                ran += n
+                if n == 0:
+                    consumer.flush()
+                    if not transport.has_work(queues, clock_now()):
+                        return ran
+                if time.monotonic() > beat_at:
+                    transport.heartbeat(info, clock_now(), lease)
+                    beat_at = time.monotonic() + lease / 3
+                if deadline is not None and time.monotonic() > deadline:
+                    raise LiteJobsError(f"run_until_idle: jobs still due after {timeout}s")
+        finally:
+            consumer.flush()
+            transport.unregister_worker(info.id)
+
+
+def decode_result(job: Job) -> Any:
+    return serializer.loads(job.result) if job.result is not None else None

@@ -1,0 +1,267 @@
+"""The transport contract: every store passes the same tests."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from litejobs import serializer
+from litejobs.job import Failure, Job, JobState, Outcome, new_id
+from litejobs.transports.base import WorkerInfo
+
+NOW = 1_700_000_000.0
+
+
+def make_job(task="t.add", queue="default", priority=0, eta=NOW, **kw) -> Job:
+    return Job(id=kw.pop("id", None) or new_id(), task=task,
+               payload=serializer.dumps_call(task, (1, 2), {}), queue=queue,
+               priority=priority, eta=eta, created_at=NOW, **kw)
+
+
+def worker_info(id="w1", queues=("default",)) -> WorkerInfo:
+    return WorkerInfo(id=id, host="h", pid=1, queues=list(queues), concurrency=1,
+                      started_at=NOW)
+
+
+def test_enqueue_and_get(transport):
+    job = make_job(options={"root_id": "r"}, expires=NOW + 5)
+    assert transport.enqueue([job], NOW) == 1
+    got = transport.get(job.id)
+    assert got.id == job.id and got.task == "t.add" and got.state is JobState.PENDING
+    assert got.payload == job.payload and got.options == {"root_id": "r"}
+    assert got.expires == NOW + 5 and got.attempts == 0
+    assert transport.get("nope") is None
+    assert transport.get_state(job.id) == (JobState.PENDING, None, 0)
+
+
+def test_enqueue_ignores_an_id_it_has(transport):
+    job = make_job()
+    assert transport.enqueue([job], NOW) == 1
+    assert transport.enqueue([job, make_job()], NOW) == 1
+    assert sum(c.get("pending", 0) for c in transport.counts().values()) == 2
+
+
+def test_future_eta_is_scheduled_until_due(transport):
+    job = make_job(eta=NOW + 10)
+    transport.enqueue([job], NOW)
+    assert transport.get(job.id).state is JobState.SCHEDULED
+    assert transport.next_eta() == NOW + 10
+    assert not transport.has_work(["default"], NOW)
+    assert transport.claim(["default"], "w1", 1, 10, NOW) == []
+    assert transport.has_work(["default"], NOW + 10)
+    claimed = transport.claim(["default"], "w1", 1, 10, NOW + 10)
+    assert [j.id for j in claimed] == [job.id]
+
+
+def test_claim_orders_by_priority_then_eta_then_enqueue_order(transport):
+    low = make_job(priority=0, eta=NOW - 5)
+    high = make_job(priority=9, eta=NOW)
+    mid_late = make_job(priority=5, eta=NOW - 1)
+    mid_early = make_job(priority=5, eta=NOW - 2)
+    same1, same2 = make_job(priority=1), make_job(priority=1)
+    transport.enqueue([low, high, mid_late, mid_early, same1, same2], NOW)
+    claimed = transport.claim(["default"], "w1", 7, 100, NOW)
+    assert [j.id for j in claimed] == [high.id, mid_early.id, mid_late.id, same1.id, same2.id,
+                                       low.id]
+    assert all(j.state is JobState.RUNNING and j.attempts == 1 for j in claimed)
+    assert all(j.worker == "w1" and j.pid == 7 for j in claimed)
+    assert transport.get(high.id).state is JobState.RUNNING
+
+
+def test_claim_respects_limit_and_queues(transport):
+    jobs = [make_job(queue=q) for q in ("a", "b", "c", "a", "b")]
+    transport.enqueue(jobs, NOW)
+    first = transport.claim(["a"], "w1", 1, 1, NOW)
+    assert [j.id for j in first] == [jobs[0].id]
+    both = transport.claim(["a", "b"], "w1", 1, 10, NOW)
+    assert {j.id for j in both} == {jobs[1].id, jobs[3].id, jobs[4].id}
+    assert transport.claim(["a", "b"], "w1", 1, 10, NOW) == []
+    multi_priority = [make_job(queue="x", priority=1), make_job(queue="y", priority=5)]
+    transport.enqueue(multi_priority, NOW)
+    got = transport.claim(["x", "y"], "w1", 1, 1, NOW)
+    assert [j.id for j in got] == [multi_priority[1].id]
+
+
+def test_a_job_is_claimed_once(make_transport):
+    a, b = make_transport(), make_transport()
+    jobs = [make_job() for _ in range(200)]
+    a.enqueue(jobs, NOW)
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def consume(t, name):
+        while True:
+            got = t.claim(["default"], name, 1, 7, NOW)
+            if not got:
+                return
+            with lock:
+                seen.extend(j.id for j in got)
+
+    threads = [threading.Thread(target=consume, args=(t, n)) for t, n in ((a, "w1"), (b, "w2"))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sorted(seen) == sorted(j.id for j in jobs)
+
+
+def test_settle_each_outcome(transport):
+    jobs = [make_job() for _ in range(5)]
+    transport.enqueue(jobs, NOW)
+    c = transport.claim(["default"], "w1", 1, 5, NOW)
+    fail = Failure("builtins.ValueError", "bad", "Traceback...", serializer.dumps(["bad"]))
+    stale = transport.settle([
+        Outcome(c[0].id, 1, JobState.SUCCESS, result=serializer.dumps(3), purge_at=NOW + 60),
+        Outcome(c[1].id, 1, JobState.FAILURE, failure=fail, purge_at=NOW + 60),
+        Outcome(c[2].id, 1, JobState.SCHEDULED, failure=fail, eta=NOW + 30, retries=1),
+        Outcome(c[3].id, 1, JobState.PENDING),
+        Outcome(c[4].id, 1, JobState.SUCCESS, result=serializer.dumps(None), forget=True),
+    ], NOW)
+    assert stale == []
+    ok = transport.get(c[0].id)
+    assert ok.state is JobState.SUCCESS and serializer.loads(ok.result) == 3
+    assert ok.done_at == NOW and ok.purge_at == NOW + 60 and ok.worker is None
+    failed = transport.get(c[1].id)
+    assert failed.state is JobState.FAILURE and failed.error_type == "builtins.ValueError"
+    assert failed.traceback == "Traceback..." and serializer.loads(failed.error_args) == ["bad"]
+    retry = transport.get(c[2].id)
+    assert retry.state is JobState.SCHEDULED and retry.retries == 1 and retry.eta == NOW + 30
+    assert transport.get_state(c[2].id) == (JobState.SCHEDULED, None, 1)
+    assert transport.get(c[3].id).state is JobState.PENDING
+    assert transport.get(c[4].id) is None
+    again = transport.claim(["default"], "w1", 1, 5, NOW + 30)
+    assert {j.id for j in again} == {c[2].id, c[3].id}
+    assert {j.attempts for j in again} == {2}
+
+
+def test_stale_outcomes_are_dropped(transport):
+    job = make_job()
+    transport.enqueue([job], NOW)
+    first = transport.claim(["default"], "w1", 1, 1, NOW)[0]
+    # the job is handed back and claimed again: the first claim's outcome is stale
+    transport.settle([Outcome(job.id, first.attempts, JobState.PENDING)], NOW)
+    second = transport.claim(["default"], "w2", 2, 1, NOW)[0]
+    assert second.attempts == first.attempts + 1
+    stale = transport.settle([Outcome(job.id, first.attempts, JobState.SUCCESS,
+                                      result=serializer.dumps("old"))], NOW)
+    assert stale == [job.id]
+    assert transport.get(job.id).state is JobState.RUNNING
+    assert not transport.set_custom_state(job.id, first.attempts, "PROGRESS", None)
+    assert transport.set_custom_state(job.id, second.attempts, "PROGRESS",
+                                      serializer.dumps({"n": 1}))
+    assert transport.get_state(job.id) == (JobState.RUNNING, "PROGRESS", 0)
+    transport.settle([Outcome(job.id, second.attempts, JobState.SUCCESS,
+                              result=serializer.dumps("new"))], NOW)
+    assert serializer.loads(transport.get(job.id).result) == "new"
+
+
+def test_claim_settles_the_previous_batch_in_the_same_transaction(transport):
+    jobs = [make_job() for _ in range(2)]
+    transport.enqueue(jobs, NOW)
+    first = transport.claim(["default"], "w1", 1, 1, NOW)
+    second = transport.claim(["default"], "w1", 1, 1, NOW, settle=[
+        Outcome(first[0].id, 1, JobState.SUCCESS, result=serializer.dumps(1))])
+    assert transport.get(first[0].id).state is JobState.SUCCESS
+    assert [j.id for j in second] == [jobs[1].id]
+
+
+def test_revoke(transport):
+    waiting, scheduled, running, done = (make_job(), make_job(eta=NOW + 50), make_job(),
+                                         make_job())
+    transport.enqueue([running, waiting, scheduled, done], NOW)
+    claimed = transport.claim(["default"], "w1", 42, 2, NOW)
+    assert {j.id for j in claimed} == {running.id, waiting.id}
+    transport.settle([Outcome(waiting.id, 1, JobState.PENDING)], NOW)
+    assert transport.revoke(waiting.id, NOW, NOW + 10) == "revoked"
+    assert transport.revoke(scheduled.id, NOW, NOW + 10) == "revoked"
+    assert transport.get(scheduled.id).state is JobState.REVOKED
+    assert transport.claim(["default"], "w1", 1, 10, NOW + 100) != []  # only `done` is left
+    assert transport.revoke(running.id, NOW, None) == "running"
+    assert transport.get(running.id).state is JobState.RUNNING
+    assert transport.revoke(running.id, NOW, None, terminate=True) == "terminating"
+    assert transport.get(running.id).state is JobState.REVOKED
+    assert transport.terminated_jobs("w1") == [(running.id, 42)]
+    transport.clear_terminated(running.id)
+    assert transport.terminated_jobs("w1") == []
+    assert transport.revoke(running.id, NOW, None) == "finished"
+    assert transport.revoke("nope", NOW, None) == "unknown"
+    # a late outcome of the terminated run does not resurrect it
+    assert transport.settle([Outcome(running.id, 1, JobState.SUCCESS)], NOW) == [running.id]
+
+
+def test_lost_jobs_of_a_dead_child_and_of_a_dead_worker(transport):
+    jobs = [make_job(acks_late=i % 2 == 0) for i in range(4)]
+    transport.enqueue(jobs, NOW)
+    transport.heartbeat(worker_info("w1"), NOW, 30)
+    transport.heartbeat(worker_info("w2"), NOW, 30)
+    transport.claim(["default"], "w1", 10, 1, NOW)
+    transport.claim(["default"], "w1", 11, 1, NOW)
+    transport.claim(["default"], "w2", 20, 2, NOW)
+    lost = transport.lost_jobs(NOW, worker="w1", pid=10)
+    assert [(x.job_id, x.acks_late) for x in lost] == [(jobs[0].id, True)]
+    assert {x.job_id for x in transport.lost_jobs(NOW, worker="w1")} == {jobs[0].id, jobs[1].id}
+    assert transport.lost_jobs(NOW + 29) == []  # every lease still live
+    transport.heartbeat(worker_info("w1"), NOW + 20, 30)  # w1 renews, w2 does not
+    dead = transport.lost_jobs(NOW + 31)
+    assert {x.job_id for x in dead} == {jobs[2].id, jobs[3].id}
+    assert [w.id for w in transport.workers(NOW + 31)] == ["w1"]
+    assert transport.forget_dead_workers(NOW + 31) == 1
+    transport.unregister_worker("w1")
+    assert transport.workers(NOW) == []
+
+
+def test_prune_removes_only_expired_results(transport):
+    jobs = [make_job() for _ in range(3)]
+    transport.enqueue(jobs, NOW)
+    c = transport.claim(["default"], "w1", 1, 3, NOW)
+    transport.settle([
+        Outcome(c[0].id, 1, JobState.SUCCESS, purge_at=NOW + 10),
+        Outcome(c[1].id, 1, JobState.FAILURE, failure=Failure("E", "m"), purge_at=NOW + 100),
+        Outcome(c[2].id, 1, JobState.SUCCESS, purge_at=None),
+    ], NOW)
+    assert transport.prune(NOW + 50) == 1
+    assert transport.get(c[0].id) is None
+    assert transport.get(c[1].id) is not None and transport.get(c[2].id) is not None
+    assert transport.prune(NOW + 1000, limit=10) == 1
+    assert transport.get(c[2].id) is not None
+
+
+def test_retry_failed_and_purge(transport):
+    jobs = [make_job(task="t.a"), make_job(task="t.b"), make_job(task="t.a"), make_job(),
+            make_job(queue="other")]
+    transport.enqueue(jobs, NOW)
+    c = transport.claim(["default"], "w1", 1, 3, NOW)
+    transport.settle([Outcome(j.id, 1, JobState.FAILURE, failure=Failure("E", "m"))
+                      for j in c], NOW)
+    assert transport.retry_failed(job_id=jobs[1].id, now=NOW) == 1
+    assert transport.get(jobs[1].id).state is JobState.PENDING
+    assert transport.get(jobs[1].id).error_type is None
+    assert transport.retry_failed(task="t.a", now=NOW) == 2
+    assert transport.retry_failed(job_id="nope", now=NOW) == 0
+    assert transport.purge("other") == 1
+    assert transport.purge() == 4
+    assert transport.counts() == {}
+
+
+def test_counts_and_list_jobs(transport):
+    jobs = [make_job(task="t.a"), make_job(task="t.b", queue="q2"), make_job(task="t.a")]
+    transport.enqueue(jobs, NOW)
+    transport.claim(["default"], "w1", 1, 1, NOW)
+    assert transport.counts() == {"default": {"pending": 1, "running": 1}, "q2": {"pending": 1}}
+    assert [j.id for j in transport.list_jobs()] == [j.id for j in reversed(jobs)]
+    assert [j.id for j in transport.list_jobs(task="t.a")] == [jobs[2].id, jobs[0].id]
+    assert [j.id for j in transport.list_jobs(state=JobState.RUNNING)] == [jobs[0].id]
+    assert [j.id for j in transport.list_jobs(queue="q2")] == [jobs[1].id]
+    assert [j.id for j in transport.list_jobs(limit=1, offset=1)] == [jobs[1].id]
+
+
+def test_wait_for_change_wakes_on_another_connections_commit(make_transport):
+    waiter, producer = make_transport(), make_transport()
+    waiter.wait_for_change(0)  # take the current version as seen
+    assert waiter.wait_for_change(0.05) is False
+    timer = threading.Timer(0.1, lambda: producer.enqueue([make_job()], NOW))
+    started = time.monotonic()
+    timer.start()
+    assert waiter.wait_for_change(10) is True
+    assert time.monotonic() - started < 5
+    timer.join()
