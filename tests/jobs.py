@@ -1,0 +1,125 @@
+"""Tasks that the tests and the worker subprocesses they start both import (`-A jobs`)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import litejobs
+from litejobs.exceptions import Reject
+
+app = litejobs.App(os.environ.get("LITEJOBS_TEST_DB", "jobs-unused.sqlite"))
+
+
+class AppError(Exception):
+    """An exception class a producer can import, so .get() re-raises it as itself."""
+
+
+def _ledger(line: str) -> None:
+    path = os.environ.get("LITEJOBS_LEDGER")
+    if path:
+        # One write() per line with O_APPEND: lines from many processes never interleave.
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, (line + "\n").encode())
+        finally:
+            os.close(fd)
+
+
+@app.task
+def add(x, y):
+    return x + y
+
+
+@app.task
+def echo(*args, **kwargs):
+    return [list(args), kwargs]
+
+
+@app.task
+def identity(value):
+    return value
+
+
+@app.task(queue="emails")
+def send_email(to):
+    return f"sent to {to}"
+
+
+@app.task
+def fail(message="boom"):
+    raise AppError(message)
+
+
+@app.task
+def reject():
+    raise Reject("not for me")
+
+
+@app.task
+def unserializable_result():
+    return object()
+
+
+@app.task(bind=True)
+def whoami(self):
+    r = self.request
+    return {"id": r.id, "retries": r.retries, "args": list(r.args), "queue": r.queue,
+            "priority": r.priority, "task": r.task, "is_eager": r.is_eager}
+
+
+@app.task(bind=True, max_retries=3, default_retry_delay=0)
+def flaky(self, succeed_after):
+    if self.request.retries < succeed_after:
+        raise self.retry(exc=AppError(f"attempt {self.request.retries}"))
+    return self.request.retries
+
+
+@app.task(autoretry_for=(AppError,), max_retries=2, retry_backoff=0.01, retry_jitter=False)
+def always_fails():
+    raise AppError("still broken")
+
+
+@app.task(bind=True)
+def progress(self, steps):
+    for i in range(steps):
+        self.update_state(state="PROGRESS", meta={"current": i + 1, "total": steps})
+    return steps
+
+
+@app.task
+def record(tag, seconds=0.0):
+    """Append to the ledger (outside the store) when it starts and ends."""
+    start = time.time()
+    _ledger(f"start {tag} {os.getpid()} {start:.6f}")
+    if seconds:
+        time.sleep(seconds)
+    _ledger(f"end {tag} {os.getpid()} {time.time():.6f}")
+    return tag
+
+
+@app.task
+def sleep(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+@app.task(acks_late=False)
+def sleep_at_most_once(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+@app.task
+def pid():
+    return os.getpid()
+
+
+@app.task
+def kill_own_process():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def not_a_task():
+    return "never registered"
