@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .exceptions import StoreError
 from .timeutil import now as clock_now
 from .worker import Consumer
 
@@ -56,26 +57,38 @@ def run_consumer(app: App, worker_id: str, queues: list[str], scoreboard: Scoreb
     consumer = Consumer(app, transport, queues, worker_id, hostname, scoreboard, slot)
     consumer.should_stop = should_stop
     next_beat = time.monotonic() + heartbeat_every
+    backoff = 0.0
     try:
         while not should_stop():
-            ran = consumer.run_once()
-            if max_tasks and consumer.processed >= max_tasks:
-                break
-            if heartbeat is not None and time.monotonic() >= next_beat:
-                heartbeat()
-                next_beat = time.monotonic() + heartbeat_every
-            if ran:
-                continue
-            while not should_stop() and not transport.has_work(queues, clock_now()):
-                if parent_pid is not None and os.getppid() != parent_pid:
-                    return  # orphaned where PDEATHSIG is missing: stop claiming
-                consumer.idle_wait(IDLE_SLICE)
+            try:
+                ran = consumer.run_once()
                 if heartbeat is not None and time.monotonic() >= next_beat:
                     heartbeat()
                     next_beat = time.monotonic() + heartbeat_every
+                backoff = 0.0
+                if max_tasks and consumer.processed >= max_tasks:
+                    break
+                if ran:
+                    continue
+                while not should_stop() and not transport.has_work(queues, clock_now()):
+                    if parent_pid is not None and os.getppid() != parent_pid:
+                        return  # orphaned where PDEATHSIG is missing: stop claiming
+                    consumer.idle_wait(IDLE_SLICE)
+                    if heartbeat is not None and time.monotonic() >= next_beat:
+                        heartbeat()
+                        next_beat = time.monotonic() + heartbeat_every
+            except StoreError as exc:
+                # Locked past the bound, disk full, I/O error: finished outcomes stay
+                # buffered in the consumer; back off and try again.
+                backoff = min(max(backoff * 2, 0.1), 5.0)
+                log.error("store error, retrying in %.1fs: %s", backoff, exc)
+                time.sleep(backoff)
     finally:
-        consumer.hand_back()
-        consumer.flush()
+        try:
+            consumer.hand_back()
+            consumer.flush()
+        except StoreError as exc:
+            log.error("could not settle finished jobs on the way out: %s", exc)
 
 
 def _spawned_main(config: dict[str, Any]) -> int:

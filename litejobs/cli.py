@@ -121,6 +121,10 @@ def worker(db: str, app_spec: str | None, concurrency: int | None, queues: str |
                             max_tasks_per_child=max_tasks_per_child,
                             start_method=start_method, hostname=hostname, app_spec=app_spec,
                             loglevel=loglevel)
+    app.transport  # noqa: B018 - open (and check) the store before announcing anything
+    click.echo(f"litejobs worker {supervisor.id}: store {app.url}, queues "
+               f"{','.join(supervisor.queues)}, concurrency {supervisor.concurrency} "
+               f"({pool}); Ctrl-C to stop", err=True)
     sys.exit(supervisor.run())
 
 

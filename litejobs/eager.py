@@ -24,7 +24,8 @@ def apply_eagerly(app: App, task: Task, args: tuple, kwargs: dict,
               queue=options.get("queue") or task.queue or app.conf.task_default_queue,
               priority=options.get("priority") or 0, state=JobState.RUNNING, attempts=1,
               options={k: v for k, v in options.items()
-                       if k in ("root_id", "parent_id", "group_id")})
+                       if k in ("root_id", "parent_id", "group_id", "max_retries",
+                                "time_limit", "soft_time_limit", "ignore_result")})
     while True:
         execution = run_job(app, job, task=task, eager=True)
         outcome = execution.outcome

@@ -114,7 +114,7 @@ def run_job(app: App, job: Job, *, task: Task | None = None, eager: bool = False
         is_eager=eager, hostname=hostname, root_id=options.get("root_id", job.id),
         parent_id=options.get("parent_id"), group_id=options.get("group_id"),
         time_limit=options.get("time_limit") or task.time_limit or app.conf.task_time_limit,
-        soft_time_limit=soft,
+        soft_time_limit=soft, options=options,
     )
     push_request(request)
     try:

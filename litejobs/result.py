@@ -33,7 +33,6 @@ class AsyncResult(Generic[R]):
         self.id = id
         self.app = app
         self.task_name = task_name
-        self._job: Job | None = None  # cached once finished
 
     # -- identity ----------------------------------------------------------
     @property
@@ -54,18 +53,12 @@ class AsyncResult(Generic[R]):
         return hash(self.id)
 
     # -- state -------------------------------------------------------------
+    # Nothing is cached: a finished job can be retried by hand and run again.
     def _finished_job(self) -> Job | None:
-        if self._job is not None:
-            return self._job
-        job = self.app.transport.get(self.id)
-        if job is not None and job.state.finished:
-            self._job = job
-        return job
+        return self.app.transport.get(self.id)
 
     @property
     def state(self) -> str:
-        if self._job is not None:
-            return states.celery_state(self._job.state, None, 0)
         found = self.app.transport.get_state(self.id)
         if found is None:
             return states.PENDING
@@ -94,10 +87,10 @@ class AsyncResult(Generic[R]):
         transport = self.app.transport
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            found = self._job or transport.get_state(self.id)
-            if isinstance(found, Job) or (found is not None and found[0].finished):
-                job = self._finished_job()
-                if job is not None:
+            found = transport.get_state(self.id)
+            if found is not None and found[0].finished:
+                job = transport.get(self.id)
+                if job is not None and job.state.finished:
                     return self._outcome(job, propagate)
             if deadline is None:
                 wait = _WAIT_SLICE
@@ -158,22 +151,22 @@ class AsyncResult(Generic[R]):
 
     @property
     def name(self) -> str | None:
-        job = self._job or self.app.transport.get(self.id)
+        job = self.app.transport.get(self.id)
         return job.task if job is not None else self.task_name
 
     @property
     def args(self) -> tuple | None:
-        job = self._job or self.app.transport.get(self.id)
+        job = self.app.transport.get(self.id)
         return serializer.loads_call(job.payload)[0] if job is not None else None
 
     @property
     def kwargs(self) -> dict | None:
-        job = self._job or self.app.transport.get(self.id)
+        job = self.app.transport.get(self.id)
         return serializer.loads_call(job.payload)[1] if job is not None else None
 
     @property
     def retries(self) -> int:
-        job = self._job or self.app.transport.get(self.id)
+        job = self.app.transport.get(self.id)
         return job.retries if job is not None else 0
 
     # -- acting ------------------------------------------------------------
@@ -184,7 +177,6 @@ class AsyncResult(Generic[R]):
     def forget(self) -> None:
         """Remove the stored result (and the job record) of a finished job."""
         self.app.transport.forget(self.id)
-        self._job = None
 
 
 class EagerResult(AsyncResult[R]):

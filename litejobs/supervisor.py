@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import TimeLimitExceeded, WorkerLostError
+from .exceptions import StoreError, TimeLimitExceeded, WorkerLostError
 from .failure import class_path
 from .job import Failure, JobState, Outcome
 from .scoreboard import Scoreboard
@@ -105,7 +105,7 @@ class Supervisor:
         try:
             for slot in range(self.concurrency):
                 self._spawn(slot)
-            log.warning("litejobs worker %s ready: queues %s, concurrency %d, store %s",
+            log.info("litejobs worker %s ready: queues %s, concurrency %d, store %s",
                         self.id, ",".join(self.queues), self.concurrency, self.app.url)
             self._send_signal("worker_ready")
             self._loop(info)
@@ -115,7 +115,7 @@ class Supervisor:
             self._send_signal("worker_shutdown")
             self.scoreboard.close()
             self._restore_signals()
-        log.warning("litejobs worker %s stopped", self.id)
+        log.info("litejobs worker %s stopped", self.id)
         return 0
 
     def info(self) -> WorkerInfo:
@@ -136,15 +136,21 @@ class Supervisor:
             if self.stopping == "cold":
                 break
             mono = time.monotonic()
-            next_deadline = self._enforce_time_limits()
-            if mono >= next_rescue:
-                self._rescue()
-                self._terminate_revoked()
-                next_rescue = mono + RESCUE_EVERY
-            if mono >= next_beat:
-                transport.heartbeat(self.info(), clock_now(), self.lease)
-                self._maintain()
-                next_beat = mono + beat_every
+            try:
+                next_deadline = self._enforce_time_limits()
+                if mono >= next_rescue:
+                    self._rescue()
+                    self._terminate_revoked()
+                    next_rescue = mono + RESCUE_EVERY
+                if mono >= next_beat:
+                    transport.heartbeat(self.info(), clock_now(), self.lease)
+                    self._maintain()
+                    next_beat = mono + beat_every
+            except StoreError as exc:
+                # Children keep running; leases outlive a few missed heartbeats.
+                log.error("store error in the supervisor, retrying: %s", exc)
+                next_deadline = None
+                next_rescue = next_beat = time.monotonic() + 1.0
             timeout = min(next_rescue, next_beat) - time.monotonic()
             if next_deadline is not None:
                 timeout = min(timeout, next_deadline - time.time())
@@ -291,9 +297,11 @@ class Supervisor:
         transport.forget_dead_workers(now - 3600)
         checkpoint = getattr(transport, "checkpoint", None)
         if checkpoint is not None:
-            frames, _done = checkpoint("PASSIVE")
-            if frames > WAL_CHECKPOINT_FRAMES:
-                checkpoint("TRUNCATE")
+            # PASSIVE never waits; RESTART/TRUNCATE wait on readers while holding the
+            # write lock, so they run only when a passive one could not keep up.
+            done = checkpoint("PASSIVE")
+            if done is not None and done[0] > WAL_CHECKPOINT_FRAMES and done[1] < done[0]:
+                checkpoint("RESTART")
 
     # -- signals and shutdown ----------------------------------------------------
     def _install_signals(self) -> None:
@@ -328,7 +336,7 @@ class Supervisor:
             return
         self.stopping = how
         if how == "warm":
-            log.warning("warm shutdown: no new jobs; waiting for running jobs to finish "
+            log.info("warm shutdown: no new jobs; waiting for running jobs to finish "
                         "(Ctrl-C again to hand them back to the queue and exit)")
             for pid in self.children:
                 self._signal_child(pid, signal.SIGTERM)
@@ -372,7 +380,7 @@ class Supervisor:
             stop["now"] = True
 
         old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-        log.warning("litejobs worker %s ready (solo pool): queues %s, store %s", self.id,
+        log.info("litejobs worker %s ready (solo pool): queues %s, store %s", self.id,
                     ",".join(self.queues), self.app.url)
         try:
             run_consumer(self.app, self.id, self.queues, None, 0, self.max_tasks_per_child,

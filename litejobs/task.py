@@ -50,6 +50,7 @@ class Request:
     soft_time_limit: float | None = None
     custom_state: str | None = None  # eager mode keeps update_state here
     custom_meta: Any = None
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)  #: per-job overrides
 
     @property
     def delivery_info(self) -> dict[str, Any]:
@@ -184,7 +185,12 @@ class Task(Generic[P, R]):
         When no retries are left, raises ``exc`` (or MaxRetriesExceededError) instead.
         """
         request = self.request
-        limit = self.max_retries if max_retries is None else max_retries
+        if max_retries is not None:
+            limit = max_retries
+        elif "max_retries" in request.options:
+            limit = request.options["max_retries"]
+        else:
+            limit = self.max_retries
         if limit is not None and request.retries >= limit:
             if exc is not None:
                 raise exc

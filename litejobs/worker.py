@@ -66,8 +66,12 @@ class Consumer:
         """Claim one batch (settling the last one in the same transaction) and run it."""
         now = clock_now()
         settle, self._unsettled = self._unsettled, []
-        self._batch = self.transport.claim(self.queues, self.worker_id, self.pid,
-                                           self.batch_size(), now, settle=settle)
+        try:
+            self._batch = self.transport.claim(self.queues, self.worker_id, self.pid,
+                                               self.batch_size(), now, settle=settle)
+        except BaseException:
+            self._unsettled = settle + self._unsettled  # keep them for the next try
+            raise
         ran = 0
         while self._batch:
             if self.should_stop():
@@ -102,7 +106,11 @@ class Consumer:
         """Settle finished jobs now."""
         if self._unsettled:
             outcomes, self._unsettled = self._unsettled, []
-            self.transport.settle(outcomes, clock_now())
+            try:
+                self.transport.settle(outcomes, clock_now())
+            except BaseException:
+                self._unsettled = outcomes + self._unsettled
+                raise
 
     def hand_back(self) -> None:
         """Return claimed jobs that have not started to the queue (on shutdown)."""

@@ -10,6 +10,7 @@ import litejobs
 from litejobs.exceptions import Reject
 
 app = litejobs.App(os.environ.get("LITEJOBS_TEST_DB", "jobs-unused.sqlite"))
+app.conf.worker_lease_timeout = float(os.environ.get("LITEJOBS_TEST_LEASE", "30"))
 
 
 class AppError(Exception):
@@ -123,3 +124,14 @@ def kill_own_process():
 
 def not_a_task():
     return "never registered"
+
+
+@app.task
+def fail_once(tag):
+    """Fails the first time it runs for ``tag`` (remembered in the ledger), then succeeds."""
+    path = os.environ["LITEJOBS_LEDGER"]
+    seen = os.path.exists(path) and f"failed {tag} " in open(path).read()
+    if not seen:
+        _ledger(f"failed {tag} {os.getpid()} {time.time():.6f}")
+        raise AppError(f"first run of {tag}")
+    return f"{tag} ok"

@@ -15,6 +15,7 @@ import os
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from typing import Any, TypeVar
@@ -44,9 +45,20 @@ JOB_COLUMNS = (
 )
 _SELECT_JOB = f"SELECT {', '.join(JOB_COLUMNS)} FROM job"
 
-# Processes keep connections they inherited through fork() here, never closing them:
-# closing would touch SQLite state that belongs to the parent.
-_inherited: list[apsw.Connection] = []
+# Every open transport in this process. Before any fork() they all close their
+# connections: SQLite keeps per-process lock bookkeeping (per inode, and for the WAL
+# index) that a child would inherit and trust, though the child holds none of the
+# locks it records. Each side reopens on its next use.
+_open_transports: weakref.WeakSet[SQLiteTransport] = weakref.WeakSet()
+
+
+def _close_all_before_fork() -> None:
+    for transport in list(_open_transports):
+        transport._close_for_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_close_all_before_fork)
 
 
 def _load_queries() -> dict[str, str]:
@@ -69,14 +81,15 @@ def _store_call(method: Callable[..., T]) -> Callable[..., T]:
     @functools.wraps(method)
     def wrapper(self: SQLiteTransport, *args: Any, **kwargs: Any) -> T:
         with self._lock:
-            if self._pid != os.getpid():
-                self._reopen_after_fork()
+            if self._conn is None or self._pid != os.getpid():
+                self._reopen()
             try:
                 return method(self, *args, **kwargs)
             except apsw.BusyError:
                 raise StoreError(
-                    f"store {self.path} stayed locked by another process for over "
-                    f"{self.busy_timeout:.0f}s"
+                    f"store {self.path} is locked by another process (waited "
+                    f"{time.monotonic() - self._busy_started:.1f}s of at most "
+                    f"{self.busy_timeout:.0f}s)"
                 ) from None
             except apsw.FullError:
                 raise StoreError(f"disk full: cannot write to store {self.path}") from None
@@ -110,8 +123,9 @@ class SQLiteTransport(Transport):
         self._watch: FileWatch | None = None
         self._data_version = -1
         self._busy_started = 0.0
-        self._conn = self._open()
+        self._conn: apsw.Connection | None = self._open()
         self._pid = os.getpid()
+        _open_transports.add(self)
 
     # -- opening -----------------------------------------------------------
     def _open(self) -> apsw.Connection:
@@ -213,17 +227,28 @@ class SQLiteTransport(Transport):
                 raise StoreError(f"could not set PRAGMA {name}={value} (got {got!r}); "
                                  "WAL needs a local filesystem, not a network share")
 
+    @_store_call
     def pragma(self, name: str) -> Any:
         """Read a pragma (for tests and ``status``)."""
-        with self._lock:
-            return self._conn.execute(f"PRAGMA {name}").fetchall()[0][0]
+        return self._conn.execute(f"PRAGMA {name}").fetchall()[0][0]
 
-    def _reopen_after_fork(self) -> None:
-        _inherited.append(self._conn)
-        self._watch = None
-        self._data_version = -1
+    def _close_for_fork(self) -> None:
+        with self._lock:  # waits for a verb in another thread to finish
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+                self._conn = None
+
+    def _reopen(self) -> None:
+        if self._pid != os.getpid():  # a forked child: the watch fd is the parent's
+            if self._watch is not None:
+                self._watch.close()
+            self._watch = None
+            self._data_version = -1
+        elif self._conn is not None:
+            return
         self._conn = self._open()
         self._pid = os.getpid()
+        _open_transports.add(self)
 
     def _on_busy(self, prior_calls: int) -> bool:
         now = time.monotonic()
@@ -238,6 +263,7 @@ class SQLiteTransport(Transport):
     @contextlib.contextmanager
     def _write(self) -> Iterator[apsw.Connection]:
         conn = self._conn
+        self._busy_started = time.monotonic()
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -252,7 +278,11 @@ class SQLiteTransport(Transport):
             if self._pid == os.getpid():
                 if self._watch:
                     self._watch.close()
-                self._conn.close()
+                    self._watch = None
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+            _open_transports.discard(self)
 
     # -- producing ---------------------------------------------------------
     @_store_call
@@ -365,8 +395,8 @@ class SQLiteTransport(Transport):
 
     def wait_for_change(self, timeout: float) -> bool:
         with self._lock:
-            if self._pid != os.getpid():
-                self._reopen_after_fork()
+            if self._conn is None or self._pid != os.getpid():
+                self._reopen()
             if self._watch is None:
                 # Watch before the first check, so a commit between the two is not missed.
                 self._watch = FileWatch(os.path.dirname(self.path),
@@ -383,6 +413,8 @@ class SQLiteTransport(Transport):
                 return False
             watch.wait(remaining)
             with self._lock:
+                if self._conn is None or self._pid != os.getpid():
+                    self._reopen()
                 if self._changed():
                     watch.reset_backoff()
                     return True
@@ -527,12 +559,23 @@ class SQLiteTransport(Transport):
         return self._conn.changes()
 
     @_store_call
-    def checkpoint(self, mode: str = "PASSIVE") -> tuple[int, int]:
-        """Checkpoint the WAL; returns (frames in WAL, frames checkpointed)."""
+    def checkpoint(self, mode: str = "PASSIVE") -> tuple[int, int] | None:
+        """Checkpoint the WAL; (frames in WAL, frames checkpointed), or None if busy.
+
+        Another process checkpointing, or readers on old snapshots, make a checkpoint
+        give up (SQLITE_BUSY) without waiting; the next one catches up.
+        """
         mode_value = {"PASSIVE": apsw.SQLITE_CHECKPOINT_PASSIVE,
                       "RESTART": apsw.SQLITE_CHECKPOINT_RESTART,
                       "TRUNCATE": apsw.SQLITE_CHECKPOINT_TRUNCATE}[mode]
-        return self._conn.wal_checkpoint(mode=mode_value)
+        self._busy_started = time.monotonic()
+        patience, self.busy_timeout = self.busy_timeout, 0.2  # never stall writers long
+        try:
+            return self._conn.wal_checkpoint(mode=mode_value)
+        except apsw.BusyError:
+            return None
+        finally:
+            self.busy_timeout = patience
 
 
 @functools.lru_cache(maxsize=32)

@@ -146,26 +146,22 @@ def test_claim_and_lookups_use_indexes(store_path):
 def test_a_connection_never_crosses_a_fork(store_path):
     t = SQLiteTransport(store_path)
     t.enqueue([Job(id=new_id(), task="t", payload=serializer.dumps([[], {}]))], NOW)
-    parent_conn = t._conn
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
         answer = b"error"
         try:
+            closed_before_fork = t._conn is None
             pending = sum(c.get("pending", 0) for c in t.counts().values())
-            from litejobs.transports.sqlite import _inherited
-
-            fresh = t._conn is not parent_conn and _inherited[-1] is parent_conn
-            answer = f"{pending} {fresh}".encode()
+            answer = f"{closed_before_fork} {pending}".encode()
         finally:
             os.write(w, answer)
             os._exit(0)
     os.close(w)
     os.waitpid(pid, 0)
-    assert os.read(r, 100) == b"1 True"
+    assert os.read(r, 100) == b"True 1"
     os.close(r)
-    assert t._conn is parent_conn
-    assert t.counts() == {"default": {"pending": 1}}  # the parent's connection still works
+    assert t.counts() == {"default": {"pending": 1}}  # the parent reopens on its next use
     t.close()
 
 

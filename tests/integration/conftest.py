@@ -1,0 +1,121 @@
+"""Real `litejobs worker` processes, started the way users start them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import jobs
+from helpers import TESTS_DIR, wait_until
+from litejobs.testing import use_store
+from litejobs.timeutil import now
+
+
+class WorkerProcess:
+    def __init__(self, store: str, args: list[str], env: dict[str, str], log_path: str):
+        self.store = store
+        self.log_path = log_path
+        self.log = open(log_path, "wb")
+        argv = [sys.executable, "-m", "litejobs", "worker", store, *args]
+        # its own process group, so a test can kill the whole worker at once
+        self.proc = subprocess.Popen(argv, cwd=TESTS_DIR, env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def output(self) -> str:
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def wait_ready(self, app, timeout: float = 20.0) -> None:
+        def ready():
+            if self.proc.poll() is not None:
+                pytest.fail(f"worker exited with {self.proc.returncode}:\n{self.output()}")
+            return any(w.pid == self.pid for w in app.transport.workers(now()))
+
+        wait_until(ready, timeout, message="worker heartbeat")
+
+    def children(self) -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(self.pid)], capture_output=True, text=True)
+        return [int(p) for p in out.stdout.split()]
+
+    def signal(self, sig: int) -> None:
+        os.kill(self.pid, sig)
+
+    def kill_group(self) -> None:
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(10)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill_group()
+        self.log.close()
+
+
+@pytest.fixture
+def app(store_path):
+    with use_store(jobs.app, store_path) as app:
+        yield app
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    return str(tmp_path / "ledger.txt")
+
+
+@pytest.fixture
+def start_worker(store_path, ledger, tmp_path, app):
+    started: list[WorkerProcess] = []
+
+    def start(*args: str, wait: bool = True, lease: float | None = None,
+              store: str | None = None) -> WorkerProcess:
+        env = dict(os.environ, LITEJOBS_LEDGER=ledger, PYTHONUNBUFFERED="1")
+        if lease is not None:
+            env["LITEJOBS_TEST_LEASE"] = str(lease)
+        log_path = str(tmp_path / f"worker-{len(started)}.log")
+        worker = WorkerProcess(store or store_path, list(args), env, log_path)
+        started.append(worker)
+        if wait:
+            worker.wait_ready(app)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+def read_ledger(path: str) -> list[tuple[str, str, int, float]]:
+    if not os.path.exists(path):
+        return []
+    rows = []
+    with open(path) as f:
+        for line in f:
+            kind, tag, pid, ts = line.split()
+            rows.append((kind, tag, int(pid), float(ts)))
+    return rows
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
