@@ -6,12 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
-
-import pytest
 
 import jobs
+import pytest
 from helpers import TESTS_DIR, wait_until
+
 from litejobs.testing import use_store
 from litejobs.timeutil import now
 

@@ -9,11 +9,11 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 import jobs
+import pytest
 from helpers import TESTS_DIR, wait_until
 from integration.conftest import cpu_seconds, read_ledger
+
 from litejobs.exceptions import NotRegistered, TaskRevokedError, WorkerLostError
 
 

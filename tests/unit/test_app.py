@@ -7,9 +7,9 @@ import decimal
 import os
 import uuid
 
+import jobs
 import pytest
 
-import jobs
 import litejobs
 from litejobs.exceptions import (
     ConfigurationError,
