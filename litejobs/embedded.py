@@ -27,8 +27,10 @@ log = logging.getLogger("litejobs.worker")
 def app_spec(app: App) -> str:
     """``module:attr`` (or ``path.py:attr`` for a script) naming ``app`` for a new process."""
     for module in list(sys.modules.values()):
+        if module is None or module.__name__.split(".")[0] == "litejobs":
+            continue
         for name, value in list(vars(module).items()):
-            if value is app:
+            if value is app and not name.startswith("_"):
                 if module.__name__ in ("__main__", "__mp_main__"):
                     path = getattr(module, "__file__", None)
                     if path:
@@ -65,7 +67,11 @@ class EmbeddedWorker:
                 argv += ["-Q", ",".join(queue_list)]
             if max_tasks_per_child:
                 argv += ["--max-tasks-per-child", str(max_tasks_per_child)]
-            process = subprocess.Popen(argv, start_new_session=True)
+            # The new process sees this one's import path, so it finds the app's module.
+            paths = [p for p in sys.path if p and os.path.isdir(p)]
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+                [*paths, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+            process = subprocess.Popen(argv, start_new_session=True, env=env)
             return cls(process.pid, process)
         if method != "fork":
             raise LiteJobsError(f"start_method must be 'fork' or 'spawn', not {method!r}")
