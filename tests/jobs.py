@@ -135,3 +135,36 @@ def fail_once(tag):
         _ledger(f"failed {tag} {os.getpid()} {time.time():.6f}")
         raise AppError(f"first run of {tag}")
     return f"{tag} ok"
+
+
+@app.task(soft_time_limit=0.5)
+def spin_until_soft_limit():
+    while True:
+        pass
+
+
+@app.task(soft_time_limit=0.5)
+def clean_up_at_soft_limit():
+    from litejobs.exceptions import SoftTimeLimitExceeded
+
+    try:
+        time.sleep(30)
+    except SoftTimeLimitExceeded:
+        return "cleaned up"
+
+
+@app.task(time_limit=1.0)
+def sleep_past_hard_limit():
+    time.sleep(60)
+
+
+@app.task(soft_time_limit=0.3, time_limit=1.0)
+def swallow_soft_limit():
+    from litejobs.exceptions import SoftTimeLimitExceeded
+
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            time.sleep(0.05)
+        except SoftTimeLimitExceeded:
+            pass
