@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from . import exceptions
 from .app import App
-from .result import AsyncResult, EagerResult
+from .canvas import Signature, group, signature
+from .result import AsyncResult, EagerResult, GroupResult
 from .task import Task
 
 __version__ = "0.1.0.dev0"
@@ -13,7 +14,11 @@ __all__ = [
     "App",
     "AsyncResult",
     "EagerResult",
+    "GroupResult",
+    "Signature",
     "Task",
     "__version__",
     "exceptions",
+    "group",
+    "signature",
 ]

@@ -184,22 +184,15 @@ class App:
     def make_job(self, name: str, args: Iterable[Any] | None, kwargs: dict[str, Any] | None,
                  options: dict[str, Any], task: Task | None = None) -> Job:
         """Build (and check) the job ``send_task`` would store, without storing it."""
+        return self.job_template(name, options, task).make(args, kwargs)
+
+    def job_template(self, name: str, options: dict[str, Any],
+                     task: Task | None = None) -> JobTemplate:
+        """Everything about a job but its arguments and id, checked once (bulk sends)."""
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"task name must be a non-empty string, not {name!r}")
-        if args is None:
-            args = ()
-        elif isinstance(args, (str, bytes, dict)):
-            raise ConfigurationError(
-                f"args of {name} must be a list or tuple, not {type(args).__name__} "
-                "(did you mean args=(value,)?)")
-        if kwargs is None:
-            kwargs = {}
-        elif not isinstance(kwargs, dict):
-            raise ConfigurationError(f"kwargs of {name} must be a dict, not "
-                                     f"{type(kwargs).__name__}")
         if task is None:
             task = self.tasks.get(name) or _all_tasks.get(name)
-        payload = serializer.dumps_call(name, tuple(args), kwargs)
         now = clock_now()
         conf = self.conf._values  # plain dict reads: this is the enqueue hot path
         opts = {k: v for k, v in options.items() if v is not None}
@@ -237,14 +230,12 @@ class App:
         if acks_late is None:
             acks_late = task.acks_late if task and task.acks_late is not None \
                 else conf["task_acks_late"]
-
-        job_options = {key: opts[key] for key in _JOB_OPTIONS if key in opts} if opts else {}
-        task_id = opts.get("task_id") or new_id()
-        if not isinstance(task_id, str):
+        task_id = opts.get("task_id")
+        if task_id is not None and not isinstance(task_id, str):
             raise ConfigurationError(f"task_id must be a string, not {task_id!r}")
-        return Job(id=task_id, task=name, payload=payload, queue=queue, priority=priority,
-                   eta=when, expires=expires_at, retries=opts.get("retries", 0),
-                   acks_late=bool(acks_late), options=job_options, created_at=now)
+        job_options = {key: opts[key] for key in _JOB_OPTIONS if key in opts} if opts else {}
+        return JobTemplate(name, queue, priority, when, expires_at, opts.get("retries", 0),
+                           bool(acks_late), job_options, now, task_id)
 
     # -- results and control -----------------------------------------------------
     def AsyncResult(self, id: str) -> AsyncResult[Any]:  # noqa: N802 - Celery's name
@@ -278,6 +269,39 @@ class App:
         queues = {self.conf.task_default_queue}
         queues.update(t.queue for t in self.tasks.values() if t.queue)
         return sorted(queues)
+
+
+class JobTemplate:
+    """A checked job description awaiting arguments: ``make(args, kwargs)`` is cheap."""
+
+    __slots__ = ("name", "queue", "priority", "eta", "expires", "retries", "acks_late",
+                 "options", "created_at", "task_id")
+
+    def __init__(self, name: str, queue: str, priority: int, eta: float,
+                 expires: float | None, retries: int, acks_late: bool,
+                 options: dict[str, Any], created_at: float, task_id: str | None) -> None:
+        self.name, self.queue, self.priority, self.eta = name, queue, priority, eta
+        self.expires, self.retries, self.acks_late = expires, retries, acks_late
+        self.options, self.created_at, self.task_id = options, created_at, task_id
+
+    def make(self, args: Iterable[Any] | None, kwargs: dict[str, Any] | None) -> Job:
+        name = self.name
+        if args is None:
+            args = ()
+        elif isinstance(args, (str, bytes, dict)):
+            raise ConfigurationError(
+                f"args of {name} must be a list or tuple, not {type(args).__name__} "
+                "(did you mean args=(value,)?)")
+        if kwargs is None:
+            kwargs = {}
+        elif not isinstance(kwargs, dict):
+            raise ConfigurationError(f"kwargs of {name} must be a dict, not "
+                                     f"{type(kwargs).__name__}")
+        payload = serializer.dumps_call(name, tuple(args), kwargs)
+        return Job(id=self.task_id or new_id(), task=name, payload=payload, queue=self.queue,
+                   priority=self.priority, eta=self.eta, expires=self.expires,
+                   retries=self.retries, acks_late=self.acks_late, options=self.options,
+                   created_at=self.created_at)
 
 
 class Control:

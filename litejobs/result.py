@@ -244,3 +244,51 @@ class EagerResult(AsyncResult[R]):
 
     def forget(self) -> None:
         """Nothing is stored for an eager job."""
+
+
+class GroupResult:
+    """The results of a group's members, in member order."""
+
+    def __init__(self, id: str, results: list[AsyncResult[Any]], app: App | None = None) -> None:
+        self.id = id
+        self.results = results
+        self.app = app
+
+    def __repr__(self) -> str:
+        return f"<GroupResult: {self.id} [{', '.join(r.id for r in self.results)}]>"
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __iter__(self) -> Any:
+        return iter(self.results)
+
+    def get(self, timeout: float | None = None, propagate: bool = True) -> list[Any]:
+        """Every member's result, in order; raises the first failure (if ``propagate``)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        values = []
+        for r in self.results:
+            remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            values.append(r.get(timeout=remaining, propagate=propagate))
+        return values
+
+    join = get
+
+    def ready(self) -> bool:
+        return all(r.ready() for r in self.results)
+
+    def successful(self) -> bool:
+        return all(r.successful() for r in self.results)
+
+    def failed(self) -> bool:
+        return any(r.failed() for r in self.results)
+
+    def completed_count(self) -> int:
+        return sum(1 for r in self.results if r.successful())
+
+    def waiting(self) -> bool:
+        return not self.ready()
+
+    def revoke(self, terminate: bool = False) -> None:
+        for r in self.results:
+            r.revoke(terminate=terminate)

@@ -287,13 +287,22 @@ class SQLiteTransport(Transport):
     # -- producing ---------------------------------------------------------
     @_store_call
     def enqueue(self, jobs: Sequence[Job], now: float) -> int:
+        packed: dict[int, bytes] = {}  # jobs of one bulk send share one options dict
+
+        def options_blob(options: dict[str, Any]) -> bytes | None:
+            if not options:
+                return None
+            blob = packed.get(id(options))
+            if blob is None:
+                blob = packed[id(options)] = serializer.dumps(options, "job options")
+            return blob
+
         rows = [
             (
                 j.id, j.task, j.queue, j.priority,
                 "scheduled" if j.eta > now else "pending",
                 j.eta, j.expires, j.retries, 1 if j.acks_late else 0, j.payload,
-                serializer.dumps(j.options, "job options") if j.options else None,
-                now,
+                options_blob(j.options), now,
             )
             for j in jobs
         ]
