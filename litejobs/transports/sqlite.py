@@ -35,7 +35,8 @@ SCHEMA_VERSION = 1
 APPLICATION_ID = 0x4C4A4F42  # "LJOB" in the header marks a litejobs store
 MIGRATIONS = {1: "schema_1"}  # version -> query that brings the store from version - 1
 BUSY_TIMEOUT = 60.0
-WAL_AUTOCHECKPOINT_PAGES = 8000  # seconds a write may wait for the lock before StoreError
+WAL_AUTOCHECKPOINT_PAGES = 8000
+WAKE_SETTLE_SECONDS = 0.01  # how long a wake-up waits for the commit it saw to appear
 
 JOB_COLUMNS = (
     "seq", "id", "task", "queue", "priority", "state", "eta", "expires", "attempts", "retries",
@@ -420,13 +421,21 @@ class SQLiteTransport(Transport):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            watch.wait(remaining)
-            with self._lock:
-                if self._conn is None or self._pid != os.getpid():
-                    self._reopen()
-                if self._changed():
-                    watch.reset_backoff()
-                    return True
+            woken = watch.wait(remaining)
+            # A commit writes its WAL frames (the event we saw) a moment before it
+            # publishes them in the WAL index, so a change may not be visible yet:
+            # look again for a few milliseconds before going back to sleep.
+            settle_until = time.monotonic() + (WAKE_SETTLE_SECONDS if woken else 0.0)
+            while True:
+                with self._lock:
+                    if self._conn is None or self._pid != os.getpid():
+                        self._reopen()
+                    if self._changed():
+                        watch.reset_backoff()
+                        return True
+                if time.monotonic() >= settle_until:
+                    break
+                time.sleep(0.00005)
 
     def _changed(self) -> bool:
         version = self._conn.execute("PRAGMA data_version").fetchall()[0][0]

@@ -7,9 +7,8 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 import jobs
+import pytest
 from helpers import wait_until
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 import jobs
+import pytest
 from helpers import wait_until
+
 from litejobs.exceptions import SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded
 
 

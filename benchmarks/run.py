@@ -1,0 +1,229 @@
+"""litejobs beside Huey (SqliteHuey) on this machine, in one run, with ratios.
+
+    pip install -e '.[bench]'      # huey, for the comparison
+    python benchmarks/run.py       # about two minutes; --quick for a smoke run
+
+Figures: enqueue (one delay() per job), bulk enqueue (one call), drain (queued no-op
+jobs with results stored, worker with 2 processes, from worker start to the last
+result), round trip (idle warm worker, delay().get()), idle worker CPU and RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def family(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    kids = [int(p) for p in out.split()]
+    return [pid] + [g for k in kids for g in family(k)]
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.005) -> float:
+    start = time.perf_counter()
+    while not predicate():
+        if time.perf_counter() - start > timeout:
+            raise RuntimeError("benchmark timed out")
+        time.sleep(interval)
+    return time.perf_counter()
+
+
+def idle_cpu_and_rss(pid: int, seconds: float) -> tuple[float, float]:
+    pids = family(pid)
+    before = sum(cpu_seconds(p) for p in pids)
+    time.sleep(seconds)
+    used = sum(cpu_seconds(p) for p in pids) - before
+    return 100 * used / seconds, sum(rss_mib(p) for p in pids)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def percentile(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+# -- litejobs -------------------------------------------------------------------
+def bench_litejobs(workdir: str, n: int, bulk: int, trips: int, idle: float) -> dict:
+    import bench_tasks
+
+    import litejobs
+    from litejobs.testing import use_store
+
+    out: dict = {}
+    db = os.path.join(workdir, "enqueue.sqlite")
+    with use_store(bench_tasks.app, db) as app:
+        bench_tasks.add.delay(0, 0)
+        start = time.perf_counter()
+        for i in range(n):
+            bench_tasks.add.delay(i, i)
+        out["enqueue"] = n / (time.perf_counter() - start)
+
+        start = time.perf_counter()
+        litejobs.group(bench_tasks.add.s(i, i) for i in range(bulk))()
+        out["bulk"] = bulk / (time.perf_counter() - start)
+        app.close()
+
+    db = os.path.join(workdir, "drain.sqlite")
+    with use_store(bench_tasks.app, db) as app:
+        for i in range(n):
+            bench_tasks.add.delay(i, i)
+        env = dict(os.environ, PYTHONPATH=HERE)
+        start = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "litejobs", "worker", db, "-A",
+                                 "bench_tasks", "-c", "2"], cwd=HERE, env=env,
+                                start_new_session=True, stderr=subprocess.DEVNULL)
+        try:
+            done = wait_for(lambda: app.transport.counts().get("default", {})
+                            .get("success", 0) == n, 300, interval=0.01)
+            out["drain"] = n / (done - start)
+            latencies = []
+            for i in range(trips):
+                t0 = time.perf_counter()
+                bench_tasks.add.delay(i, i).get(timeout=10)
+                latencies.append((time.perf_counter() - t0) * 1000)
+            out["rt_p50"], out["rt_p99"] = percentile(latencies, 50), percentile(latencies, 99)
+            # countdown precision: how late a job due in 0.2 s starts
+            late = []
+            for _ in range(20):
+                r = bench_tasks.add.apply_async((1, 1), countdown=0.2)
+                r.get(timeout=10)
+                job = app.transport.get(r.id)
+                late.append((job.started_at - job.eta) * 1000)
+            out["eta_late_p50"], out["eta_late_max"] = statistics.median(late), max(late)
+            time.sleep(1)
+            out["idle_cpu"], out["rss"] = idle_cpu_and_rss(proc.pid, idle)
+        finally:
+            stop(proc)
+    return out
+
+
+# -- Huey -----------------------------------------------------------------------
+def bench_huey(workdir: str, n: int, trips: int, idle: float) -> dict | None:
+    try:
+        import huey  # noqa: F401
+    except ImportError:
+        return None
+    out: dict = {}
+    db = os.path.join(workdir, "huey-enqueue.sqlite")
+    os.environ["BENCH_HUEY_DB"] = db
+    import importlib
+
+    import bench_huey
+
+    bench_huey = importlib.reload(bench_huey)
+    start = time.perf_counter()
+    for i in range(n):
+        bench_huey.add(i, i)
+    out["enqueue"] = n / (time.perf_counter() - start)
+    out["bulk"] = None  # Huey has no bulk enqueue
+
+    db = os.path.join(workdir, "huey-drain.sqlite")
+    os.environ["BENCH_HUEY_DB"] = db
+    bench_huey = importlib.reload(bench_huey)
+    h = bench_huey.huey
+    for i in range(n):
+        bench_huey.add(i, i)
+    env = dict(os.environ, PYTHONPATH=HERE)
+    consumer = shutil.which("huey_consumer") or shutil.which("huey_consumer.py")
+    argv = [consumer] if consumer else [sys.executable, "-m", "huey.bin.huey_consumer"]
+    start = time.perf_counter()
+    proc = subprocess.Popen([*argv, "bench_huey.huey", "-w", "2", "-k", "process"], cwd=HERE,
+                            env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        done = wait_for(lambda: h.result_count() >= n, 600, interval=0.01)
+        out["drain"] = n / (done - start)
+        h.storage.flush_results()
+        latencies = []
+        for i in range(trips):
+            t0 = time.perf_counter()
+            bench_huey.add(i, i).get(blocking=True, timeout=30)
+            latencies.append((time.perf_counter() - t0) * 1000)
+        out["rt_p50"], out["rt_p99"] = percentile(latencies, 50), percentile(latencies, 99)
+        out["eta_late_p50"] = out["eta_late_max"] = None
+        time.sleep(1)
+        out["idle_cpu"], out["rss"] = idle_cpu_and_rss(proc.pid, idle)
+    finally:
+        stop(proc)
+    return out
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.2f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small numbers, for a smoke run")
+    parser.add_argument("--no-huey", action="store_true")
+    args = parser.parse_args()
+    n, bulk, trips, idle = (1000, 10000, 50, 2.0) if args.quick else (10000, 100000, 200, 10.0)
+    workdir = tempfile.mkdtemp(prefix="litejobs-bench-")
+    try:
+        lj = bench_litejobs(workdir, n, bulk, trips, idle)
+        hu = None if args.no_huey else bench_huey(workdir, n, trips, idle)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    rows = [
+        ("enqueue, one delay() per job (jobs/s)", "enqueue", True),
+        (f"bulk enqueue, {bulk:,} in one group() (jobs/s)", "bulk", True),
+        (f"drain {n:,} no-op jobs, -c 2 (jobs/s)", "drain", True),
+        ("round trip p50 (ms)", "rt_p50", False),
+        ("round trip p99 (ms)", "rt_p99", False),
+        ("countdown lateness p50 / max (ms)", "eta_late_p50", False),
+        (f"idle worker CPU over {idle:.0f}s (% of a core)", "idle_cpu", False),
+        ("worker RSS, supervisor + children (MiB)", "rss", False),
+    ]
+    print(f"\n{'':46}{'litejobs':>12}{'Huey-SQLite':>14}{'ratio':>9}")
+    for label, key, higher_better in rows:
+        a = lj.get(key)
+        b = hu.get(key) if hu else None
+        if key == "eta_late_p50":
+            cell = f"{lj['eta_late_p50']:.1f}/{lj['eta_late_max']:.1f}"
+            print(f"{label:46}{cell:>12}{'-':>14}{'':>9}")
+            continue
+        ratio = ""
+        if a is not None and b:
+            ratio = f"{(a / b) if higher_better else (b / a if a else float('inf')):.1f}x"
+        print(f"{label:46}{_fmt(a):>12}{_fmt(b):>14}{ratio:>9}")
+    print("\nratio: how many times better litejobs is (higher throughput, or lower time/CPU).")
+
+
+if __name__ == "__main__":
+    main()
