@@ -25,7 +25,31 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("litejobs.worker")
 
-IDLE_SLICE = 0.25  # an idle child looks at its stop flag at least this often
+IDLE_SLICE = 5.0  # an idle child also wakes this often (orphan check where no PDEATHSIG)
+
+
+class _StopWaiting(Exception):
+    """Raised by the stop signal's handler to end an idle wait at once."""
+
+
+class StopFlag:
+    """Set by a signal handler; interrupts the idle wait, never a job or a transaction."""
+
+    def __init__(self) -> None:
+        self.now = False
+        self.idle = False
+
+    def handler(self, signum: int, frame: Any) -> None:
+        self.now = True
+        if self.idle:
+            self.idle = False
+            raise _StopWaiting
+
+    def set_idle(self, flag: bool) -> None:
+        self.idle = flag
+
+    def __call__(self) -> bool:
+        return self.now
 
 
 def child_main(app: App, worker_id: str, queues: list[str], slot: int,
@@ -34,17 +58,14 @@ def child_main(app: App, worker_id: str, queues: list[str], slot: int,
     from .supervisor import die_with_parent
 
     die_with_parent(parent_pid)
-    stop = {"now": False}
-
-    def on_term(signum: int, frame: Any) -> None:
-        stop["now"] = True
+    stop = StopFlag()
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the supervisor's to handle
-    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGTERM, stop.handler)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     run_consumer(app, worker_id, queues, scoreboard, slot, max_tasks, parent_pid, hostname,
-                 should_stop=lambda: stop["now"])
+                 should_stop=stop, set_idle=stop.set_idle)
     return 0
 
 
@@ -52,7 +73,8 @@ def run_consumer(app: App, worker_id: str, queues: list[str], scoreboard: Scoreb
                  slot: int, max_tasks: int | None, parent_pid: int | None, hostname: str,
                  should_stop: Callable[[], bool],
                  heartbeat: Callable[[], None] | None = None,
-                 heartbeat_every: float = 5.0) -> None:
+                 heartbeat_every: float = 5.0,
+                 set_idle: Callable[[bool], None] = lambda flag: None) -> None:
     transport = app.transport  # reopened in this process on first use
     consumer = Consumer(app, transport, queues, worker_id, hostname, scoreboard, slot)
     consumer.should_stop = should_stop
@@ -73,7 +95,14 @@ def run_consumer(app: App, worker_id: str, queues: list[str], scoreboard: Scoreb
                 while not should_stop() and not transport.has_work(queues, clock_now()):
                     if parent_pid is not None and os.getppid() != parent_pid:
                         return  # orphaned where PDEATHSIG is missing: stop claiming
-                    consumer.idle_wait(IDLE_SLICE)
+                    try:
+                        set_idle(True)
+                        if not should_stop():
+                            consumer.idle_wait(min(IDLE_SLICE, heartbeat_every))
+                    except _StopWaiting:
+                        break
+                    finally:
+                        set_idle(False)
                     if heartbeat is not None and time.monotonic() >= next_beat:
                         heartbeat()
                         next_beat = time.monotonic() + heartbeat_every

@@ -372,19 +372,15 @@ class Supervisor:
 
     def _run_solo(self, info: WorkerInfo) -> int:
         """``--pool solo``: run jobs in this process (no hard time limits)."""
-        from .child import run_consumer
+        from .child import StopFlag, run_consumer
 
-        stop = {"now": False}
-
-        def on_signal(signum: int, frame: Any) -> None:
-            stop["now"] = True
-
-        old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        stop = StopFlag()
+        old = {sig: signal.signal(sig, stop.handler) for sig in (signal.SIGTERM, signal.SIGINT)}
         log.info("litejobs worker %s ready (solo pool): queues %s, store %s", self.id,
                     ",".join(self.queues), self.app.url)
         try:
             run_consumer(self.app, self.id, self.queues, None, 0, self.max_tasks_per_child,
-                         None, self.hostname, should_stop=lambda: stop["now"],
+                         None, self.hostname, should_stop=stop, set_idle=stop.set_idle,
                          heartbeat=lambda: self.app.transport.heartbeat(
                              info, clock_now(), self.lease),
                          heartbeat_every=max(min(self.lease / 3, 5.0), 0.2))
