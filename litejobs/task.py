@@ -73,11 +73,30 @@ def pop_request() -> None:
     _requests.stack.pop()
 
 
-def default_name(fn: Callable[..., Any]) -> str:
+def default_name(fn: Callable[..., Any], main: str | None = None) -> str:
+    """``module.qualname``; for a script run as ``python tasks.py``, ``tasks.qualname``.
+
+    Naming a script's tasks after its file (or ``App(main=...)``) lets a worker started
+    with ``-A tasks`` find them, where Celery would call them ``__main__.add``.
+    """
     module = fn.__module__
-    if module == "__mp_main__":  # the same script, re-run by a spawned child
-        module = "__main__"
+    if module in ("__main__", "__mp_main__"):
+        module = main or _main_module_name(module) or "__main__"
     return f"{module}.{fn.__qualname__}"
+
+
+def _main_module_name(module: str) -> str | None:
+    import os
+    import sys
+
+    main = sys.modules.get(module)
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name and spec.name != "__main__":
+        return spec.name.removesuffix(".__main__")
+    path = getattr(main, "__file__", None)
+    if path:
+        return os.path.splitext(os.path.basename(path))[0]
+    return None
 
 
 class Task(Generic[P, R]):
@@ -90,7 +109,7 @@ class Task(Generic[P, R]):
     def __init__(self, app: App, fn: Callable[..., R], options: dict[str, Any]) -> None:
         self.app = app
         self.run = fn
-        self.name: str = options["name"] or default_name(fn)
+        self.name: str = options["name"] or default_name(fn, app.main)
         self.bind: bool = options["bind"]
         self.max_retries: int | None = options["max_retries"]
         self.default_retry_delay: float | None = options["default_retry_delay"]

@@ -81,3 +81,26 @@ def test_embedded_worker_dies_with_its_program(tmp_path):
             return f.read().split(")")[1].split()[0] == "Z"
 
     wait_until(gone, 10, message="embedded supervisor to exit")
+
+
+def test_a_script_run_directly_names_its_tasks_after_its_file(tmp_path):
+    # `python tasks.py` must send jobs that `litejobs worker DB -A tasks` knows.
+    (tmp_path / "mytasks.py").write_text(
+        "import sys, litejobs\n"
+        "app = litejobs.App('jobs.sqlite')\n"
+        "@app.task\n"
+        "def add(x, y):\n"
+        "    return x + y\n"
+        "if __name__ == '__main__':\n"
+        "    print(add.name, add.delay(4, 5).get(timeout=30))\n"
+    )
+    worker = subprocess.Popen([sys.executable, "-m", "litejobs", "worker", "jobs.sqlite", "-A",
+                               "mytasks", "-c", "1"], cwd=str(tmp_path),
+                              stderr=subprocess.DEVNULL)
+    try:
+        out = subprocess.run([sys.executable, "mytasks.py"], cwd=str(tmp_path),
+                             capture_output=True, text=True, timeout=60)
+        assert out.stdout.split() == ["mytasks.add", "9"], out.stderr
+    finally:
+        worker.terminate()
+        worker.wait(20)
