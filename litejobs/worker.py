@@ -155,7 +155,7 @@ class InProcessWorker:
     def run_until_idle(self, timeout: float | None = 60.0) -> int:
         app = self.app
         transport = app.transport
-        queues = self.queues or sorted(set(app.known_queues()) | set(transport.counts()))
+        queues = self.queues or sorted(set(app.known_queues()) | set(transport.waiting_queues()))
         info = WorkerInfo(id=f"inprocess-{socket.gethostname()}-{os.getpid()}-{id(self):x}",
                           host=socket.gethostname(), pid=os.getpid(), queues=queues,
                           concurrency=1, started_at=clock_now())

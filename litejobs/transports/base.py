@@ -99,6 +99,10 @@ class Transport(abc.ABC):
         """``(state, custom_state, retries)`` without the blobs: the cheap poll of ``get()``."""
 
     @abc.abstractmethod
+    def waiting_queues(self) -> list[str]:
+        """Names of queues holding pending or scheduled jobs (cheap: indexes only)."""
+
+    @abc.abstractmethod
     def counts(self) -> dict[str, dict[str, int]]:
         """Jobs per queue per state: ``{"default": {"pending": 3, ...}}``."""
 

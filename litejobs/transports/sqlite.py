@@ -458,6 +458,10 @@ class SQLiteTransport(Transport):
         return JobState(state), custom, retries
 
     @_store_call
+    def waiting_queues(self) -> list[str]:
+        return [r[0] for r in self._conn.execute(Q["waiting_queues"])]
+
+    @_store_call
     def counts(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         for queue, state, n in self._conn.execute(Q["counts"]):

@@ -128,6 +128,11 @@ UPDATE job SET worker = NULL, pid = NULL WHERE id = ?;
 -- name: forget_job
 DELETE FROM job WHERE id = ? AND state IN ('success', 'failure', 'revoked');
 
+-- name: waiting_queues
+SELECT DISTINCT queue FROM job WHERE state = 'pending'
+UNION
+SELECT DISTINCT queue FROM job WHERE state = 'scheduled';
+
 -- name: counts
 SELECT queue, state, count(*) FROM job GROUP BY queue, state;
 

@@ -235,3 +235,10 @@ def test_revoke_purge_and_retry_commands(app, store_path, start_worker):
     assert app.AsyncResult(failed.id).get() == "t1 ok"
     assert cli("retry", store_path, "--failed").stdout.startswith("queued 0")
     assert cli("retry", store_path).returncode == 2
+
+
+def test_max_tasks_per_child_replaces_children(app, start_worker):
+    worker = start_worker("-A", "jobs", "-c", "1", "--max-tasks-per-child", "2")
+    pids = [jobs.pid.delay().get(timeout=20) for _ in range(6)]
+    assert len(set(pids)) == 3, pids  # a fresh child every two jobs
+    assert worker.proc.poll() is None

@@ -265,3 +265,10 @@ def test_wait_for_change_wakes_on_another_connections_commit(make_transport):
     assert waiter.wait_for_change(10) is True
     assert time.monotonic() - started < 5
     timer.join()
+
+
+def test_waiting_queues(transport):
+    transport.enqueue([make_job(queue="a"), make_job(queue="b", eta=NOW + 60),
+                       make_job(queue="c")], NOW)
+    transport.claim(["c"], "w1", 1, 1, NOW)
+    assert sorted(transport.waiting_queues()) == ["a", "b"]
