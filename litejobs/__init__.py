@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import exceptions
 from .app import App
-from .canvas import Signature, group, signature
+from .canvas import Signature, chain, chord, chunks, group, signature
 from .result import AsyncResult, EagerResult, GroupResult
 from .task import Task
 
@@ -18,6 +18,9 @@ __all__ = [
     "Signature",
     "Task",
     "__version__",
+    "chain",
+    "chord",
+    "chunks",
     "exceptions",
     "group",
     "signature",

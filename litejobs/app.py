@@ -28,7 +28,7 @@ R = TypeVar("R")
 _default_app: App | None = None
 # Per-job options kept with the job (the rest become columns).
 _JOB_OPTIONS = ("time_limit", "soft_time_limit", "ignore_result", "max_retries", "root_id",
-                "parent_id", "group_id", "link", "link_error")
+                "parent_id", "group_id", "link", "link_error", "chord")
 # Every task any App in this process declared, by name: a worker started without -A
 # finds tasks that a module registered on its own App instance.
 _all_tasks: dict[str, Task] = {}
@@ -58,6 +58,9 @@ class App:
         self._transport: Transport | None = None
         self._transport_lock = threading.Lock()
         _default_app = self
+        from .canvas import register_builtins
+
+        register_builtins(self)
 
     def __repr__(self) -> str:
         return f"<litejobs.App {self.url!r}>"
@@ -174,6 +177,13 @@ class App:
             raise ConfigurationError(
                 f"unknown option(s) {', '.join(sorted(unknown))} for {name}; valid options: "
                 + ", ".join(sorted(SEND_OPTIONS)))
+        if options.get("link") is not None or options.get("link_error") is not None:
+            from .canvas import Signature
+
+            sig_options = {k: v for k, v in options.items()
+                           if v is not None and k not in ("link", "link_error")}
+            return Signature(name, args or (), kwargs, sig_options, app=self).apply_async(
+                link=options.get("link"), link_error=options.get("link_error"))
         if self.eager:
             task = _task or self.resolve_task(name)
             return task.apply(args, kwargs, **{k: v for k, v in options.items() if v is not None})
@@ -242,6 +252,11 @@ class App:
         return AsyncResult(id, app=self)
 
     @property
+    def GroupResult(self) -> _GroupResults:  # noqa: N802 - Celery's name
+        """``app.GroupResult.restore(id)``: a saved group's results."""
+        return _GroupResults(self)
+
+    @property
     def control(self) -> Control:
         return Control(self)
 
@@ -302,6 +317,21 @@ class JobTemplate:
                    priority=self.priority, eta=self.eta, expires=self.expires,
                    retries=self.retries, acks_late=self.acks_late, options=self.options,
                    created_at=self.created_at)
+
+
+class _GroupResults:
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def restore(self, group_id: str) -> GroupResult | None:
+        from .result import GroupResult
+
+        return GroupResult.restore(group_id, app=self.app)
+
+    def __call__(self, id: str, results: list[AsyncResult[Any]]) -> GroupResult:
+        from .result import GroupResult
+
+        return GroupResult(id, results, app=self.app)
 
 
 class Control:

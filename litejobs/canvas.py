@@ -1,18 +1,39 @@
-"""Signatures and groups: descriptions of calls, turned into jobs; no I/O of their own.
+"""Workflows: signatures, chain, group, chord, map, starmap, chunks.
 
-A group's members are enqueued in one transaction. (chain and chord are not built yet.)
+A workflow is sent as ordinary jobs plus links: each job carries, in its options,
+descriptions of what runs after it (``link``: the next signature, group or chord, with
+ids assigned up front) and on failure (``link_error``). The worker expands them with
+``expand_links`` / ``fail_links`` into jobs stored in the same transaction as the
+outcome, so a crash never loses or doubles a step: follow-up ids are fixed when the
+workflow is sent, and storing an id twice stores it once. Chord joins are counted in
+the store (see ``Transport.settle``). This module builds jobs and descriptions; the
+app's transport stores them.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import ConfigurationError
-from .result import AsyncResult, GroupResult
+from .job import ChordSpec, Job, JobState, new_id
+from .result import AsyncResult, EagerResult, GroupResult
+from .timeutil import now as clock_now
 
 if TYPE_CHECKING:
     from .app import App
+
+MAP_TASK = "litejobs.map"
+STARMAP_TASK = "litejobs.starmap"
+
+
+def _app_of(app: App | None) -> App:
+    if app is not None:
+        return app
+    from .app import default_app
+
+    return default_app()
 
 
 class Signature:
@@ -21,29 +42,36 @@ class Signature:
     def __init__(self, task: str, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
                  options: dict[str, Any] | None = None, immutable: bool = False,
                  app: App | None = None) -> None:
-        if app is None:
-            from .app import default_app
-
-            app = default_app()
         self.task = task
         self.args = tuple(args)
         self.kwargs = dict(kwargs or {})
         self.options = dict(options or {})
         self.immutable = immutable
-        self.app = app
+        self.app = _app_of(app)
 
     def __repr__(self) -> str:
         parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
-        return f"{self.task}({', '.join(parts)})"
+        return f"{self.task}({', '.join(parts)}){'!' if self.immutable else ''}"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Signature) and (
             self.task, self.args, self.kwargs, self.options, self.immutable) == (
             other.task, other.args, other.kwargs, other.options, other.immutable)
 
+    def __hash__(self) -> int:
+        return hash((self.task, self.args))
+
+    @property
+    def id(self) -> str | None:
+        return self.options.get("task_id")
+
+    @property
+    def name(self) -> str:
+        return self.task
+
     def clone(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
               **options: Any) -> Signature:
-        """A copy with ``args`` appended, ``kwargs`` and options merged."""
+        """A copy with ``args`` appended (as Celery does), kwargs and options merged."""
         return Signature(self.task, self.args + tuple(args), {**self.kwargs, **(kwargs or {})},
                          {**self.options, **options}, self.immutable, self.app)
 
@@ -51,71 +79,513 @@ class Signature:
         self.options.update(options)
         return self
 
+    def set_immutable(self, immutable: bool) -> None:
+        self.immutable = immutable
+
+    def freeze(self, id: str | None = None) -> AsyncResult[Any]:
+        """Fix this signature's job id now; returns the result it will have."""
+        if id is not None or "task_id" not in self.options:
+            self.options["task_id"] = id or new_id()
+        return AsyncResult(self.options["task_id"], app=self.app, task_name=self.task)
+
+    def link(self, callback: Any) -> Any:
+        self.options.setdefault("link", []).append(callback)
+        return callback
+
+    def link_error(self, errback: Any) -> Any:
+        self.options.setdefault("link_error", []).append(errback)
+        return errback
+
+    on_error = link_error
+
     def apply_async(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
                     **options: Any) -> AsyncResult[Any]:
-        sig = self.clone(args, kwargs, **options)
-        return self.app.send_task(sig.task, sig.args, sig.kwargs, **sig.options)
+        return chain(self).apply_async(args, kwargs, **options)
 
     def delay(self, *args: Any, **kwargs: Any) -> AsyncResult[Any]:
         return self.apply_async(args, kwargs)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the task inline (no job), with the signature's arguments first."""
         task = self.app.resolve_task(self.task)
         return task(*(self.args + args), **{**self.kwargs, **kwargs})
 
+    def __or__(self, other: Any) -> chain:
+        return chain(self, other)
 
-def signature(task: str | Signature, args: Iterable[Any] = (),
+    # -- as stored in a job's options ------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        options = dict(self.options)
+        for key in ("link", "link_error"):
+            if key in options:
+                options[key] = [describe(x) for x in options[key]]
+        return {"task": self.task, "args": self.args, "kwargs": self.kwargs,
+                "options": options, "immutable": self.immutable}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], app: App) -> Signature:
+        return cls(data["task"], data.get("args", ()), data.get("kwargs"), data.get("options"),
+                   data.get("immutable", False), app)
+
+
+def signature(task: str | Signature | dict[str, Any], args: Iterable[Any] = (),
               kwargs: dict[str, Any] | None = None, options: dict[str, Any] | None = None,
-              app: App | None = None, **extra: Any) -> Signature:
+              app: App | None = None, immutable: bool = False, **extra: Any) -> Signature:
     """``signature("tasks.add", args=(2, 2))``: a signature by task name."""
     if isinstance(task, Signature):
         return task.clone()
-    return Signature(task, args, kwargs, {**(options or {}), **extra}, app=app)
+    if isinstance(task, dict):
+        return Signature.from_dict(task, _app_of(app))
+    return Signature(task, args, kwargs, {**(options or {}), **extra}, immutable, app)
 
 
 class group:  # noqa: N801 - Celery's name
     """Run signatures in parallel: ``group(add.s(i, i) for i in range(10))()``."""
 
-    def __init__(self, *tasks: Signature | Iterable[Signature]) -> None:
-        if len(tasks) == 1 and not isinstance(tasks[0], Signature):
-            tasks = tuple(tasks[0])  # type: ignore[assignment]
+    def __init__(self, *tasks: Any, app: App | None = None) -> None:
+        if len(tasks) == 1 and not isinstance(tasks[0], (Signature, group, chain, chord)):
+            tasks = tuple(tasks[0])
         for t in tasks:
             if not isinstance(t, Signature):
-                raise ConfigurationError(f"group members must be signatures, not {t!r}")
-        self.tasks: list[Signature] = list(tasks)  # type: ignore[arg-type]
+                raise ConfigurationError(
+                    f"group members must be signatures (task.s(...)), not {t!r}")
+        self.tasks: list[Signature] = list(tasks)
+        self.options: dict[str, Any] = {}
+        self._app = app
+
+    @property
+    def app(self) -> App:
+        return self.tasks[0].app if self.tasks else _app_of(self._app)
 
     def __repr__(self) -> str:
         return f"group({self.tasks!r})"
 
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def __or__(self, other: Any) -> chain:
+        return chain(self, other)
+
+    def freeze(self, id: str | None = None) -> GroupResult:
+        group_id = id or self.options.get("group_id") or new_id()
+        self.options["group_id"] = group_id
+        return GroupResult(group_id, [t.freeze() for t in self.tasks], app=self.app)
+
     def apply_async(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
                     **options: Any) -> GroupResult:
-        from .job import new_id
-
-        if not self.tasks:
-            raise ConfigurationError("a group needs at least one member")
-        app = self.tasks[0].app
-        group_id = options.pop("group_id", None) or new_id()
-        if app.eager:
-            return GroupResult(group_id, [
-                s.apply_async(args, kwargs, **options) for s in self.tasks], app=app)
-        made = []
-        template = None
-        last: tuple[str, dict[str, Any]] | None = None
-        for s in self.tasks:
-            sig = s.clone(args, kwargs, **options)
-            # members of one task with the same options share one checked template
-            if last is None or last != (sig.task, sig.options) or "task_id" in sig.options:
-                template = app.job_template(sig.task, {**sig.options, "group_id": group_id})
-                last = (sig.task, sig.options)
-            made.append(template.make(sig.args, sig.kwargs))
-        from .timeutil import now
-
-        app.transport.enqueue(made, now())  # every member in one transaction
-        return GroupResult(group_id, [AsyncResult(j.id, app=app, task_name=j.task)
-                                      for j in made], app=app)
+        return chain(self).apply_async(args, kwargs, **options)
 
     def delay(self, *args: Any, **kwargs: Any) -> GroupResult:
         return self.apply_async(args, kwargs)
 
     def __call__(self, *args: Any, **kwargs: Any) -> GroupResult:
         return self.apply_async(args, kwargs)
+
+
+class chord:  # noqa: N801 - Celery's name
+    """``chord(header, body)``: run the body once with every header result, in order."""
+
+    def __init__(self, header: Any, body: Signature | None = None, app: App | None = None
+                 ) -> None:
+        self.header = header if isinstance(header, group) else group(header, app=app)
+        self.body = body
+        self.options: dict[str, Any] = {}
+        self._app = app
+
+    @property
+    def app(self) -> App:
+        if self.body is not None:
+            return self.body.app
+        return self.header.app
+
+    def __repr__(self) -> str:
+        return f"chord({self.header!r}, {self.body!r})"
+
+    def __or__(self, other: Any) -> chain:
+        return chain(self, other)
+
+    def __call__(self, body: Signature | None = None, **options: Any) -> AsyncResult[Any]:
+        if body is not None:
+            self.body = body
+        return self.apply_async((), None, **options)
+
+    def freeze(self, id: str | None = None) -> AsyncResult[Any]:
+        if self.body is None:
+            raise ConfigurationError("a chord needs a body: chord(header, body) or "
+                                     "chord(header)(body)")
+        self.header.freeze()
+        result = self.body.freeze(id)
+        result.parent = GroupResult(self.header.options["group_id"],
+                                    [AsyncResult(t.id or "", app=self.app)
+                                     for t in self.header.tasks], app=self.app)
+        return result
+
+    def apply_async(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
+                    **options: Any) -> AsyncResult[Any]:
+        if self.body is None:
+            raise ConfigurationError("a chord needs a body: chord(header, body) or "
+                                     "chord(header)(body)")
+        return chain(self).apply_async(args, kwargs, **options)
+
+    def delay(self, *args: Any, **kwargs: Any) -> AsyncResult[Any]:
+        return self.apply_async(args, kwargs)
+
+
+class chain:  # noqa: N801 - Celery's name
+    """``chain(a, b, c)`` or ``a | b | c``: each result is the first argument of the next."""
+
+    def __init__(self, *tasks: Any) -> None:
+        if len(tasks) == 1 and not isinstance(tasks[0], (Signature, group, chain, chord)):
+            tasks = tuple(tasks[0])
+        steps: list[Any] = []
+        for t in tasks:
+            if isinstance(t, chain):
+                steps.extend(t.tasks)
+            elif isinstance(t, (Signature, group, chord)):
+                steps.append(t)
+            else:
+                raise ConfigurationError(f"chain steps must be signatures, not {t!r}")
+        if not steps:
+            raise ConfigurationError("a chain needs at least one step")
+        self.tasks = steps
+        self.options: dict[str, Any] = {}
+
+    @property
+    def app(self) -> App:
+        return self.tasks[0].app
+
+    def __repr__(self) -> str:
+        return " | ".join(repr(t) for t in self.tasks)
+
+    def __or__(self, other: Any) -> chain:
+        return chain(self, other)
+
+    def _steps(self) -> list[Any]:
+        """Steps with "a group followed by a signature" turned into a chord, as Celery does."""
+        steps: list[Any] = []
+        for step in self.tasks:
+            if isinstance(step, Signature) and steps and isinstance(steps[-1], group):
+                steps[-1] = chord(steps[-1], step)
+            elif isinstance(step, chord) and step.body is None:
+                raise ConfigurationError("a chord in a chain needs a body")
+            else:
+                steps.append(step)
+        return steps
+
+    def apply_async(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
+                    **options: Any) -> Any:
+        app = self.app
+        steps = [_copy(s) for s in self._steps()]
+        errbacks = options.pop("link_error", None)
+        links = options.pop("link", None)
+        results = [_freeze(s) for s in steps]
+        for previous, result in itertools.pairwise(results):
+            if getattr(result, "_parent", None) is None and not isinstance(result, GroupResult):
+                result.parent = previous
+        if app.eager:
+            return _run_eagerly(app, steps, tuple(args), kwargs or {}, options, errbacks, links)
+        # Link from the end: each step carries the description of the next.
+        following: list[dict[str, Any]] = [describe(x) for x in _as_list(links)]
+        error_links = [describe(x) for x in _as_list(errbacks)]
+        for step in reversed(steps[1:]):
+            _attach(step, following, error_links)
+            following = [describe(step)]
+        first = steps[0]
+        _attach(first, following, error_links)
+        root = _first_id(first)
+        jobs, chords = build(app, first, tuple(args), kwargs or {}, options, root_id=root)
+        app.transport.enqueue(jobs, clock_now(), chords=chords)
+        if isinstance(first, group):
+            app.transport.save_group(first.options["group_id"], [j.id for j in jobs],
+                                     clock_now())
+        return results[-1]
+
+    def delay(self, *args: Any, **kwargs: Any) -> Any:
+        return self.apply_async(args, kwargs)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.apply_async(args, kwargs)
+
+
+# -- helpers: descriptions and jobs ---------------------------------------------------
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _copy(step: Any) -> Any:
+    if isinstance(step, Signature):
+        return step.clone()
+    if isinstance(step, group):
+        g = group([t.clone() for t in step.tasks], app=step._app)
+        g.options = dict(step.options)
+        return g
+    c = chord(_copy(step.header), step.body.clone() if step.body else None, step._app)
+    c.options = dict(step.options)
+    return c
+
+
+def _freeze(step: Any) -> Any:
+    return step.freeze()
+
+
+def _first_id(step: Any) -> str:
+    if isinstance(step, Signature):
+        return step.options["task_id"]
+    if isinstance(step, group):
+        return step.tasks[0].options["task_id"] if step.tasks else step.options["group_id"]
+    return _first_id(step.header)
+
+
+def _attach(step: Any, links: list[dict[str, Any]], errbacks: list[dict[str, Any]]) -> None:
+    """Make ``links`` run after ``step`` (after a chord: after its body)."""
+    if isinstance(step, Signature):
+        target = step
+    elif isinstance(step, chord):
+        target = step.body  # type: ignore[assignment]
+        for t in step.header.tasks:
+            if errbacks:
+                t.options["link_error"] = list(errbacks)
+    else:
+        for t in step.tasks:  # after a group: each member's result goes on
+            _attach(t, links, errbacks)
+        return
+    if links:
+        target.options["link"] = [*target.options.get("link", []), *links]
+    if errbacks:
+        target.options["link_error"] = [*target.options.get("link_error", []), *errbacks]
+
+
+def describe(item: Any) -> dict[str, Any]:
+    """The msgpack-able description of a step, as stored in a job's ``link`` option."""
+    if isinstance(item, dict):
+        return item
+    if isinstance(item, Signature):
+        if "task_id" not in item.options:
+            item.freeze()
+        return {"sig": item.to_dict()}
+    if isinstance(item, group):
+        item.freeze() if "group_id" not in item.options else None
+        return {"group": [describe(t)["sig"] for t in item.tasks],
+                "id": item.options["group_id"]}
+    if isinstance(item, chord):
+        if item.body is None:
+            raise ConfigurationError("a chord needs a body")
+        if "group_id" not in item.header.options:
+            item.freeze()
+        return {"chord": {"header": [describe(t)["sig"] for t in item.header.tasks],
+                          "body": describe(item.body)["sig"],
+                          "id": item.header.options["group_id"]}}
+    raise ConfigurationError(f"cannot link {item!r}: give a signature, group or chord")
+
+
+def from_description(app: App, desc: dict[str, Any]) -> Any:
+    if "sig" in desc:
+        return Signature.from_dict(desc["sig"], app)
+    if "group" in desc:
+        g = group([Signature.from_dict(s, app) for s in desc["group"]], app=app)
+        g.options["group_id"] = desc["id"]
+        return g
+    spec = desc["chord"]
+    c = chord(group([Signature.from_dict(s, app) for s in spec["header"]], app=app),
+              Signature.from_dict(spec["body"], app), app)
+    c.header.options["group_id"] = spec["id"]
+    return c
+
+
+def _job(app: App, sig: Signature, args: tuple, kwargs: dict[str, Any],
+         options: dict[str, Any], extra: dict[str, Any]) -> Job:
+    call_args = sig.args if sig.immutable else args + sig.args
+    merged = {**options, **sig.options, **extra}
+    for key in ("link", "link_error"):
+        if key in merged:
+            merged[key] = [describe(x) for x in merged[key]]
+    return app.job_template(sig.task, merged).make(call_args, {**sig.kwargs, **kwargs})
+
+
+def build(app: App, step: Any, args: tuple, kwargs: dict[str, Any], options: dict[str, Any],
+          root_id: str | None = None, parent_id: str | None = None
+          ) -> tuple[list[Job], list[ChordSpec]]:
+    """The jobs (and chords) that start ``step`` with ``args`` prepended."""
+    extra: dict[str, Any] = {}
+    if root_id:
+        extra["root_id"] = root_id
+    if parent_id:
+        extra["parent_id"] = parent_id
+    if isinstance(step, Signature):
+        return [_job(app, step, args, kwargs, options, extra)], []
+    if isinstance(step, group):
+        group_id = step.options["group_id"]
+        return [_job(app, t, args, kwargs, options, {**extra, "group_id": group_id})
+                for t in step.tasks], []
+    chord_id = step.header.options["group_id"]
+    body = step.body
+    if not step.header.tasks:  # an empty header calls the body with []
+        return [_job(app, body, ([],) if not body.immutable else (), {}, {}, extra)], []
+    header = [_job(app, t, args, kwargs, options,
+                   {**extra, "group_id": chord_id, "chord": chord_id})
+              for t in step.header.tasks]
+    body_job = _job(app, body, (), {}, {}, extra)
+    if body.immutable:
+        body_job.options = {**body_job.options, "_immutable": True}
+    return header, [ChordSpec(chord_id, [j.id for j in header], body_job,
+                              app.conf.result_expires)]
+
+
+# -- what the worker stores after a job ------------------------------------------------
+def expand_links(app: App, job: Job, value: Any) -> tuple[list[Job], list[ChordSpec]]:
+    """The follow-up jobs of a successful job: its ``link`` steps with ``value`` first."""
+    jobs: list[Job] = []
+    chords: list[ChordSpec] = []
+    root = job.options.get("root_id") or job.id
+    for desc in job.options.get("link") or ():
+        step = from_description(app, desc)
+        more, more_chords = build(app, step, (value,), {}, {}, root_id=root, parent_id=job.id)
+        jobs += more
+        chords += more_chords
+    return jobs, chords
+
+
+def fail_links(app: App, job: Job, error_type: str, message: str,
+               purge_at: float | None) -> list[Job]:
+    """After a final failure: errbacks to run, and chain steps that will never run now.
+
+    As in Celery, the later steps of a failed chain are stored FAILED with the same
+    error, so ``chain(...).get()`` raises it instead of waiting forever. Errbacks
+    (``link_error``) are called with the failed job's id as first argument.
+    """
+    out: list[Job] = []
+    root = job.options.get("root_id") or job.id
+    for desc in job.options.get("link_error") or ():
+        sig = Signature.from_dict(desc["sig"], app) if "sig" in desc else None
+        if sig is not None:
+            out.append(_job(app, sig, (job.id,), {}, {}, {"root_id": root,
+                                                          "parent_id": job.id}))
+    pending = list(job.options.get("link") or ())
+    while pending:
+        step = from_description(app, pending.pop())
+        sigs = ([step] if isinstance(step, Signature) else
+                step.tasks if isinstance(step, group) else [*step.header.tasks, step.body])
+        for sig in sigs:
+            dead = _job(app, sig, (), {}, {}, {"root_id": root})
+            dead.state = JobState.FAILURE
+            dead.error_type, dead.error_message, dead.purge_at = error_type, message, purge_at
+            dead.options = {}
+            out.append(dead)
+            pending.extend(sig.options.get("link") or ())
+    return out
+
+
+# -- eager mode ------------------------------------------------------------------------
+def _run_eagerly(app: App, steps: list[Any], args: tuple, kwargs: dict[str, Any],
+                 options: dict[str, Any], errbacks: Any, links: Any) -> Any:
+    value_args: tuple = args
+    result: Any = None
+    for n, step in enumerate(steps):
+        previous, result = result, _eager_step(app, step, value_args, kwargs, options)
+        if previous is not None and getattr(result, "_parent", None) is None:
+            result.parent = previous
+        kwargs = {}
+        failed = _eager_failure(result)
+        if failed is not None:
+            for errback in _as_list(errbacks):
+                errback.clone((result.id if isinstance(result, AsyncResult) else "",)
+                              ).apply_async()
+            if app.conf.task_eager_propagates:
+                raise failed
+            for later in steps[n + 1:]:  # as with a worker: later steps fail the same way
+                dead = EagerResult(_first_id(later), app, getattr(later, "task", "group"),
+                                   "FAILURE", exception=failed)
+                dead.parent, result = result, dead
+            return result
+        value_args = (result.get() if isinstance(result, GroupResult) else result.result,)
+    for link in _as_list(links):
+        link.clone(value_args).apply_async()
+    return result
+
+
+def _eager_failure(result: Any) -> BaseException | None:
+    results = result.results if isinstance(result, GroupResult) else [result]
+    for r in results:
+        if r.failed() or r.state == "REVOKED":
+            return r.result
+    return None
+
+
+def _eager_step(app: App, step: Any, args: tuple, kwargs: dict[str, Any],
+                options: dict[str, Any]) -> Any:
+    propagate = app.conf.task_eager_propagates
+    app.conf.task_eager_propagates = False  # failures become FAILURE results here
+    try:
+        if isinstance(step, Signature):
+            return _eager_sig(app, step, args, kwargs, options)
+        if isinstance(step, group):
+            return GroupResult(step.options["group_id"],
+                               [_eager_sig(app, t, args, kwargs, options) for t in step.tasks],
+                               app=app)
+        header = _eager_step(app, step.header, args, kwargs, options)
+        body = step.body
+        failed = _eager_failure(header)
+        if failed is not None:
+            from .exceptions import ChordError
+
+            bad = next(r for r in header.results if r.failed() or r.state == "REVOKED")
+            error = ChordError(f"Dependency {bad.id} raised {type(failed).__name__}: {failed}")
+            return EagerResult(body.options["task_id"], app, body.task, "FAILURE",
+                               exception=error)
+        values = [r.result for r in header.results]
+        body_args = () if body.immutable else (values,)
+        result = _eager_sig(app, body, body_args, {}, options)
+        result.parent = header
+        return result
+    finally:
+        app.conf.task_eager_propagates = propagate
+
+
+def _eager_sig(app: App, sig: Signature, args: tuple, kwargs: dict[str, Any],
+               options: dict[str, Any]) -> Any:
+    task = app.resolve_task(sig.task)
+    call_args = sig.args if sig.immutable else args + sig.args
+    opts = {k: v for k, v in {**options, **sig.options}.items()
+            if k not in ("link", "link_error") and v is not None}
+    return task.apply(call_args, {**sig.kwargs, **kwargs}, **opts)
+
+
+# -- map, starmap, chunks ---------------------------------------------------------------
+def register_builtins(app: App) -> None:
+    """Tasks behind ``task.map``, ``task.starmap`` and ``task.chunks``, on every App."""
+
+    def map_(task: str, it: list[Any]) -> list[Any]:
+        fn = app.resolve_task(task)
+        return [fn(item) for item in it]
+
+    def starmap(task: str, it: list[Any]) -> list[Any]:
+        fn = app.resolve_task(task)
+        return [fn(*item) for item in it]
+
+    app.task(name=MAP_TASK)(map_)
+    app.task(name=STARMAP_TASK)(starmap)
+
+
+class chunks:  # noqa: N801 - Celery's name
+    """``add.chunks(pairs, 10)``: a group of jobs, each running ``add`` on 10 argument tuples."""
+
+    def __init__(self, task: str, it: Iterable[Any], n: int, app: App) -> None:
+        if not isinstance(n, int) or n < 1:
+            raise ConfigurationError(f"chunk size must be an int >= 1, not {n!r}")
+        self.task, self.items, self.n, self.app = task, list(it), n, app
+
+    def group(self) -> group:
+        return group([Signature(STARMAP_TASK, (self.task, self.items[i:i + self.n]), app=self.app)
+                      for i in range(0, len(self.items), self.n)], app=self.app)
+
+    def apply_async(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
+                    **options: Any) -> GroupResult:
+        return self.group().apply_async(args, kwargs, **options)
+
+    def delay(self) -> GroupResult:
+        return self.apply_async()
+
+    def __call__(self) -> GroupResult:
+        return self.apply_async()

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from . import serializer
+from .canvas import expand_links, fail_links
 from .exceptions import (
     NotRegistered,
     Reject,
@@ -50,8 +51,13 @@ def _purge_at(app: App, now: float) -> float | None:
 
 def _finish(app: App, job: Job, state: JobState, failure: Failure | None,
             exc: BaseException | None = None, task: Task | None = None) -> Execution:
-    outcome = Outcome(job.id, job.attempts, state, failure=failure,
-                      purge_at=_purge_at(app, clock_now()))
+    """A final FAILURE or REVOKED: with errbacks, dead chain steps and the chord count."""
+    purge_at = _purge_at(app, clock_now())
+    outcome = Outcome(job.id, job.attempts, state, failure=failure, purge_at=purge_at,
+                      chord_id=job.options.get("chord"))
+    if failure is not None and (job.options.get("link") or job.options.get("link_error")):
+        outcome.follow_ups = fail_links(app, job, failure.error_type, failure.message,
+                                        purge_at)
     return Execution(outcome, task=task, exc=exc)
 
 
@@ -149,8 +155,12 @@ def run_job(app: App, job: Job, *, task: Task | None = None, eager: bool = False
     except SerializationError as exc:
         return _failed(app, job, task, exc, started)
     runtime = time.perf_counter() - started
+    chord_id = options.get("chord")
+    follow_ups, chords = expand_links(app, job, value) if options.get("link") else ([], [])
     outcome = Outcome(job.id, job.attempts, JobState.SUCCESS, result=packed,
-                      purge_at=_purge_at(app, clock_now()), forget=bool(ignore))
+                      purge_at=_purge_at(app, clock_now()),
+                      forget=bool(ignore) and not chord_id,  # a chord reads member results
+                      follow_ups=follow_ups, chords=chords, chord_id=chord_id)
     return Execution(outcome, task=task, value=serializer.loads(packed) if eager else value,
                      runtime=runtime)
 
@@ -165,6 +175,6 @@ def _retry(app: App, job: Job, task: Task, retry: Retry, started: float) -> Exec
 
 
 def _failed(app: App, job: Job, task: Task, exc: BaseException, started: float) -> Execution:
-    outcome = Outcome(job.id, job.attempts, JobState.FAILURE, failure=describe(exc),
-                      purge_at=_purge_at(app, clock_now()))
-    return Execution(outcome, task=task, exc=exc, runtime=time.perf_counter() - started)
+    execution = _finish(app, job, JobState.FAILURE, describe(exc), exc, task)
+    execution.runtime = time.perf_counter() - started
+    return execution

@@ -93,6 +93,27 @@ class Outcome:
     retries: int | None = None
     purge_at: float | None = None
     forget: bool = False  #: drop the row instead of keeping a result (ignore_result)
+    #: jobs to store with the outcome, in its transaction: the next links of a chain,
+    #: errbacks, and (as FAILURE rows) chain members that will now never run
+    follow_ups: list[Job] = dataclasses.field(default_factory=list)
+    #: chords to start with the outcome (a chain link that is a chord)
+    chords: list[ChordSpec] = dataclasses.field(default_factory=list)
+    #: the chord this job is a header member of: a final outcome counts toward its join
+    chord_id: str | None = None
+
+
+@dataclasses.dataclass
+class ChordSpec:
+    """A chord to store: its header jobs, and the body to run once they all finished.
+
+    The body is a Job whose payload holds the body's own partial arguments; the store
+    prepends the list of header results (in ``member_ids`` order) when it fires.
+    """
+
+    id: str
+    member_ids: list[str]
+    body: Job
+    result_expires: float | None = None  #: how long a failed body (ChordError) is kept
 
 
 # Options a task accepts at declaration (Celery's names), with their defaults.

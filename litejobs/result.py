@@ -33,6 +33,7 @@ class AsyncResult(Generic[R]):
         self.id = id
         self.app = app
         self.task_name = task_name
+        self._parent: AsyncResult[Any] | GroupResult | None = None
 
     # -- identity ----------------------------------------------------------
     @property
@@ -51,6 +52,31 @@ class AsyncResult(Generic[R]):
 
     def __hash__(self) -> int:
         return hash(self.id)
+
+    @property
+    def parent(self) -> AsyncResult[Any] | GroupResult | None:
+        """The result of the step before this one in a chain (None for the first)."""
+        if self._parent is not None:
+            return self._parent
+        job = self.app.transport.get(self.id)
+        parent_id = job.options.get("parent_id") if job is not None else None
+        return AsyncResult(parent_id, app=self.app) if parent_id else None
+
+    @parent.setter
+    def parent(self, value: AsyncResult[Any] | GroupResult | None) -> None:
+        self._parent = value
+
+    @property
+    def children(self) -> list[AsyncResult[Any]]:
+        """Results of the jobs this job's success started (its chain links), once stored."""
+        job = self.app.transport.get(self.id)
+        if job is None:
+            return []
+        ids = []
+        for desc in job.options.get("link") or ():
+            if "sig" in desc:
+                ids.append(desc["sig"]["options"].get("task_id"))
+        return [AsyncResult(i, app=self.app) for i in ids if i]
 
     # -- state -------------------------------------------------------------
     # Nothing is cached: a finished job can be retried by hand and run again.
@@ -253,6 +279,30 @@ class GroupResult:
         self.id = id
         self.results = results
         self.app = app
+        self.parent: AsyncResult[Any] | GroupResult | None = None
+
+    def save(self) -> GroupResult:
+        """Store the member ids, so ``app.GroupResult.restore(id)`` finds them later."""
+        assert self.app is not None
+        from .timeutil import now
+
+        self.app.transport.save_group(self.id, [r.id for r in self.results], now())
+        return self
+
+    def delete(self) -> None:
+        assert self.app is not None
+        self.app.transport.delete_group(self.id)
+
+    @classmethod
+    def restore(cls, id: str, app: App | None = None) -> GroupResult | None:
+        if app is None:
+            from .app import default_app
+
+            app = default_app()
+        members = app.transport.restore_group(id)
+        if members is None:
+            return None
+        return cls(id, [AsyncResult(m, app=app) for m in members], app=app)
 
     def __repr__(self) -> str:
         return f"<GroupResult: {self.id} [{', '.join(r.id for r in self.results)}]>"
@@ -285,6 +335,10 @@ class GroupResult:
 
     def completed_count(self) -> int:
         return sum(1 for r in self.results if r.successful())
+
+    def forget(self) -> None:
+        for r in self.results:
+            r.forget()
 
     def waiting(self) -> bool:
         return not self.ready()

@@ -272,6 +272,24 @@ class Task(Generic[P, R]):
 
         return Signature(self.name, tuple(args or ()), kwargs or {}, options=options, app=self.app)
 
+    def map(self, it: Iterable[Any]) -> Any:
+        """One job applying this task to each item: ``add.map([(1,), (2,)])`` -> list."""
+        from .canvas import MAP_TASK, Signature
+
+        return Signature(MAP_TASK, (self.name, list(it)), app=self.app)
+
+    def starmap(self, it: Iterable[Iterable[Any]]) -> Any:
+        """One job applying this task to each argument tuple: ``add.starmap([(1, 2)])``."""
+        from .canvas import STARMAP_TASK, Signature
+
+        return Signature(STARMAP_TASK, (self.name, [tuple(x) for x in it]), app=self.app)
+
+    def chunks(self, it: Iterable[Iterable[Any]], n: int) -> Any:
+        """A group of jobs, each applying this task to ``n`` argument tuples."""
+        from .canvas import chunks
+
+        return chunks(self.name, [tuple(x) for x in it], n, self.app)
+
 
 def _now() -> float:
     from .timeutil import now

@@ -168,3 +168,42 @@ def swallow_soft_limit():
             time.sleep(0.05)
         except SoftTimeLimitExceeded:
             pass
+
+
+@app.task
+def tsum(numbers):
+    return sum(numbers)
+
+
+@app.task
+def collect(results, tag=None):
+    return {"results": results, "tag": tag}
+
+
+@app.task
+def on_error(failed_id):
+    _ledger(f"errback {failed_id} {os.getpid()} {time.time():.6f}")
+    return failed_id
+
+
+@app.task
+def download(url):
+    return {"url": url, "size": len(url)}
+
+
+@app.task
+def combine(pages):
+    return {"urls": [p["url"] for p in pages], "total": sum(p["size"] for p in pages)}
+
+
+@app.task
+def chord_member(chord_no, i, seconds=0.0):
+    if seconds:
+        time.sleep(seconds)
+    return [chord_no, i]
+
+
+@app.task
+def chord_body(results, chord_no):
+    _ledger(f"body {chord_no} {os.getpid()} {time.time():.6f}")
+    return len(results)

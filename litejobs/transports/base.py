@@ -11,7 +11,7 @@ import abc
 import dataclasses
 from collections.abc import Iterable, Sequence
 
-from ..job import Job, JobState, Outcome
+from ..job import ChordSpec, Job, JobState, Outcome
 
 
 @dataclasses.dataclass
@@ -46,11 +46,24 @@ class Transport(abc.ABC):
 
     # -- producing ---------------------------------------------------------
     @abc.abstractmethod
-    def enqueue(self, jobs: Sequence[Job], now: float) -> int:
-        """Store new jobs in one transaction; an id already stored is left alone.
+    def enqueue(self, jobs: Sequence[Job], now: float, chords: Sequence[ChordSpec] = ()) -> int:
+        """Store new jobs (and chords over them) in one transaction; known ids are left alone.
 
-        Returns how many were new. A job with ``eta > now`` is SCHEDULED, else PENDING.
+        Returns how many jobs were new. A job with ``eta > now`` is SCHEDULED, else
+        PENDING; a job given in a finished state (FAILURE) is stored as such.
         """
+
+    @abc.abstractmethod
+    def save_group(self, group_id: str, member_ids: Sequence[str], now: float) -> None:
+        """Remember a group's members (``GroupResult.save()``)."""
+
+    @abc.abstractmethod
+    def restore_group(self, group_id: str) -> list[str] | None:
+        """The member ids of a saved group, or None."""
+
+    @abc.abstractmethod
+    def delete_group(self, group_id: str) -> None:
+        """Forget a saved group."""
 
     # -- consuming ---------------------------------------------------------
     @abc.abstractmethod
@@ -71,7 +84,12 @@ class Transport(abc.ABC):
 
     @abc.abstractmethod
     def settle(self, outcomes: Sequence[Outcome], now: float) -> list[str]:
-        """Apply outcomes in one transaction; return the ids of stale ones (fenced off)."""
+        """Apply outcomes in one transaction; return the ids of stale ones (fenced off).
+
+        An applied outcome also stores its ``follow_ups`` and ``chords``, and, for a
+        chord member's final outcome, counts it once toward its chord; the last member's
+        transaction enqueues the chord's body (or stores it FAILED with ChordError).
+        """
 
     @abc.abstractmethod
     def set_custom_state(self, job_id: str, attempt: int, state: str, meta: bytes | None) -> bool:

@@ -25,15 +25,15 @@ import filelock
 
 from .. import serializer
 from ..exceptions import SchemaError, SerializationError, StoreError
-from ..job import Job, JobState, Outcome
+from ..job import ChordSpec, Job, JobState, Outcome
 from ._inotify import FileWatch
 from .base import Lost, Transport, WorkerInfo
 
 log = logging.getLogger("litejobs.store")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x4C4A4F42  # "LJOB" in the header marks a litejobs store
-MIGRATIONS = {1: "schema_1"}  # version -> query that brings the store from version - 1
+MIGRATIONS = {1: "schema_1", 2: "schema_2"}  # version -> query that brings the store from version - 1
 BUSY_TIMEOUT = 60.0  # seconds a write may wait for the lock before StoreError
 WAL_AUTOCHECKPOINT_PAGES = 8000
 WAKE_SETTLE_SECONDS = 0.01  # how long a wake-up waits for the commit it saw to appear
@@ -287,35 +287,109 @@ class SQLiteTransport(Transport):
 
     # -- producing ---------------------------------------------------------
     @_store_call
-    def enqueue(self, jobs: Sequence[Job], now: float) -> int:
-        packed: dict[int, bytes] = {}  # jobs of one bulk send share one options dict
-
-        def options_blob(options: dict[str, Any]) -> bytes | None:
-            if not options:
-                return None
-            blob = packed.get(id(options))
-            if blob is None:
-                blob = packed[id(options)] = serializer.dumps(options, "job options")
-            return blob
-
-        rows = [
-            (
-                j.id, j.task, j.queue, j.priority,
-                "scheduled" if j.eta > now else "pending",
-                j.eta, j.expires, j.retries, 1 if j.acks_late else 0, j.payload,
-                options_blob(j.options), now,
-            )
-            for j in jobs
-        ]
+    def enqueue(self, jobs: Sequence[Job], now: float,
+                chords: Sequence[ChordSpec] = ()) -> int:
         conn = self._conn
         before = conn.total_changes()
-        if len(rows) == 1:
+        if len(jobs) == 1 and not chords:
             # One statement in autocommit is its own write transaction.
-            conn.execute(Q["insert_job"], rows[0])
+            conn.execute(Q["insert_job"], self._job_row(jobs[0], now, {}))
         else:
             with self._write():
-                conn.executemany(Q["insert_job"], rows)
+                self._insert(conn, jobs, now)
+                for chord in chords:
+                    self._insert_chord(conn, chord, now)
         return conn.total_changes() - before
+
+    @staticmethod
+    def _job_row(j: Job, now: float, packed: dict[int, bytes]) -> tuple:
+        options = None
+        if j.options:
+            # jobs of one bulk send share one options dict: pack it once
+            options = packed.get(id(j.options))
+            if options is None:
+                options = packed[id(j.options)] = serializer.dumps(j.options, "job options")
+        return (j.id, j.task, j.queue, j.priority, "scheduled" if j.eta > now else "pending",
+                j.eta, j.expires, j.retries, 1 if j.acks_late else 0, j.payload, options, now)
+
+    def _insert(self, conn: apsw.Connection, jobs: Sequence[Job], now: float) -> None:
+        packed: dict[int, bytes] = {}
+        waiting = [self._job_row(j, now, packed) for j in jobs if not j.state.finished]
+        if waiting:
+            conn.executemany(Q["insert_job"], waiting)
+        for j in jobs:
+            if j.state.finished:  # a chain member that will never run, stored as failed
+                conn.execute(Q["insert_finished_job"], (
+                    j.id, j.task, j.queue, j.priority, j.state.value, j.eta, j.payload,
+                    serializer.dumps(j.options) if j.options else None, j.error_type,
+                    j.error_message, now, now, j.purge_at))
+
+    def _insert_chord(self, conn: apsw.Connection, chord: ChordSpec, now: float) -> None:
+        body = chord.body
+        conn.execute(Q["insert_chord"], (
+            chord.id, len(chord.member_ids), serializer.dumps(chord.member_ids),
+            serializer.dumps({
+                "id": body.id, "task": body.task, "payload": body.payload,
+                "queue": body.queue, "priority": body.priority, "eta": body.eta,
+                "expires": body.expires, "acks_late": body.acks_late,
+                "options": body.options, "result_expires": chord.result_expires}), now))
+
+    def _chord_member_finished(self, conn: apsw.Connection, chord_id: str, job_id: str,
+                               failed: bool, now: float) -> None:
+        """Count a header member once; in the transaction of the last one, fire the body."""
+        conn.execute(Q["chord_member_done"], (chord_id, job_id))
+        if conn.changes() == 0:
+            return  # counted before (a member that ran twice)
+        rows = conn.execute(Q["chord_count"], (chord_id, job_id if failed else None)).fetchall()
+        if not rows or rows[0][0] < rows[0][1]:
+            return
+        members_blob, body_blob, failed_member = conn.execute(
+            Q["chord_get"], (chord_id,)).fetchall()[0]
+        members = serializer.loads(members_blob)
+        spec = serializer.loads(body_blob)
+        args, kwargs = serializer.loads_call(spec["payload"])
+        body = Job(id=spec["id"], task=spec["task"], payload=b"", queue=spec["queue"],
+                   priority=spec["priority"], eta=max(spec["eta"], now),
+                   expires=spec["expires"], acks_late=spec["acks_late"],
+                   options=spec["options"], created_at=now)
+        if failed_member is not None:
+            error = conn.execute(Q["job_error"], (failed_member,)).fetchall()
+            kind, message = error[0] if error else ("unknown", "")
+            from ..exceptions import ChordError
+
+            body.state = JobState.FAILURE
+            body.error_type = f"{ChordError.__module__}.{ChordError.__qualname__}"
+            body.error_message = (f"Dependency {failed_member} raised "
+                                  f"{(kind or 'an error').rpartition('.')[2]}: {message}")
+            body.payload = serializer.dumps_call(body.task, args, kwargs)
+            keep = spec.get("result_expires")
+            body.purge_at = now + keep if keep else None
+        else:
+            results = []
+            for member in members:
+                row = conn.execute(Q["job_result"], (member,)).fetchall()
+                blob = row[0][0] if row else None
+                results.append(serializer.loads(blob) if blob is not None else None)
+            if spec["options"].get("_immutable"):
+                body.payload = spec["payload"]
+            else:
+                body.payload = serializer.dumps_call(body.task, (results, *args), kwargs)
+        self._insert(conn, [body], now)
+        conn.execute(Q["chord_done_delete"], (chord_id,))
+        conn.execute(Q["chord_delete"], (chord_id,))
+
+    @_store_call
+    def save_group(self, group_id: str, member_ids: Sequence[str], now: float) -> None:
+        self._conn.execute(Q["save_group"], (group_id, serializer.dumps(list(member_ids)), now))
+
+    @_store_call
+    def restore_group(self, group_id: str) -> list[str] | None:
+        rows = self._conn.execute(Q["restore_group"], (group_id,)).fetchall()
+        return serializer.loads(rows[0][0]) if rows else None
+
+    @_store_call
+    def delete_group(self, group_id: str) -> None:
+        self._conn.execute(Q["delete_group"], (group_id,))
 
     # -- consuming ---------------------------------------------------------
     @_store_call
@@ -380,6 +454,14 @@ class SQLiteTransport(Transport):
                 raise ValueError(f"cannot settle a job into state {state}")
             if conn.changes() == 0:
                 stale.append(o.job_id)
+                continue
+            if o.follow_ups:
+                self._insert(conn, o.follow_ups, now)
+            for chord in o.chords:
+                self._insert_chord(conn, chord, now)
+            if o.chord_id and state.finished:
+                self._chord_member_finished(conn, o.chord_id, o.job_id,
+                                            state is not JobState.SUCCESS, now)
         if stale:
             log.warning("dropped %d stale outcome(s) (job re-claimed or revoked since): %s",
                         len(stale), ", ".join(stale[:10]))

@@ -50,10 +50,73 @@ CREATE TABLE worker (
     processed    INTEGER NOT NULL DEFAULT 0
 );
 
+-- name: schema_2
+-- Chords: the header's join counter, idempotent per member (chord_done), and the body
+-- to enqueue in the transaction that records the last member. Saved groups.
+CREATE TABLE chord (
+    id            TEXT PRIMARY KEY,
+    size          INTEGER NOT NULL,
+    done          INTEGER NOT NULL DEFAULT 0,
+    failed_member TEXT,
+    members       BLOB NOT NULL,
+    body          BLOB NOT NULL,
+    created_at    REAL NOT NULL
+);
+CREATE TABLE chord_done (
+    chord_id TEXT NOT NULL,
+    job_id   TEXT NOT NULL,
+    PRIMARY KEY (chord_id, job_id)
+) WITHOUT ROWID;
+CREATE TABLE group_meta (
+    id         TEXT PRIMARY KEY,
+    members    BLOB NOT NULL,
+    created_at REAL NOT NULL
+);
+
 -- name: insert_job
 INSERT OR IGNORE INTO job (id, task, queue, priority, state, eta, expires, retries, acks_late,
                            payload, options, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: insert_finished_job
+INSERT OR IGNORE INTO job (id, task, queue, priority, state, eta, retries, acks_late, payload,
+                           options, error_type, error_message, created_at, done_at, purge_at)
+VALUES (?, ?, ?, ?, ?, ?, 0, 1, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: insert_chord
+INSERT OR IGNORE INTO chord (id, size, members, body, created_at) VALUES (?, ?, ?, ?, ?);
+
+-- name: chord_member_done
+INSERT OR IGNORE INTO chord_done (chord_id, job_id) VALUES (?, ?);
+
+-- name: chord_count
+UPDATE chord SET done = done + 1, failed_member = coalesce(failed_member, ?2)
+WHERE id = ?1
+RETURNING done, size;
+
+-- name: chord_get
+SELECT members, body, failed_member FROM chord WHERE id = ?;
+
+-- name: chord_delete
+DELETE FROM chord WHERE id = ?;
+
+-- name: chord_done_delete
+DELETE FROM chord_done WHERE chord_id = ?;
+
+-- name: job_result
+SELECT result FROM job WHERE id = ?;
+
+-- name: job_error
+SELECT error_type, error_message FROM job WHERE id = ?;
+
+-- name: save_group
+INSERT OR REPLACE INTO group_meta (id, members, created_at) VALUES (?, ?, ?);
+
+-- name: restore_group
+SELECT members FROM group_meta WHERE id = ?;
+
+-- name: delete_group
+DELETE FROM group_meta WHERE id = ?;
 
 -- name: promote_due
 UPDATE job SET state = 'pending' WHERE state = 'scheduled' AND eta <= ?;

@@ -272,3 +272,84 @@ def test_waiting_queues(transport):
                        make_job(queue="c")], NOW)
     transport.claim(["c"], "w1", 1, 1, NOW)
     assert sorted(transport.waiting_queues()) == ["a", "b"]
+
+
+def _chord(transport, n=3, chord_id="c1"):
+    from litejobs.job import ChordSpec
+
+    header = [make_job(task="t.member", options={"chord": chord_id}) for _ in range(n)]
+    body = Job(id="body-" + chord_id, task="t.body",
+               payload=serializer.dumps_call("t.body", ("extra",), {}), eta=NOW,
+               created_at=NOW)
+    transport.enqueue(header, NOW, chords=[ChordSpec(chord_id, [j.id for j in header], body,
+                                                     60.0)])
+    return header, body
+
+
+def _finish(transport, job, value, state=JobState.SUCCESS, attempt=None):
+    fail = Failure("builtins.ValueError", "nope") if state is not JobState.SUCCESS else None
+    return transport.settle([Outcome(job.id, attempt or job.attempts, state,
+                                     result=serializer.dumps(value), failure=fail,
+                                     chord_id=job.options.get("chord"))], NOW)
+
+
+def test_chord_body_fires_once_with_results_in_header_order(transport):
+    header, body = _chord(transport)
+    claimed = {j.id: j for j in transport.claim(["default"], "w1", 1, 10, NOW)}
+    # members finish out of order; the body appears only with the last one
+    _finish(transport, claimed[header[2].id], "c")
+    _finish(transport, claimed[header[0].id], "a")
+    assert transport.get(body.id) is None
+    _finish(transport, claimed[header[1].id], "b")
+    fired = transport.get(body.id)
+    assert fired.state is JobState.PENDING
+    assert serializer.loads_call(fired.payload) == ((["a", "b", "c"], "extra"), {})
+    # a member outcome applied again (a re-run after a crash) changes nothing
+    assert _finish(transport, claimed[header[1].id], "b") == [header[1].id]
+    assert len(transport.list_jobs(task="t.body")) == 1
+
+
+def test_chord_member_counted_once_even_if_it_runs_twice(transport):
+    header, body = _chord(transport, n=2, chord_id="c2")
+    first = transport.claim(["default"], "w1", 1, 1, NOW)[0]
+    # the worker dies; the member is handed back and runs again, then both finish
+    transport.settle([Outcome(first.id, first.attempts, JobState.PENDING)], NOW)
+    again = transport.claim(["default"], "w1", 1, 1, NOW)[0]
+    assert again.id == first.id and again.attempts == 2
+    _finish(transport, again, 1)
+    assert transport.get(body.id) is None  # one of two members done, not two
+    other = transport.claim(["default"], "w1", 1, 1, NOW)[0]
+    _finish(transport, other, 2)
+    assert transport.get(body.id).state is JobState.PENDING
+
+
+def test_a_failed_member_stores_the_body_as_failed_with_chord_error(transport):
+    header, body = _chord(transport, n=2, chord_id="c3")
+    claimed = transport.claim(["default"], "w1", 1, 10, NOW)
+    _finish(transport, claimed[0], None, state=JobState.FAILURE)
+    _finish(transport, claimed[1], 2)
+    fired = transport.get(body.id)
+    assert fired.state is JobState.FAILURE
+    assert fired.error_type == "litejobs.exceptions.ChordError"
+    assert f"Dependency {claimed[0].id} raised ValueError: nope" == fired.error_message
+
+
+def test_follow_ups_are_stored_only_with_an_applied_outcome(transport):
+    job = make_job()
+    transport.enqueue([job], NOW)
+    claimed = transport.claim(["default"], "w1", 1, 1, NOW)[0]
+    nxt = make_job(id="next-step")
+    stale = transport.settle([Outcome(job.id, claimed.attempts + 5, JobState.SUCCESS,
+                                      follow_ups=[nxt])], NOW)
+    assert stale == [job.id] and transport.get("next-step") is None
+    transport.settle([Outcome(job.id, claimed.attempts, JobState.SUCCESS, follow_ups=[nxt])],
+                     NOW)
+    assert transport.get("next-step").state is JobState.PENDING
+
+
+def test_save_and_restore_group(transport):
+    transport.save_group("g1", ["a", "b"], NOW)
+    assert transport.restore_group("g1") == ["a", "b"]
+    assert transport.restore_group("nope") is None
+    transport.delete_group("g1")
+    assert transport.restore_group("g1") is None

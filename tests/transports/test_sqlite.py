@@ -180,3 +180,24 @@ def test_the_stdlib_sqlite3_module_is_never_loaded(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "j.sqlite")],
                          capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_a_version_1_store_is_migrated_in_place(tmp_path):
+    from litejobs.transports.sqlite import Q
+
+    path = str(tmp_path / "old.sqlite")
+    conn = apsw.Connection(path)
+    conn.execute("PRAGMA journal_mode = wal").fetchall()
+    for _ in conn.execute(Q["schema_1"]):
+        pass
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute("INSERT INTO job (id, task, queue, state, eta, payload, created_at) "
+                 "VALUES ('old', 't', 'default', 'pending', 0, x'929080', 0)")
+    conn.close()
+    t = SQLiteTransport(path)
+    assert t.pragma("user_version") == SCHEMA_VERSION == 2
+    assert t.get("old").state.value == "pending"
+    t.save_group("g", ["old"], NOW)  # a table schema 2 added
+    assert t.restore_group("g") == ["old"]
+    t.close()

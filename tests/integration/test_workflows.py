@@ -1,0 +1,58 @@
+"""Workflows on a real worker, and chords while pool children are being SIGKILLed."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from collections import Counter
+
+import jobs
+from helpers import wait_until
+from integration.conftest import read_ledger
+
+from litejobs import chain, chord, group
+
+
+def test_workflows_on_the_real_worker(app, start_worker):
+    start_worker("-A", "jobs", "-c", "2")
+    assert chain(jobs.add.s(2, 2), jobs.add.s(4), jobs.add.s(8)).apply_async().get(
+        timeout=30) == 16
+    assert group(jobs.add.s(i, i) for i in range(20))().get(timeout=30) == [
+        2 * i for i in range(20)]
+    urls = [f"https://example.com/{i}" for i in range(5)]
+    seed = chord(group(jobs.download.s(u) for u in urls))(jobs.combine.s())
+    assert seed.get(timeout=30)["urls"] == urls
+    assert jobs.add.chunks([(i, 1) for i in range(10)], 4)().get(timeout=30) == [
+        [1, 2, 3, 4], [5, 6, 7, 8], [9, 10]]
+
+
+def test_chords_under_random_child_kills_fire_each_body_once(app, start_worker, ledger):
+    # Given two workers whose pool children are SIGKILLed at random while 60 chords of
+    # 10 members run (the long variant with 500 x 20 is benchmarks/chaos_chords.py)
+    workers = [start_worker("-A", "jobs", "-c", "2"), start_worker("-A", "jobs", "-c", "2")]
+    n_chords, members = 60, 10
+    rng = random.Random(7)
+    results = [
+        chord([jobs.chord_member.s(c, i, rng.uniform(0.005, 0.05)) for i in range(members)],
+              jobs.chord_body.s(c))()
+        for c in range(n_chords)
+    ]
+    kills = 0
+    deadline = time.monotonic() + 90
+    while not all(r.ready() for r in results) and time.monotonic() < deadline:
+        children = [pid for w in workers for pid in w.children()]
+        if children:
+            try:
+                os.kill(rng.choice(children), signal.SIGKILL)
+                kills += 1
+            except ProcessLookupError:
+                pass
+        time.sleep(0.5)
+    # Then every body ran exactly once, with every member's result
+    wait_until(lambda: all(r.ready() for r in results), 60, message="all chords done")
+    assert [r.get(timeout=10) for r in results] == [members] * n_chords
+    bodies = Counter(tag for kind, tag, _pid, _ts in read_ledger(ledger) if kind == "body")
+    assert bodies == Counter({str(c): 1 for c in range(n_chords)})
+    assert kills > 0
