@@ -20,6 +20,7 @@ from .timeutil import to_seconds, to_timestamp
 
 if TYPE_CHECKING:
     from .embedded import EmbeddedWorker
+    from .result import GroupResult
     from .transports.base import Transport
 
 P = ParamSpec("P")

@@ -33,7 +33,8 @@ log = logging.getLogger("litejobs.store")
 
 SCHEMA_VERSION = 2
 APPLICATION_ID = 0x4C4A4F42  # "LJOB" in the header marks a litejobs store
-MIGRATIONS = {1: "schema_1", 2: "schema_2"}  # version -> query that brings the store from version - 1
+# version -> the query that brings a store from version - 1 to it
+MIGRATIONS = {1: "schema_1", 2: "schema_2"}
 BUSY_TIMEOUT = 60.0  # seconds a write may wait for the lock before StoreError
 WAL_AUTOCHECKPOINT_PAGES = 8000
 WAKE_SETTLE_SECONDS = 0.01  # how long a wake-up waits for the commit it saw to appear
