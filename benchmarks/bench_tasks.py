@@ -10,3 +10,8 @@ app = litejobs.App(os.environ.get("BENCH_DB", "bench.sqlite"))
 @app.task
 def add(x, y):
     return x + y
+
+
+@app.task
+def tsum(numbers):
+    return sum(numbers)

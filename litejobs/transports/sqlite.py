@@ -327,13 +327,14 @@ class SQLiteTransport(Transport):
 
     def _insert_chord(self, conn: apsw.Connection, chord: ChordSpec, now: float) -> None:
         body = chord.body
-        conn.execute(Q["insert_chord"], (
-            chord.id, len(chord.member_ids), serializer.dumps(chord.member_ids),
+        conn.execute(Q["insert_chord"], (chord.id, len(chord.member_ids), now))
+        conn.execute(Q["insert_chord_spec"], (
+            chord.id, serializer.dumps(chord.member_ids),
             serializer.dumps({
                 "id": body.id, "task": body.task, "payload": body.payload,
                 "queue": body.queue, "priority": body.priority, "eta": body.eta,
                 "expires": body.expires, "acks_late": body.acks_late,
-                "options": body.options, "result_expires": chord.result_expires}), now))
+                "options": body.options, "result_expires": chord.result_expires})))
 
     def _chord_member_finished(self, conn: apsw.Connection, chord_id: str, job_id: str,
                                failed: bool, now: float) -> None:
@@ -378,6 +379,7 @@ class SQLiteTransport(Transport):
         self._insert(conn, [body], now)
         conn.execute(Q["chord_done_delete"], (chord_id,))
         conn.execute(Q["chord_delete"], (chord_id,))
+        conn.execute(Q["chord_spec_delete"], (chord_id,))
 
     @_store_call
     def save_group(self, group_id: str, member_ids: Sequence[str], now: float) -> None:

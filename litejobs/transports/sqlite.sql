@@ -53,14 +53,19 @@ CREATE TABLE worker (
 -- name: schema_2
 -- Chords: the header's join counter, idempotent per member (chord_done), and the body
 -- to enqueue in the transaction that records the last member. Saved groups.
+-- The counter row stays small: SQLite rewrites a whole row on UPDATE, so the member
+-- list and body (hundreds of KB for a large chord) live in chord_spec, written once.
 CREATE TABLE chord (
     id            TEXT PRIMARY KEY,
     size          INTEGER NOT NULL,
     done          INTEGER NOT NULL DEFAULT 0,
     failed_member TEXT,
-    members       BLOB NOT NULL,
-    body          BLOB NOT NULL,
     created_at    REAL NOT NULL
+);
+CREATE TABLE chord_spec (
+    id      TEXT PRIMARY KEY,
+    members BLOB NOT NULL,
+    body    BLOB NOT NULL
 );
 CREATE TABLE chord_done (
     chord_id TEXT NOT NULL,
@@ -84,7 +89,10 @@ INSERT OR IGNORE INTO job (id, task, queue, priority, state, eta, retries, acks_
 VALUES (?, ?, ?, ?, ?, ?, 0, 1, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: insert_chord
-INSERT OR IGNORE INTO chord (id, size, members, body, created_at) VALUES (?, ?, ?, ?, ?);
+INSERT OR IGNORE INTO chord (id, size, created_at) VALUES (?, ?, ?);
+
+-- name: insert_chord_spec
+INSERT OR IGNORE INTO chord_spec (id, members, body) VALUES (?, ?, ?);
 
 -- name: chord_member_done
 INSERT OR IGNORE INTO chord_done (chord_id, job_id) VALUES (?, ?);
@@ -95,10 +103,14 @@ WHERE id = ?1
 RETURNING done, size;
 
 -- name: chord_get
-SELECT members, body, failed_member FROM chord WHERE id = ?;
+SELECT s.members, s.body, c.failed_member FROM chord c JOIN chord_spec s ON s.id = c.id
+WHERE c.id = ?;
 
 -- name: chord_delete
 DELETE FROM chord WHERE id = ?;
+
+-- name: chord_spec_delete
+DELETE FROM chord_spec WHERE id = ?;
 
 -- name: chord_done_delete
 DELETE FROM chord_done WHERE chord_id = ?;
