@@ -22,13 +22,14 @@ sys.path.insert(0, HERE)
 
 def main() -> None:
     import bench_tasks
+
     import litejobs
     from litejobs.testing import use_store
 
     members = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     workdir = tempfile.mkdtemp(prefix="litejobs-chord-")
     db = os.path.join(workdir, "chord.sqlite")
-    with use_store(bench_tasks.app, db) as app:
+    with use_store(bench_tasks.app, db):
         proc = subprocess.Popen([sys.executable, "-m", "litejobs", "worker", db, "-A",
                                  "bench_tasks", "-c", "2"], cwd=HERE,
                                 env=dict(os.environ, PYTHONPATH=HERE),

@@ -581,11 +581,24 @@ class chunks:  # noqa: N801 - Celery's name
                       for i in range(0, len(self.items), self.n)], app=self.app)
 
     def apply_async(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
-                    **options: Any) -> GroupResult:
-        return self.group().apply_async(args, kwargs, **options)
+                    flatten: bool = False, **options: Any) -> GroupResult:
+        """Send the chunks; with ``flatten=True`` the result's ``get()`` is one flat list."""
+        result = self.group().apply_async(args, kwargs, **options)
+        if flatten:
+            return FlatGroupResult(result.id, result.results, app=self.app)
+        return result
 
     def delay(self) -> GroupResult:
         return self.apply_async()
 
-    def __call__(self) -> GroupResult:
-        return self.apply_async()
+    def __call__(self, flatten: bool = False) -> GroupResult:
+        return self.apply_async(flatten=flatten)
+
+
+class FlatGroupResult(GroupResult):
+    """A chunks result whose ``get()`` joins the chunks' lists into one."""
+
+    def get(self, timeout: float | None = None, propagate: bool = True) -> list[Any]:
+        return [x for part in super().get(timeout, propagate) for x in part]
+
+    join = get

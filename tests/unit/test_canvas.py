@@ -106,6 +106,12 @@ def test_chord_runs_the_body_with_results_in_order(run):
     assert r3.get() == 6
 
 
+def test_chord_inside_a_chain(run):
+    r = run(lambda: chain(jobs.add.s(1, 1), chord([jobs.add.s(1), jobs.add.s(2)],
+                                                   jobs.tsum.s()), jobs.add.s(100)).delay())
+    assert r.get() == 107  # 2 -> [3, 4] -> 7 -> 107
+
+
 def test_chord_with_an_immutable_body_and_an_empty_header(run):
     assert run(lambda: chord([jobs.add.s(1, 1)], jobs.add.si(5, 5))()).get() == 10
     assert run(lambda: chord([], jobs.tsum.s())()).get() == 0
@@ -128,6 +134,8 @@ def test_map_starmap_chunks(run):
     assert run(lambda: jobs.add.starmap([(1, 2), (3, 4)]).delay()).get() == [3, 7]
     ch = run(lambda: jobs.add.chunks([(i, i) for i in range(7)], 3)())
     assert ch.get() == [[0, 2, 4], [6, 8, 10], [12]]
+    flat = run(lambda: jobs.add.chunks([(i, i) for i in range(5)], 2)(flatten=True))
+    assert flat.get() == [0, 2, 4, 6, 8]
     with pytest.raises(ConfigurationError):
         jobs.add.chunks([(1, 1)], 0)
 
