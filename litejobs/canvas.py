@@ -1,13 +1,7 @@
-"""Workflows: signatures, chain, group, chord, map, starmap, chunks.
+"""Workflows as users write them: signatures, chain, group, chord, map, starmap, chunks.
 
-A workflow is sent as ordinary jobs plus links: each job carries, in its options,
-descriptions of what runs after it (``link``: the next signature, group or chord, with
-ids assigned up front) and on failure (``link_error``). The worker expands them with
-``expand_links`` / ``fail_links`` into jobs stored in the same transaction as the
-outcome, so a crash never loses or doubles a step: follow-up ids are fixed when the
-workflow is sent, and storing an id twice stores it once. Chord joins are counted in
-the store (see ``Transport.settle``). This module builds jobs and descriptions; the
-app's transport stores them.
+``links.py`` turns them into jobs and the links between them; ``eager.py`` runs them
+inline in eager mode.
 """
 
 from __future__ import annotations
@@ -17,8 +11,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import ConfigurationError
-from .job import ChordSpec, Job, JobState, new_id
-from .result import AsyncResult, EagerResult, GroupResult
+from .job import new_id
+from .result import AsyncResult, GroupResult
 from .timeutil import now as clock_now
 
 if TYPE_CHECKING:
@@ -115,6 +109,8 @@ class Signature:
 
     # -- as stored in a job's options ------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        from .links import describe
+
         options = dict(self.options)
         for key in ("link", "link_error"):
             if key in options:
@@ -274,6 +270,9 @@ class chain:  # noqa: N801 - Celery's name
 
     def apply_async(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
                     **options: Any) -> Any:
+        from .eager import run_workflow_eagerly
+        from .links import attach, build, describe
+
         app = self.app
         steps = [_copy(s) for s in self._steps()]
         errbacks = options.pop("link_error", None)
@@ -283,15 +282,16 @@ class chain:  # noqa: N801 - Celery's name
             if getattr(result, "_parent", None) is None and not isinstance(result, GroupResult):
                 result.parent = previous
         if app.eager:
-            return _run_eagerly(app, steps, tuple(args), kwargs or {}, options, errbacks, links)
+            return run_workflow_eagerly(app, steps, tuple(args), kwargs or {}, options,
+                                        errbacks, links)
         # Link from the end: each step carries the description of the next.
         following: list[dict[str, Any]] = [describe(x) for x in _as_list(links)]
         error_links = [describe(x) for x in _as_list(errbacks)]
         for step in reversed(steps[1:]):
-            _attach(step, following, error_links)
+            attach(step, following, error_links)
             following = [describe(step)]
         first = steps[0]
-        _attach(first, following, error_links)
+        attach(first, following, error_links)
         root = _first_id(first)
         jobs, chords = build(app, first, tuple(args), kwargs or {}, options, root_id=root)
         app.transport.enqueue(jobs, clock_now(), chords=chords)
@@ -307,7 +307,7 @@ class chain:  # noqa: N801 - Celery's name
         return self.apply_async(args, kwargs)
 
 
-# -- helpers: descriptions and jobs ---------------------------------------------------
+# -- helpers ---------------------------------------------------------------------------
 def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
@@ -336,220 +336,6 @@ def _first_id(step: Any) -> str:
     if isinstance(step, group):
         return step.tasks[0].options["task_id"] if step.tasks else step.options["group_id"]
     return _first_id(step.header)
-
-
-def _attach(step: Any, links: list[dict[str, Any]], errbacks: list[dict[str, Any]]) -> None:
-    """Make ``links`` run after ``step`` (after a chord: after its body)."""
-    if isinstance(step, Signature):
-        target = step
-    elif isinstance(step, chord):
-        target = step.body  # type: ignore[assignment]
-        for t in step.header.tasks:
-            if errbacks:
-                t.options["link_error"] = list(errbacks)
-    else:
-        for t in step.tasks:  # after a group: each member's result goes on
-            _attach(t, links, errbacks)
-        return
-    if links:
-        target.options["link"] = [*target.options.get("link", []), *links]
-    if errbacks:
-        target.options["link_error"] = [*target.options.get("link_error", []), *errbacks]
-
-
-def describe(item: Any) -> dict[str, Any]:
-    """The msgpack-able description of a step, as stored in a job's ``link`` option."""
-    if isinstance(item, dict):
-        return item
-    if isinstance(item, Signature):
-        if "task_id" not in item.options:
-            item.freeze()
-        return {"sig": item.to_dict()}
-    if isinstance(item, group):
-        item.freeze() if "group_id" not in item.options else None
-        return {"group": [describe(t)["sig"] for t in item.tasks],
-                "id": item.options["group_id"]}
-    if isinstance(item, chord):
-        if item.body is None:
-            raise ConfigurationError("a chord needs a body")
-        if "group_id" not in item.header.options:
-            item.freeze()
-        return {"chord": {"header": [describe(t)["sig"] for t in item.header.tasks],
-                          "body": describe(item.body)["sig"],
-                          "id": item.header.options["group_id"]}}
-    raise ConfigurationError(f"cannot link {item!r}: give a signature, group or chord")
-
-
-def from_description(app: App, desc: dict[str, Any]) -> Any:
-    if "sig" in desc:
-        return Signature.from_dict(desc["sig"], app)
-    if "group" in desc:
-        g = group([Signature.from_dict(s, app) for s in desc["group"]], app=app)
-        g.options["group_id"] = desc["id"]
-        return g
-    spec = desc["chord"]
-    c = chord(group([Signature.from_dict(s, app) for s in spec["header"]], app=app),
-              Signature.from_dict(spec["body"], app), app)
-    c.header.options["group_id"] = spec["id"]
-    return c
-
-
-def _job(app: App, sig: Signature, args: tuple, kwargs: dict[str, Any],
-         options: dict[str, Any], extra: dict[str, Any]) -> Job:
-    call_args = sig.args if sig.immutable else args + sig.args
-    merged = {**options, **sig.options, **extra}
-    for key in ("link", "link_error"):
-        if key in merged:
-            merged[key] = [describe(x) for x in merged[key]]
-    return app.job_template(sig.task, merged).make(call_args, {**sig.kwargs, **kwargs})
-
-
-def build(app: App, step: Any, args: tuple, kwargs: dict[str, Any], options: dict[str, Any],
-          root_id: str | None = None, parent_id: str | None = None
-          ) -> tuple[list[Job], list[ChordSpec]]:
-    """The jobs (and chords) that start ``step`` with ``args`` prepended."""
-    extra: dict[str, Any] = {}
-    if root_id:
-        extra["root_id"] = root_id
-    if parent_id:
-        extra["parent_id"] = parent_id
-    if isinstance(step, Signature):
-        return [_job(app, step, args, kwargs, options, extra)], []
-    if isinstance(step, group):
-        group_id = step.options["group_id"]
-        return [_job(app, t, args, kwargs, options, {**extra, "group_id": group_id})
-                for t in step.tasks], []
-    chord_id = step.header.options["group_id"]
-    body = step.body
-    if not step.header.tasks:  # an empty header calls the body with []
-        return [_job(app, body, ([],) if not body.immutable else (), {}, {}, extra)], []
-    header = [_job(app, t, args, kwargs, options,
-                   {**extra, "group_id": chord_id, "chord": chord_id})
-              for t in step.header.tasks]
-    body_job = _job(app, body, (), {}, {}, extra)
-    if body.immutable:
-        body_job.options = {**body_job.options, "_immutable": True}
-    return header, [ChordSpec(chord_id, [j.id for j in header], body_job,
-                              app.conf.result_expires)]
-
-
-# -- what the worker stores after a job ------------------------------------------------
-def expand_links(app: App, job: Job, value: Any) -> tuple[list[Job], list[ChordSpec]]:
-    """The follow-up jobs of a successful job: its ``link`` steps with ``value`` first."""
-    jobs: list[Job] = []
-    chords: list[ChordSpec] = []
-    root = job.options.get("root_id") or job.id
-    for desc in job.options.get("link") or ():
-        step = from_description(app, desc)
-        more, more_chords = build(app, step, (value,), {}, {}, root_id=root, parent_id=job.id)
-        jobs += more
-        chords += more_chords
-    return jobs, chords
-
-
-def fail_links(app: App, job: Job, error_type: str, message: str,
-               purge_at: float | None) -> list[Job]:
-    """After a final failure: errbacks to run, and chain steps that will never run now.
-
-    As in Celery, the later steps of a failed chain are stored FAILED with the same
-    error, so ``chain(...).get()`` raises it instead of waiting forever. Errbacks
-    (``link_error``) are called with the failed job's id as first argument.
-    """
-    out: list[Job] = []
-    root = job.options.get("root_id") or job.id
-    for desc in job.options.get("link_error") or ():
-        sig = Signature.from_dict(desc["sig"], app) if "sig" in desc else None
-        if sig is not None:
-            out.append(_job(app, sig, (job.id,), {}, {}, {"root_id": root,
-                                                          "parent_id": job.id}))
-    pending = list(job.options.get("link") or ())
-    while pending:
-        step = from_description(app, pending.pop())
-        sigs = ([step] if isinstance(step, Signature) else
-                step.tasks if isinstance(step, group) else [*step.header.tasks, step.body])
-        for sig in sigs:
-            dead = _job(app, sig, (), {}, {}, {"root_id": root})
-            dead.state = JobState.FAILURE
-            dead.error_type, dead.error_message, dead.purge_at = error_type, message, purge_at
-            dead.options = {}
-            out.append(dead)
-            pending.extend(sig.options.get("link") or ())
-    return out
-
-
-# -- eager mode ------------------------------------------------------------------------
-def _run_eagerly(app: App, steps: list[Any], args: tuple, kwargs: dict[str, Any],
-                 options: dict[str, Any], errbacks: Any, links: Any) -> Any:
-    value_args: tuple = args
-    result: Any = None
-    for n, step in enumerate(steps):
-        previous, result = result, _eager_step(app, step, value_args, kwargs, options)
-        if previous is not None and getattr(result, "_parent", None) is None:
-            result.parent = previous
-        kwargs = {}
-        failed = _eager_failure(result)
-        if failed is not None:
-            for errback in _as_list(errbacks):
-                errback.clone((result.id if isinstance(result, AsyncResult) else "",)
-                              ).apply_async()
-            if app.conf.task_eager_propagates:
-                raise failed
-            for later in steps[n + 1:]:  # as with a worker: later steps fail the same way
-                dead = EagerResult(_first_id(later), app, getattr(later, "task", "group"),
-                                   "FAILURE", exception=failed)
-                dead.parent, result = result, dead
-            return result
-        value_args = (result.get() if isinstance(result, GroupResult) else result.result,)
-    for link in _as_list(links):
-        link.clone(value_args).apply_async()
-    return result
-
-
-def _eager_failure(result: Any) -> BaseException | None:
-    results = result.results if isinstance(result, GroupResult) else [result]
-    for r in results:
-        if r.failed() or r.state == "REVOKED":
-            return r.result
-    return None
-
-
-def _eager_step(app: App, step: Any, args: tuple, kwargs: dict[str, Any],
-                options: dict[str, Any]) -> Any:
-    propagate = app.conf.task_eager_propagates
-    app.conf.task_eager_propagates = False  # failures become FAILURE results here
-    try:
-        if isinstance(step, Signature):
-            return _eager_sig(app, step, args, kwargs, options)
-        if isinstance(step, group):
-            return GroupResult(step.options["group_id"],
-                               [_eager_sig(app, t, args, kwargs, options) for t in step.tasks],
-                               app=app)
-        header = _eager_step(app, step.header, args, kwargs, options)
-        body = step.body
-        failed = _eager_failure(header)
-        if failed is not None:
-            from .exceptions import ChordError
-
-            bad = next(r for r in header.results if r.failed() or r.state == "REVOKED")
-            error = ChordError(f"Dependency {bad.id} raised {type(failed).__name__}: {failed}")
-            return EagerResult(body.options["task_id"], app, body.task, "FAILURE",
-                               exception=error)
-        values = [r.result for r in header.results]
-        body_args = () if body.immutable else (values,)
-        result = _eager_sig(app, body, body_args, {}, options)
-        result.parent = header
-        return result
-    finally:
-        app.conf.task_eager_propagates = propagate
-
-
-def _eager_sig(app: App, sig: Signature, args: tuple, kwargs: dict[str, Any],
-               options: dict[str, Any]) -> Any:
-    task = app.resolve_task(sig.task)
-    call_args = sig.args if sig.immutable else args + sig.args
-    opts = {k: v for k, v in {**options, **sig.options}.items()
-            if k not in ("link", "link_error") and v is not None}
-    return task.apply(call_args, {**sig.kwargs, **kwargs}, **opts)
 
 
 # -- map, starmap, chunks ---------------------------------------------------------------

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from . import serializer
-from .canvas import expand_links, fail_links
 from .exceptions import (
     NotRegistered,
     Reject,
@@ -23,6 +22,7 @@ from .exceptions import (
 )
 from .failure import class_path, describe
 from .job import Failure, Job, JobState, Outcome
+from .links import expand_links, fail_links
 from .task import Request, Task, pop_request, push_request
 from .timeutil import from_timestamp
 from .timeutil import now as clock_now

@@ -64,6 +64,7 @@ class Job:
     started_at: float | None = None
     done_at: float | None = None
     purge_at: float | None = None
+    crashes: int = 0  #: how many times it lost its process (counted against max_retries)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +94,7 @@ class Outcome:
     retries: int | None = None
     purge_at: float | None = None
     forget: bool = False  #: drop the row instead of keeping a result (ignore_result)
+    crashed: bool = False  #: a PENDING outcome because its process died (counts a crash)
     #: jobs to store with the outcome, in its transaction: the next links of a chain,
     #: errbacks, and (as FAILURE rows) chain members that will now never run
     follow_ups: list[Job] = dataclasses.field(default_factory=list)

@@ -53,13 +53,34 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def lost_outcome(lost: Lost, reason: str, requeue_all: bool = False) -> Outcome:
-    """A dead process's job: back to the queue (acks_late), or FAILURE WorkerLostError."""
-    if lost.acks_late or requeue_all:
+def lost_outcome(lost: Lost, reason: str, app: App | None = None,
+                 requeue_all: bool = False) -> Outcome:
+    """A dead process's job: back to the queue (acks_late), or FAILURE WorkerLostError.
+
+    Crashes count against ``max_retries``: a job whose process keeps dying (a poison
+    pill that segfaults or runs out of memory) fails for good instead of looping.
+    """
+    if requeue_all:
         return Outcome(lost.job_id, lost.attempt, JobState.PENDING)
+    if lost.acks_late:
+        limit = lost.max_retries
+        if limit == -1:
+            limit = _task_max_retries(app, lost.task)
+        if limit is None or lost.crashes < limit:
+            return Outcome(lost.job_id, lost.attempt, JobState.PENDING, crashed=True)
+        reason = (f"{reason}; the job lost its process {lost.crashes + 1} times "
+                  f"(max_retries={limit}), so it is not run again")
     failure = Failure(class_path(WorkerLostError), reason)
     return Outcome(lost.job_id, lost.attempt, JobState.FAILURE, failure=failure,
                    purge_at=None)
+
+
+def _task_max_retries(app: App | None, name: str) -> int | None:
+    from .app import _all_tasks
+    from .job import TASK_OPTION_DEFAULTS
+
+    task = (app.tasks.get(name) if app is not None else None) or _all_tasks.get(name)
+    return task.max_retries if task is not None else TASK_OPTION_DEFAULTS["max_retries"]
 
 
 class Supervisor:
@@ -228,7 +249,7 @@ class Supervisor:
             log.error("%s", why)
         lost = self.app.transport.lost_jobs(clock_now(), worker=self.id, pid=pid)
         if lost:
-            outcomes = [lost_outcome(x, why or f"pool child {pid} exited",
+            outcomes = [lost_outcome(x, why or f"pool child {pid} exited", self.app,
                                      requeue_all=self.stopping == "cold") for x in lost]
             self._settle_lost(outcomes)
         self.scoreboard.clear(slot)
@@ -236,11 +257,24 @@ class Supervisor:
             self._spawn(slot)
 
     def _settle_lost(self, outcomes: list[Outcome]) -> None:
-        conf = self.app.conf
+        """Apply outcomes decided here (lost or killed jobs), as run_job would finish them."""
+        from .links import fail_links
+
+        app = self.app
+        expires = app.conf.result_expires
         for o in outcomes:
-            if o.state is JobState.FAILURE and conf.result_expires:
-                o.purge_at = clock_now() + conf.result_expires
-        self.app.transport.settle(outcomes, clock_now())
+            if o.state is not JobState.FAILURE:
+                continue
+            o.purge_at = clock_now() + expires if expires else None
+            job = app.transport.get(o.job_id)
+            if job is None or job.attempts != o.attempt:
+                continue  # already moved on: the fenced settle below drops it
+            o.chord_id = job.options.get("chord")  # a lost member still counts
+            if o.failure is not None and (job.options.get("link")
+                                          or job.options.get("link_error")):
+                o.follow_ups = fail_links(app, job, o.failure.error_type, o.failure.message,
+                                          o.purge_at)
+        app.transport.settle(outcomes, clock_now())
 
     def _kill(self, pid: int, why: str) -> None:
         self.killed[pid] = why
@@ -288,7 +322,7 @@ class Supervisor:
         if lost:
             log.warning("rescuing %d job(s) of workers whose lease ran out", len(lost))
             self._settle_lost([lost_outcome(x, "the worker running it stopped renewing its "
-                                               "lease (it died)") for x in lost])
+                                               "lease (it died)", self.app) for x in lost])
 
     def _maintain(self) -> None:
         transport = self.app.transport

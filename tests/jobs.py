@@ -207,3 +207,18 @@ def chord_member(chord_no, i, seconds=0.0):
 def chord_body(results, chord_no):
     _ledger(f"body {chord_no} {os.getpid()} {time.time():.6f}")
     return len(results)
+
+
+@app.task(max_retries=1)
+def poison():
+    """Kills its own process every time: a poison pill."""
+    _ledger(f"start poison {os.getpid()} {time.time():.6f}")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@app.task
+def chaos_job(tag, seconds):
+    _ledger(f"start {tag} {os.getpid()} {time.time():.6f}")
+    time.sleep(seconds)
+    _ledger(f"end {tag} {os.getpid()} {time.time():.6f}")
+    return tag

@@ -37,6 +37,9 @@ class Lost:
     job_id: str
     attempt: int
     acks_late: bool
+    crashes: int = 0  #: times it lost its process before this one
+    task: str = ""
+    max_retries: int | None = -1  #: the job's own max_retries; -1: the task's
 
 
 class Transport(abc.ABC):
@@ -164,8 +167,11 @@ class Transport(abc.ABC):
         """Queue failed (or revoked, by id) jobs again; all failed ones when no id is given."""
 
     @abc.abstractmethod
-    def purge(self, queue: str | None = None) -> int:
-        """Delete waiting (pending or scheduled) jobs, of one queue or all."""
+    def purge(self, queue: str | None = None, states: Sequence[JobState] | None = None) -> int:
+        """Delete waiting (pending or scheduled) jobs, or finished jobs in ``states``.
+
+        Running jobs are never purged. ``queue`` limits it to one queue.
+        """
 
     # -- workers and maintenance -------------------------------------------
     @abc.abstractmethod

@@ -12,38 +12,34 @@ import contextlib
 import functools
 import logging
 import os
-import re
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from importlib import resources
 from typing import Any, TypeVar
 
 import apsw
-import filelock
 
 from .. import serializer
-from ..exceptions import SchemaError, SerializationError, StoreError
+from ..exceptions import SerializationError, StoreError
 from ..job import ChordSpec, Job, JobState, Outcome
 from ._inotify import FileWatch
 from .base import Lost, Transport, WorkerInfo
+from .sqlite_schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, Q, open_store
+from .sqlite_writes import chord_member_finished, insert_chord, insert_jobs, job_row
+
+__all__ = ["APPLICATION_ID", "MIGRATIONS", "SCHEMA_VERSION", "Q", "SQLiteTransport"]
 
 log = logging.getLogger("litejobs.store")
 
-SCHEMA_VERSION = 2
-APPLICATION_ID = 0x4C4A4F42  # "LJOB" in the header marks a litejobs store
-# version -> the query that brings a store from version - 1 to it
-MIGRATIONS = {1: "schema_1", 2: "schema_2"}
 BUSY_TIMEOUT = 60.0  # seconds a write may wait for the lock before StoreError
-WAL_AUTOCHECKPOINT_PAGES = 8000
 WAKE_SETTLE_SECONDS = 0.01  # how long a wake-up waits for the commit it saw to appear
 
 JOB_COLUMNS = (
     "seq", "id", "task", "queue", "priority", "state", "eta", "expires", "attempts", "retries",
     "acks_late", "payload", "options", "result", "error_type", "error_message", "error_args",
     "traceback", "custom_state", "meta", "worker", "pid", "created_at", "started_at", "done_at",
-    "purge_at",
+    "purge_at", "crashes",
 )
 _SELECT_JOB = f"SELECT {', '.join(JOB_COLUMNS)} FROM job"
 
@@ -62,17 +58,6 @@ def _close_all_before_fork() -> None:
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_close_all_before_fork)
 
-
-def _load_queries() -> dict[str, str]:
-    text = resources.files(__package__).joinpath("sqlite.sql").read_text()
-    queries: dict[str, str] = {}
-    for chunk in re.split(r"^-- name: ", text, flags=re.M)[1:]:
-        name, _, body = chunk.partition("\n")
-        queries[name.strip()] = body.strip()
-    return queries
-
-
-Q = _load_queries()
 
 T = TypeVar("T")
 
@@ -131,103 +116,7 @@ class SQLiteTransport(Transport):
 
     # -- opening -----------------------------------------------------------
     def _open(self) -> apsw.Connection:
-        directory = os.path.dirname(self.path)
-        if not os.path.isdir(directory):
-            raise StoreError(f"cannot open store {self.path}: directory {directory} does not exist")
-        if not os.path.exists(self.path):
-            # Create it ourselves so it is owner-only from the start; SQLite gives the
-            # -wal and -shm files the same mode as the database file.
-            try:
-                os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-            except FileExistsError:
-                pass
-            except OSError as exc:
-                raise StoreError(f"cannot create store {self.path}: {exc.strerror}") from None
-        try:
-            conn = apsw.Connection(self.path, flags=apsw.SQLITE_OPEN_READWRITE)
-        except apsw.CantOpenError:
-            raise StoreError(f"cannot open store {self.path}: permission denied or "
-                             "not a regular file") from None
-        try:
-            conn.setbusyhandler(self._on_busy)
-            if conn.readonly("main"):
-                raise StoreError(f"store {self.path} is read-only: a worker or producer "
-                                 "needs to write to it")
-            self._check_schema(conn)
-            self._configure(conn)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _read_header(self, conn: apsw.Connection) -> tuple[int, int, int]:
-        try:
-            app_id = conn.execute("PRAGMA application_id").fetchall()[0][0]
-            version = conn.execute("PRAGMA user_version").fetchall()[0][0]
-            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchall()[0][0]
-        except (apsw.NotADBError, apsw.CorruptError):
-            raise SchemaError(f"{self.path} is not a SQLite database, so not a litejobs "
-                              "store; nothing was changed") from None
-        return app_id, version, tables
-
-    def _check_schema(self, conn: apsw.Connection) -> None:
-        """Refuse foreign or newer files before writing a byte; create or migrate ours."""
-        app_id, version, tables = self._read_header(conn)
-        if app_id == APPLICATION_ID and version == SCHEMA_VERSION:
-            return
-        self._refuse_foreign(app_id, version, tables)
-        lock = filelock.FileLock(self.path + ".lock", mode=0o600)
-        with lock:
-            app_id, version, tables = self._read_header(conn)
-            self._refuse_foreign(app_id, version, tables)
-            self._pragma(conn, "journal_mode", "wal", expect="wal")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for target in range(version + 1, SCHEMA_VERSION + 1):
-                    for _ in conn.execute(Q[MIGRATIONS[target]]):
-                        pass
-                    conn.execute(f"PRAGMA user_version = {target}")
-                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-
-    def _refuse_foreign(self, app_id: int, version: int, tables: int) -> None:
-        if app_id == APPLICATION_ID:
-            if version > SCHEMA_VERSION:
-                raise SchemaError(
-                    f"store {self.path} has schema version {version}, written by a newer "
-                    f"litejobs; this one knows up to {SCHEMA_VERSION}. Upgrade litejobs. "
-                    "Nothing was changed."
-                )
-            return
-        if app_id != 0 or tables:
-            raise SchemaError(
-                f"{self.path} is a SQLite database but not a litejobs store "
-                f"(application_id={app_id:#x}, {tables} schema objects); nothing was changed"
-            )
-
-    def _configure(self, conn: apsw.Connection) -> None:
-        # One pragma per execute(): apsw runs a multi-statement string lazily.
-        self._pragma(conn, "journal_mode", "wal", expect="wal")
-        sync = {"normal": 1, "full": 2}[self.durability]
-        self._pragma(conn, "synchronous", str(sync), expect=sync)
-        self._pragma(conn, "journal_size_limit", str(64 * 1024 * 1024))
-        # A checkpoint costs fsyncs; leave it to the worker's supervisor (which runs one
-        # when the WAL grows) and checkpoint from here only as a bound on WAL size.
-        self._pragma(conn, "wal_autocheckpoint", str(WAL_AUTOCHECKPOINT_PAGES))
-        self._pragma(conn, "cache_size", "-16000")
-        self._pragma(conn, "temp_store", "memory")
-
-    @staticmethod
-    def _pragma(conn: apsw.Connection, name: str, value: str, expect: Any = None) -> None:
-        conn.execute(f"PRAGMA {name} = {value}").fetchall()
-        if expect is not None:
-            got = conn.execute(f"PRAGMA {name}").fetchall()[0][0]
-            if got != expect:
-                raise StoreError(f"could not set PRAGMA {name}={value} (got {got!r}); "
-                                 "WAL needs a local filesystem, not a network share")
+        return open_store(self.path, self.durability, self._on_busy)
 
     @_store_call
     def pragma(self, name: str) -> Any:
@@ -294,92 +183,13 @@ class SQLiteTransport(Transport):
         before = conn.total_changes()
         if len(jobs) == 1 and not chords:
             # One statement in autocommit is its own write transaction.
-            conn.execute(Q["insert_job"], self._job_row(jobs[0], now, {}))
+            conn.execute(Q["insert_job"], job_row(jobs[0], now, {}))
         else:
             with self._write():
-                self._insert(conn, jobs, now)
+                insert_jobs(conn, jobs, now)
                 for chord in chords:
-                    self._insert_chord(conn, chord, now)
+                    insert_chord(conn, chord, now)
         return conn.total_changes() - before
-
-    @staticmethod
-    def _job_row(j: Job, now: float, packed: dict[int, bytes]) -> tuple:
-        options = None
-        if j.options:
-            # jobs of one bulk send share one options dict: pack it once
-            options = packed.get(id(j.options))
-            if options is None:
-                options = packed[id(j.options)] = serializer.dumps(j.options, "job options")
-        return (j.id, j.task, j.queue, j.priority, "scheduled" if j.eta > now else "pending",
-                j.eta, j.expires, j.retries, 1 if j.acks_late else 0, j.payload, options, now)
-
-    def _insert(self, conn: apsw.Connection, jobs: Sequence[Job], now: float) -> None:
-        packed: dict[int, bytes] = {}
-        waiting = [self._job_row(j, now, packed) for j in jobs if not j.state.finished]
-        if waiting:
-            conn.executemany(Q["insert_job"], waiting)
-        for j in jobs:
-            if j.state.finished:  # a chain member that will never run, stored as failed
-                conn.execute(Q["insert_finished_job"], (
-                    j.id, j.task, j.queue, j.priority, j.state.value, j.eta, j.payload,
-                    serializer.dumps(j.options) if j.options else None, j.error_type,
-                    j.error_message, now, now, j.purge_at))
-
-    def _insert_chord(self, conn: apsw.Connection, chord: ChordSpec, now: float) -> None:
-        body = chord.body
-        conn.execute(Q["insert_chord"], (chord.id, len(chord.member_ids), now))
-        conn.execute(Q["insert_chord_spec"], (
-            chord.id, serializer.dumps(chord.member_ids),
-            serializer.dumps({
-                "id": body.id, "task": body.task, "payload": body.payload,
-                "queue": body.queue, "priority": body.priority, "eta": body.eta,
-                "expires": body.expires, "acks_late": body.acks_late,
-                "options": body.options, "result_expires": chord.result_expires})))
-
-    def _chord_member_finished(self, conn: apsw.Connection, chord_id: str, job_id: str,
-                               failed: bool, now: float) -> None:
-        """Count a header member once; in the transaction of the last one, fire the body."""
-        conn.execute(Q["chord_member_done"], (chord_id, job_id))
-        if conn.changes() == 0:
-            return  # counted before (a member that ran twice)
-        rows = conn.execute(Q["chord_count"], (chord_id, job_id if failed else None)).fetchall()
-        if not rows or rows[0][0] < rows[0][1]:
-            return
-        members_blob, body_blob, failed_member = conn.execute(
-            Q["chord_get"], (chord_id,)).fetchall()[0]
-        members = serializer.loads(members_blob)
-        spec = serializer.loads(body_blob)
-        args, kwargs = serializer.loads_call(spec["payload"])
-        body = Job(id=spec["id"], task=spec["task"], payload=b"", queue=spec["queue"],
-                   priority=spec["priority"], eta=max(spec["eta"], now),
-                   expires=spec["expires"], acks_late=spec["acks_late"],
-                   options=spec["options"], created_at=now)
-        if failed_member is not None:
-            error = conn.execute(Q["job_error"], (failed_member,)).fetchall()
-            kind, message = error[0] if error else ("unknown", "")
-            from ..exceptions import ChordError
-
-            body.state = JobState.FAILURE
-            body.error_type = f"{ChordError.__module__}.{ChordError.__qualname__}"
-            body.error_message = (f"Dependency {failed_member} raised "
-                                  f"{(kind or 'an error').rpartition('.')[2]}: {message}")
-            body.payload = serializer.dumps_call(body.task, args, kwargs)
-            keep = spec.get("result_expires")
-            body.purge_at = now + keep if keep else None
-        else:
-            results = []
-            for member in members:
-                row = conn.execute(Q["job_result"], (member,)).fetchall()
-                blob = row[0][0] if row else None
-                results.append(serializer.loads(blob) if blob is not None else None)
-            if spec["options"].get("_immutable"):
-                body.payload = spec["payload"]
-            else:
-                body.payload = serializer.dumps_call(body.task, (results, *args), kwargs)
-        self._insert(conn, [body], now)
-        conn.execute(Q["chord_done_delete"], (chord_id,))
-        conn.execute(Q["chord_delete"], (chord_id,))
-        conn.execute(Q["chord_spec_delete"], (chord_id,))
 
     @_store_call
     def save_group(self, group_id: str, member_ids: Sequence[str], now: float) -> None:
@@ -452,19 +262,19 @@ class SQLiteTransport(Transport):
                     f.error_type if f else None, f.message if f else None,
                     f.traceback if f else None, now))
             elif state is JobState.PENDING:
-                conn.execute(Q["settle_requeue"], (o.job_id, o.attempt))
+                conn.execute(Q["settle_requeue"], (o.job_id, o.attempt, 1 if o.crashed else 0))
             else:
                 raise ValueError(f"cannot settle a job into state {state}")
             if conn.changes() == 0:
                 stale.append(o.job_id)
                 continue
             if o.follow_ups:
-                self._insert(conn, o.follow_ups, now)
+                insert_jobs(conn, o.follow_ups, now)
             for chord in o.chords:
-                self._insert_chord(conn, chord, now)
+                insert_chord(conn, chord, now)
             if o.chord_id and state.finished:
-                self._chord_member_finished(conn, o.chord_id, o.job_id,
-                                            state is not JobState.SUCCESS, now)
+                chord_member_finished(conn, o.chord_id, o.job_id,
+                                      state is not JobState.SUCCESS, now)
         if stale:
             log.warning("dropped %d stale outcome(s) (job re-claimed or revoked since): %s",
                         len(stale), ", ".join(stale[:10]))
@@ -617,11 +427,22 @@ class SQLiteTransport(Transport):
         return conn.changes()
 
     @_store_call
-    def purge(self, queue: str | None = None) -> int:
-        if queue is None:
-            self._conn.execute(Q["purge_waiting"])
-        else:
-            self._conn.execute(Q["purge_waiting_queue"], (queue,))
+    def purge(self, queue: str | None = None, states: Sequence[JobState] | None = None) -> int:
+        if states is None:
+            if queue is None:
+                self._conn.execute(Q["purge_waiting"])
+            else:
+                self._conn.execute(Q["purge_waiting_queue"], (queue,))
+            return self._conn.changes()
+        names = [s.value for s in states]
+        if not set(names) <= {"success", "failure", "revoked"}:
+            raise ValueError(f"only finished jobs can be purged by state, not {names}")
+        sql = f"DELETE FROM job WHERE state IN ({', '.join('?' * len(names))})"
+        params: list[Any] = list(names)
+        if queue is not None:
+            sql += " AND queue = ?"
+            params.append(queue)
+        self._conn.execute(sql, params)
         return self._conn.changes()
 
     # -- workers and maintenance -------------------------------------------
@@ -653,7 +474,8 @@ class SQLiteTransport(Transport):
             rows = self._conn.execute(Q["worker_jobs"], (worker,))
         else:
             rows = self._conn.execute(Q["dead_worker_jobs"], (now,))
-        return [Lost(job_id=r[0], attempt=r[1], acks_late=bool(r[2])) for r in rows]
+        return [Lost(job_id=r[0], attempt=r[1], acks_late=bool(r[2]), crashes=r[3], task=r[4],
+                     max_retries=_decode_options(r[5]).get("max_retries", -1)) for r in rows]
 
     @_store_call
     def forget_dead_workers(self, now: float) -> int:

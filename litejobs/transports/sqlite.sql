@@ -51,6 +51,8 @@ CREATE TABLE worker (
 );
 
 -- name: schema_2
+-- How many times a job lost its process (crash accounting against max_retries).
+ALTER TABLE job ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;
 -- Chords: the header's join counter, idempotent per member (chord_done), and the body
 -- to enqueue in the transaction that records the last member. Saved groups.
 -- The counter row stays small: SQLite rewrites a whole row on UPDATE, so the member
@@ -170,7 +172,8 @@ UPDATE job SET state = CASE WHEN ?3 <= ?8 THEN 'pending' ELSE 'scheduled' END, e
 WHERE id = ?1 AND attempts = ?2 AND state = 'running';
 
 -- name: settle_requeue
-UPDATE job SET state = 'pending', custom_state = NULL, worker = NULL, pid = NULL
+UPDATE job SET state = 'pending', custom_state = NULL, worker = NULL, pid = NULL,
+               crashes = crashes + ?3
 WHERE id = ?1 AND attempts = ?2 AND state = 'running';
 
 -- name: set_custom_state
@@ -227,7 +230,7 @@ SELECT id, host, pid, queues, concurrency, started_at, heartbeat_at, lease_until
 FROM worker WHERE lease_until >= ? ORDER BY started_at;
 
 -- name: dead_worker_jobs
-SELECT id, attempts, acks_late FROM job
+SELECT id, attempts, acks_late, crashes, task, options FROM job
 WHERE state = 'running'
   AND (worker IS NULL OR worker NOT IN (SELECT id FROM worker WHERE lease_until >= ?));
 
@@ -235,10 +238,12 @@ WHERE state = 'running'
 DELETE FROM worker WHERE lease_until < ?;
 
 -- name: lost_child_jobs
-SELECT id, attempts, acks_late FROM job WHERE state = 'running' AND worker = ? AND pid = ?;
+SELECT id, attempts, acks_late, crashes, task, options FROM job
+WHERE state = 'running' AND worker = ? AND pid = ?;
 
 -- name: worker_jobs
-SELECT id, attempts, acks_late FROM job WHERE state = 'running' AND worker = ?;
+SELECT id, attempts, acks_late, crashes, task, options FROM job
+WHERE state = 'running' AND worker = ?;
 
 -- name: retry_failed_one
 UPDATE job SET state = 'pending', eta = ?2, retries = 0, error_type = NULL,

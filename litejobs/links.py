@@ -1,0 +1,159 @@
+"""Turning workflows into jobs: each job carries descriptions of what runs after it.
+
+``link`` holds the next step (a signature, group or chord, with ids assigned up front)
+and ``link_error`` the errbacks. The worker expands them with ``expand_links`` /
+``fail_links`` into jobs stored in the same transaction as the job's outcome, so a
+crash never loses or doubles a step: follow-up ids are fixed when the workflow is
+sent, and storing an id twice stores it once. Chord joins are counted in the store
+(see ``Transport.settle``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .canvas import Signature, chord, group
+from .exceptions import ConfigurationError
+from .job import ChordSpec, Job, JobState
+
+if TYPE_CHECKING:
+    from .app import App
+
+
+def attach(step: Any, links: list[dict[str, Any]], errbacks: list[dict[str, Any]]) -> None:
+    """Make ``links`` run after ``step`` (after a chord: after its body)."""
+    if isinstance(step, Signature):
+        target = step
+    elif isinstance(step, chord):
+        target = step.body  # type: ignore[assignment]
+        for t in step.header.tasks:
+            if errbacks:
+                t.options["link_error"] = list(errbacks)
+    else:
+        for t in step.tasks:  # after a group: each member's result goes on
+            attach(t, links, errbacks)
+        return
+    if links:
+        target.options["link"] = [*target.options.get("link", []), *links]
+    if errbacks:
+        target.options["link_error"] = [*target.options.get("link_error", []), *errbacks]
+
+
+def describe(item: Any) -> dict[str, Any]:
+    """The msgpack-able description of a step, as stored in a job's ``link`` option."""
+    if isinstance(item, dict):
+        return item
+    if isinstance(item, Signature):
+        if "task_id" not in item.options:
+            item.freeze()
+        return {"sig": item.to_dict()}
+    if isinstance(item, group):
+        item.freeze() if "group_id" not in item.options else None
+        return {"group": [describe(t)["sig"] for t in item.tasks],
+                "id": item.options["group_id"]}
+    if isinstance(item, chord):
+        if item.body is None:
+            raise ConfigurationError("a chord needs a body")
+        if "group_id" not in item.header.options:
+            item.freeze()
+        return {"chord": {"header": [describe(t)["sig"] for t in item.header.tasks],
+                          "body": describe(item.body)["sig"],
+                          "id": item.header.options["group_id"]}}
+    raise ConfigurationError(f"cannot link {item!r}: give a signature, group or chord")
+
+
+def from_description(app: App, desc: dict[str, Any]) -> Any:
+    if "sig" in desc:
+        return Signature.from_dict(desc["sig"], app)
+    if "group" in desc:
+        g = group([Signature.from_dict(s, app) for s in desc["group"]], app=app)
+        g.options["group_id"] = desc["id"]
+        return g
+    spec = desc["chord"]
+    c = chord(group([Signature.from_dict(s, app) for s in spec["header"]], app=app),
+              Signature.from_dict(spec["body"], app), app)
+    c.header.options["group_id"] = spec["id"]
+    return c
+
+
+def _job(app: App, sig: Signature, args: tuple, kwargs: dict[str, Any],
+         options: dict[str, Any], extra: dict[str, Any]) -> Job:
+    call_args = sig.args if sig.immutable else args + sig.args
+    merged = {**options, **sig.options, **extra}
+    for key in ("link", "link_error"):
+        if key in merged:
+            merged[key] = [describe(x) for x in merged[key]]
+    return app.job_template(sig.task, merged).make(call_args, {**sig.kwargs, **kwargs})
+
+
+def build(app: App, step: Any, args: tuple, kwargs: dict[str, Any], options: dict[str, Any],
+          root_id: str | None = None, parent_id: str | None = None
+          ) -> tuple[list[Job], list[ChordSpec]]:
+    """The jobs (and chords) that start ``step`` with ``args`` prepended."""
+    extra: dict[str, Any] = {}
+    if root_id:
+        extra["root_id"] = root_id
+    if parent_id:
+        extra["parent_id"] = parent_id
+    if isinstance(step, Signature):
+        return [_job(app, step, args, kwargs, options, extra)], []
+    if isinstance(step, group):
+        group_id = step.options["group_id"]
+        return [_job(app, t, args, kwargs, options, {**extra, "group_id": group_id})
+                for t in step.tasks], []
+    chord_id = step.header.options["group_id"]
+    body = step.body
+    if not step.header.tasks:  # an empty header calls the body with []
+        return [_job(app, body, ([],) if not body.immutable else (), {}, {}, extra)], []
+    header = [_job(app, t, args, kwargs, options,
+                   {**extra, "group_id": chord_id, "chord": chord_id})
+              for t in step.header.tasks]
+    body_job = _job(app, body, (), {}, {}, extra)
+    if body.immutable:
+        body_job.options = {**body_job.options, "_immutable": True}
+    return header, [ChordSpec(chord_id, [j.id for j in header], body_job,
+                              app.conf.result_expires)]
+
+
+# -- what the worker stores after a job ------------------------------------------------
+def expand_links(app: App, job: Job, value: Any) -> tuple[list[Job], list[ChordSpec]]:
+    """The follow-up jobs of a successful job: its ``link`` steps with ``value`` first."""
+    jobs: list[Job] = []
+    chords: list[ChordSpec] = []
+    root = job.options.get("root_id") or job.id
+    for desc in job.options.get("link") or ():
+        step = from_description(app, desc)
+        more, more_chords = build(app, step, (value,), {}, {}, root_id=root, parent_id=job.id)
+        jobs += more
+        chords += more_chords
+    return jobs, chords
+
+
+def fail_links(app: App, job: Job, error_type: str, message: str,
+               purge_at: float | None) -> list[Job]:
+    """After a final failure: errbacks to run, and chain steps that will never run now.
+
+    As in Celery, the later steps of a failed chain are stored FAILED with the same
+    error, so ``chain(...).get()`` raises it instead of waiting forever. Errbacks
+    (``link_error``) are called with the failed job's id as first argument.
+    """
+    out: list[Job] = []
+    root = job.options.get("root_id") or job.id
+    for desc in job.options.get("link_error") or ():
+        sig = Signature.from_dict(desc["sig"], app) if "sig" in desc else None
+        if sig is not None:
+            out.append(_job(app, sig, (job.id,), {}, {}, {"root_id": root,
+                                                          "parent_id": job.id}))
+    pending = list(job.options.get("link") or ())
+    while pending:
+        step = from_description(app, pending.pop())
+        sigs = ([step] if isinstance(step, Signature) else
+                step.tasks if isinstance(step, group) else [*step.header.tasks, step.body])
+        for sig in sigs:
+            dead = _job(app, sig, (), {}, {}, {"root_id": root})
+            dead.state = JobState.FAILURE
+            dead.error_type, dead.error_message, dead.purge_at = error_type, message, purge_at
+            dead.options = {}
+            out.append(dead)
+            pending.extend(sig.options.get("link") or ())
+    return out
