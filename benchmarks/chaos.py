@@ -11,6 +11,7 @@ tests/integration/test_chaos.py runs a short variant in CI.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import signal
@@ -44,8 +45,9 @@ def run_chaos(workdir: str, n_jobs: int, producers: int = 4, workers: int = 2,
               concurrency: int = 4, kill_every: float = 0.5, timeout: float = 600,
               seed: int = 1) -> dict:
     sys.path.insert(0, HERE)
-    import bench_tasks
     from litejobs.testing import use_store
+
+    import bench_tasks
 
     db = os.path.join(workdir, "chaos.sqlite")
     ledger = os.path.join(workdir, "ledger.txt")
@@ -106,7 +108,7 @@ def run_chaos(workdir: str, n_jobs: int, producers: int = 4, workers: int = 2,
     overlaps, redelivery = 0, []
     for executions in runs.values():
         executions.sort(key=lambda r: r[1])
-        for first, second in zip(executions, executions[1:]):
+        for first, second in itertools.pairwise(executions):
             end = first[2] if first[2] is not None else killed_at.get(first[0])
             if end is None or second[1] < end:
                 overlaps += 1

@@ -21,10 +21,10 @@ sys.path.insert(0, HERE)
 
 
 def main() -> None:
-    import bench_tasks
-
     import litejobs
     from litejobs.testing import use_store
+
+    import bench_tasks
 
     members = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     workdir = tempfile.mkdtemp(prefix="litejobs-chord-")

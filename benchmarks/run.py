@@ -77,10 +77,10 @@ def percentile(values: list[float], p: float) -> float:
 
 # -- litejobs -------------------------------------------------------------------
 def bench_litejobs(workdir: str, n: int, bulk: int, trips: int, idle: float) -> dict:
-    import bench_tasks
-
     import litejobs
     from litejobs.testing import use_store
+
+    import bench_tasks
 
     out: dict = {}
     db = os.path.join(workdir, "enqueue.sqlite")

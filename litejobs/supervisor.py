@@ -297,12 +297,28 @@ class Supervisor:
                 continue
             message = f"job {job_id} ran past its hard time limit and was killed"
             log.error("%s (pool child %d)", message, pid)
-            outcome = Outcome(job_id, attempt, JobState.FAILURE,
-                              failure=Failure(class_path(TimeLimitExceeded), message))
-            self._settle_lost([outcome])
+            self._settle_lost([self._time_limit_outcome(job_id, attempt, message)])
             self.scoreboard.clear(slot)
             self._kill(pid, message)
         return nearest
+
+    def _time_limit_outcome(self, job_id: str, attempt: int, message: str) -> Outcome:
+        """FAILURE with TimeLimitExceeded, or a retry if the task autoretries for it."""
+        failure = Failure(class_path(TimeLimitExceeded), message)
+        job = self.app.transport.get(job_id)
+        task = None
+        if job is not None:
+            from .app import _all_tasks
+
+            task = self.app.tasks.get(job.task) or _all_tasks.get(job.task)
+        if job is not None and task is not None and task.autoretry_for and issubclass(
+                TimeLimitExceeded, task.autoretry_for):
+            limit = job.options.get("max_retries", task.max_retries)
+            if limit is None or job.retries < limit:
+                delay = task._retry_delay(job.retries, automatic=True)
+                return Outcome(job_id, attempt, JobState.SCHEDULED, failure=failure,
+                               eta=clock_now() + delay, retries=job.retries + 1)
+        return Outcome(job_id, attempt, JobState.FAILURE, failure=failure)
 
     def _terminate_revoked(self) -> None:
         assert self.scoreboard is not None

@@ -7,10 +7,12 @@ import signal
 import time
 
 import litejobs
-from litejobs.exceptions import Reject
+from litejobs.exceptions import Reject, TimeLimitExceeded
 
 app = litejobs.App(os.environ.get("LITEJOBS_TEST_DB", "jobs-unused.sqlite"))
 app.conf.worker_lease_timeout = float(os.environ.get("LITEJOBS_TEST_LEASE", "30"))
+if os.environ.get("LITEJOBS_TEST_RESULT_EXPIRES"):
+    app.conf.result_expires = float(os.environ["LITEJOBS_TEST_RESULT_EXPIRES"])
 
 
 class AppError(Exception):
@@ -222,3 +224,15 @@ def chaos_job(tag, seconds):
     time.sleep(seconds)
     _ledger(f"end {tag} {os.getpid()} {time.time():.6f}")
     return tag
+
+
+@app.task(time_limit=0.5, autoretry_for=(TimeLimitExceeded,), max_retries=1,
+          default_retry_delay=0)
+def slow_then_fast(tag):
+    """Too slow the first time (killed at the hard limit, then retried), fast after."""
+    path = os.environ["LITEJOBS_LEDGER"]
+    first = not (os.path.exists(path) and f"slow {tag} " in open(path).read())
+    if first:
+        _ledger(f"slow {tag} {os.getpid()} {time.time():.6f}")
+        time.sleep(30)
+    return "fast"

@@ -7,12 +7,13 @@ import signal
 import subprocess
 import sys
 
-import jobs
 import pytest
-from helpers import TESTS_DIR, wait_until
 
 from litejobs.testing import use_store
 from litejobs.timeutil import now
+
+import jobs
+from helpers import TESTS_DIR, wait_until
 
 
 class WorkerProcess:
@@ -84,10 +85,13 @@ def start_worker(store_path, ledger, tmp_path, app):
     started: list[WorkerProcess] = []
 
     def start(*args: str, wait: bool = True, lease: float | None = None,
-              store: str | None = None) -> WorkerProcess:
+              store: str | None = None, result_expires: float | None = None
+              ) -> WorkerProcess:
         env = dict(os.environ, LITEJOBS_LEDGER=ledger, PYTHONUNBUFFERED="1")
         if lease is not None:
             env["LITEJOBS_TEST_LEASE"] = str(lease)
+        if result_expires is not None:
+            env["LITEJOBS_TEST_RESULT_EXPIRES"] = str(result_expires)
         log_path = str(tmp_path / f"worker-{len(started)}.log")
         worker = WorkerProcess(store or store_path, list(args), env, log_path)
         started.append(worker)

@@ -7,8 +7,9 @@ import subprocess
 import sys
 import time
 
-import jobs
 import pytest
+
+import jobs
 from helpers import wait_until
 
 

@@ -7,15 +7,15 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
+
+from litejobs.exceptions import StoreError, WorkerLostError
+from litejobs.testing import use_store
 
 import jobs
 from helpers import TESTS_DIR, alive, wait_until
 from integration.conftest import read_ledger
-from litejobs.exceptions import StoreError, WorkerLostError
-from litejobs.testing import use_store
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -122,3 +122,22 @@ def test_disk_full_raises_clearly_and_loses_nothing_acknowledged(small_disk):
         jobs.add.delay(1, 1)  # space is back: enqueue works again
         assert app.run_until_idle() == acknowledged + 1
         assert app.transport.counts()["default"] == {"success": acknowledged + 1}
+
+
+def test_the_worker_prunes_expired_results(app, start_worker):
+    start_worker("-A", "jobs", "-c", "1", lease=3, result_expires=0.5)
+    done = [jobs.add.delay(i, i) for i in range(20)]
+    assert [r.get(timeout=20) for r in done] == [2 * i for i in range(20)]
+    # the supervisor prunes on every heartbeat (here every second)
+    wait_until(lambda: all(app.transport.get(r.id) is None for r in done), 20,
+               message="expired results pruned")
+
+
+def test_a_missing_or_foreign_store_fails_the_worker_at_start(tmp_path):
+    out = cli("worker", str(tmp_path / "no" / "such" / "jobs.sqlite"), "-A", "jobs")
+    assert out.returncode == 1 and "does not exist" in out.stderr
+    foreign = tmp_path / "notes.txt"
+    foreign.write_text("hello" * 1000)
+    out = cli("worker", str(foreign), "-A", "jobs")
+    assert out.returncode == 1 and "not a SQLite database" in out.stderr
+    assert foreign.read_text() == "hello" * 1000

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 
-import jobs
 import pytest
-from helpers import wait_until
 
 from litejobs.exceptions import SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded
+
+import jobs
+from helpers import wait_until
 
 
 def test_soft_time_limit_raises_inside_the_task(app, start_worker):
@@ -57,3 +58,11 @@ def test_revoke_without_terminate_lets_a_running_job_finish(app, start_worker):
     wait_until(lambda: result.state == "STARTED", 20, message="job started")
     result.revoke()
     assert result.get(timeout=20) == 0.5
+
+
+def test_a_hard_limit_kill_is_retried_when_the_task_autoretries_for_it(app, start_worker):
+    start_worker("-A", "jobs", "-c", "1")
+    result = jobs.slow_then_fast.delay("once")
+    assert result.get(timeout=30) == "fast"
+    job = app.transport.get(result.id)
+    assert job.retries == 1 and job.attempts == 2

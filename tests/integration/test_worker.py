@@ -9,12 +9,13 @@ import subprocess
 import sys
 import time
 
-import jobs
 import pytest
-from helpers import TESTS_DIR, wait_until
-from integration.conftest import cpu_seconds, read_ledger
 
 from litejobs.exceptions import NotRegistered, TaskRevokedError, WorkerLostError
+
+import jobs
+from helpers import TESTS_DIR, wait_until
+from integration.conftest import cpu_seconds, read_ledger
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:

@@ -8,11 +8,11 @@ import signal
 import time
 from collections import Counter
 
+from litejobs import chain, chord, group
+
 import jobs
 from helpers import wait_until
 from integration.conftest import read_ledger
-
-from litejobs import chain, chord, group
 
 
 def test_workflows_on_the_real_worker(app, start_worker):

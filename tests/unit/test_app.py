@@ -7,7 +7,6 @@ import decimal
 import os
 import uuid
 
-import jobs
 import pytest
 
 import litejobs
@@ -21,6 +20,8 @@ from litejobs.exceptions import (
     TimeoutError,
 )
 from litejobs.testing import use_store
+
+import jobs
 
 
 @pytest.fixture

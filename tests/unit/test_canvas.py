@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import jobs
 import pytest
 
 from litejobs import chain, chord, group, signature
 from litejobs.exceptions import ChordError, ConfigurationError
 from litejobs.testing import use_store
+
+import jobs
 
 
 @pytest.fixture(params=["store", "eager"])
