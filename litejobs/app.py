@@ -56,6 +56,7 @@ class App:
         if eager:
             self.conf.task_always_eager = True
         self.tasks: dict[str, Task] = {}
+        self._periodic: dict[str, Any] = {}  # name -> beat.Entry (add_periodic_task)
         self._transport: Transport | None = None
         self._transport_lock = threading.Lock()
         _default_app = self
@@ -247,6 +248,56 @@ class App:
         job_options = {key: opts[key] for key in _JOB_OPTIONS if key in opts} if opts else {}
         return JobTemplate(name, queue, priority, when, expires_at, opts.get("retries", 0),
                            bool(acks_late), job_options, now, task_id)
+
+    # -- periodic tasks and queues -------------------------------------------------
+    def add_periodic_task(self, schedule: Any, sig: Any, name: str | None = None,
+                          **options: Any) -> str:
+        """Run ``sig`` (``task.s(...)``) on ``schedule`` (seconds, timedelta, crontab).
+
+        Returns the entry's name (by default, the signature's repr, as Celery does).
+        """
+        from .beat import Entry
+        from .canvas import Signature
+        from .schedules import as_schedule
+
+        if not isinstance(sig, Signature):
+            raise ConfigurationError(f"add_periodic_task needs a signature (task.s(...)), "
+                                     f"not {sig!r}")
+        entry_name = name or repr(sig)
+        self._periodic[entry_name] = Entry(entry_name, sig.task, as_schedule(schedule),
+                                           sig.args, sig.kwargs, {**sig.options, **options})
+        return entry_name
+
+    def periodic_task(self, schedule: Any, name: str | None = None, args: Iterable[Any] = (),
+                      kwargs: dict[str, Any] | None = None, **task_options: Any
+                      ) -> Callable[[Callable[..., Any]], Task]:
+        """Declare a task and run it on ``schedule``: ``@app.periodic_task(crontab(...))``."""
+        def decorate(fn: Callable[..., Any]) -> Task:
+            task = self._register(fn, task_options)
+            self.add_periodic_task(schedule, task.s(*args, **(kwargs or {})),
+                                   name=name or task.name)
+            return task
+
+        return decorate
+
+    def pause_queue(self, queue: str) -> None:
+        """Stop every worker claiming from ``queue``; its jobs stay queued."""
+        self.transport.set_paused(queue, True)
+
+    def resume_queue(self, queue: str) -> None:
+        self.transport.set_paused(queue, False)
+
+    def rate_limits(self) -> dict[str, float]:
+        """Jobs per second allowed for each task with a rate limit (for claiming)."""
+        from .timeutil import parse_rate
+
+        default = self.conf.task_default_rate_limit
+        limits: dict[str, float] = {}
+        for name, task in {**_all_tasks, **self.tasks}.items():
+            rate = task.rate_limit or default
+            if rate and not name.startswith("litejobs."):
+                limits[name] = parse_rate(rate)
+        return limits
 
     # -- results and control -----------------------------------------------------
     def AsyncResult(self, id: str) -> AsyncResult[Any]:  # noqa: N802 - Celery's name

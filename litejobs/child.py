@@ -54,7 +54,7 @@ class StopFlag:
 
 def child_main(app: App, worker_id: str, queues: list[str], slot: int,
                scoreboard: Scoreboard | None, max_tasks: int | None, parent_pid: int,
-               hostname: str) -> int:
+               hostname: str, queue_limits: dict[str, int] | None = None) -> int:
     from .supervisor import die_with_parent
 
     die_with_parent(parent_pid)
@@ -65,7 +65,7 @@ def child_main(app: App, worker_id: str, queues: list[str], slot: int,
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     run_consumer(app, worker_id, queues, scoreboard, slot, max_tasks, parent_pid, hostname,
-                 should_stop=stop, set_idle=stop.set_idle)
+                 should_stop=stop, set_idle=stop.set_idle, queue_limits=queue_limits)
     return 0
 
 
@@ -74,9 +74,11 @@ def run_consumer(app: App, worker_id: str, queues: list[str], scoreboard: Scoreb
                  should_stop: Callable[[], bool],
                  heartbeat: Callable[[], None] | None = None,
                  heartbeat_every: float = 5.0,
-                 set_idle: Callable[[bool], None] = lambda flag: None) -> None:
+                 set_idle: Callable[[bool], None] = lambda flag: None,
+                 queue_limits: dict[str, int] | None = None) -> None:
     transport = app.transport  # reopened in this process on first use
-    consumer = Consumer(app, transport, queues, worker_id, hostname, scoreboard, slot)
+    consumer = Consumer(app, transport, queues, worker_id, hostname, scoreboard, slot,
+                        queue_limits)
     consumer.should_stop = should_stop
     next_beat = time.monotonic() + heartbeat_every
     backoff = 0.0
@@ -92,7 +94,12 @@ def run_consumer(app: App, worker_id: str, queues: list[str], scoreboard: Scoreb
                     break
                 if ran:
                     continue
-                while not should_stop() and not transport.has_work(queues, clock_now()):
+                # Nothing claimed: sleep until the store changes (or a job comes due)
+                # at least once, so that work we may not take (a paused queue, one at
+                # its concurrency limit) never makes us spin.
+                waited = False
+                while not should_stop() and (
+                        not waited or not transport.has_work(queues, clock_now())):
                     if parent_pid is not None and os.getppid() != parent_pid:
                         return  # orphaned where PDEATHSIG is missing: stop claiming
                     try:
@@ -103,6 +110,7 @@ def run_consumer(app: App, worker_id: str, queues: list[str], scoreboard: Scoreb
                         break
                     finally:
                         set_idle(False)
+                    waited = True
                     if heartbeat is not None and time.monotonic() >= next_beat:
                         heartbeat()
                         next_beat = time.monotonic() + heartbeat_every
@@ -130,7 +138,8 @@ def _spawned_main(config: dict[str, Any]) -> int:
     app = load_app(config["app"], config["url"])
     board = Scoreboard(config["slots"], path=config["scoreboard"])
     return child_main(app, config["worker"], config["queues"], config["slot"], board,
-                      config["max_tasks"], config["parent"], config["hostname"])
+                      config["max_tasks"], config["parent"], config["hostname"],
+                      config.get("queue_limits"))
 
 
 if __name__ == "__main__":

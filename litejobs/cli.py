@@ -108,24 +108,93 @@ def main() -> None:
 @click.option("--start-method", type=click.Choice(["fork", "spawn"]),
               help="How pool children start (default: fork where available).")
 @click.option("-n", "--hostname", help="Name this worker reports (default: host name).")
+@click.option("-B", "--beat", "with_beat", is_flag=True,
+              help="Also run the beat (periodic tasks) in this worker's supervisor.")
 def worker(db: str, app_spec: str | None, concurrency: int | None, queues: str | None,
            loglevel: str, pool: str, max_tasks_per_child: int | None,
-           start_method: str | None, hostname: str | None) -> None:
-    """Run jobs from DB: a supervisor and a pool of processes."""
+           start_method: str | None, hostname: str | None, with_beat: bool) -> None:
+    """Run jobs from DB: a supervisor and a pool of processes.
+
+    -Q takes queue names, each optionally with a limit on how many of its jobs run at
+    once across every worker on the store: -Q emails:2,default
+    """
     from .supervisor import Supervisor
 
     setup_logging(loglevel)
     app = load_app(app_spec, db)
-    queue_list = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
+    queue_list, queue_limits = parse_queues(queues)
     supervisor = Supervisor(app, queues=queue_list, concurrency=concurrency, pool=pool,
                             max_tasks_per_child=max_tasks_per_child,
                             start_method=start_method, hostname=hostname, app_spec=app_spec,
-                            loglevel=loglevel)
+                            loglevel=loglevel, queue_limits=queue_limits, beat=with_beat)
     app.transport  # noqa: B018 - open (and check) the store before announcing anything
     click.echo(f"litejobs worker {supervisor.id}: store {app.url}, queues "
                f"{','.join(supervisor.queues)}, concurrency {supervisor.concurrency} "
                f"({pool}); Ctrl-C to stop", err=True)
     sys.exit(supervisor.run())
+
+
+def parse_queues(spec: str | None) -> tuple[list[str] | None, dict[str, int]]:
+    """``"emails:2,default"`` -> (["emails", "default"], {"emails": 2})."""
+    if not spec:
+        return None, {}
+    queues, limits = [], {}
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        name, _, limit = part.partition(":")
+        if limit:
+            if not limit.isdigit() or int(limit) < 1:
+                raise click.BadParameter(f"{part!r}: a queue limit is a whole number >= 1",
+                                         param_hint="-Q/--queues")
+            limits[name] = int(limit)
+        queues.append(name)
+    return queues, limits
+
+
+@main.command()
+@click.argument("db")
+@click.option("-A", "--app", "app_spec", help="Module with the App, its tasks and schedules.")
+@click.option("-l", "--loglevel", default="WARNING", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+                                case_sensitive=False))
+def beat(db: str, app_spec: str | None, loglevel: str) -> None:
+    """Send periodic jobs on schedule. Run several: one leads, the others stand by."""
+    import signal
+
+    from .beat import Beat
+    from .child import StopFlag
+
+    setup_logging(loglevel)
+    app = load_app(app_spec, db)
+    runner = Beat(app)
+    if not runner.entries:
+        click.echo("litejobs beat: no schedules (beat_schedule, add_periodic_task); "
+                   "nothing to do", err=True)
+    stop = StopFlag()
+    signal.signal(signal.SIGTERM, lambda *a: setattr(stop, "now", True))
+    signal.signal(signal.SIGINT, lambda *a: setattr(stop, "now", True))
+    click.echo(f"litejobs beat {runner.holder}: store {app.url}, "
+               f"{len(runner.entries)} schedule(s); Ctrl-C to stop", err=True)
+    runner.run_forever(stop)
+
+
+@main.command()
+@click.argument("db")
+@click.argument("queue")
+def pause(db: str, queue: str) -> None:
+    """Pause QUEUE: its jobs stay queued and no worker claims them until resumed."""
+    _open(db).transport.set_paused(queue, True)
+    click.echo(f"paused queue {queue!r}")
+
+
+@main.command()
+@click.argument("db")
+@click.argument("queue")
+def resume(db: str, queue: str) -> None:
+    """Resume a paused QUEUE."""
+    _open(db).transport.set_paused(queue, False)
+    click.echo(f"resumed queue {queue!r}")
 
 
 def _ago(ts: float | None, now: float) -> str:
@@ -144,9 +213,16 @@ def status_data(app: App) -> dict[str, Any]:
         if waiting and queue not in consumed:
             warnings.append(f"queue {queue!r} has {waiting} waiting job(s) and no live worker "
                             "consumes it")
+    leader = transport.beat_leader(now)
     return {
         "store": app.url,
         "queues": counts,
+        "paused": transport.paused_queues(),
+        "schedules": [
+            {"name": e.name, "task": e.task, "schedule": e.schedule,
+             "last_run": _iso(e.last_run), "next_run": _iso(e.next_run)}
+            for e in transport.beat_entries()],
+        "beat_leader": leader,
         "workers": [
             {"id": w.id, "host": w.host, "pid": w.pid, "queues": w.queues,
              "concurrency": w.concurrency, "running": w.running, "processed": w.processed,
@@ -181,6 +257,14 @@ def status(db: str, as_json: bool) -> None:
                    f"queues={','.join(w['queues'])} concurrency={w['concurrency']} "
                    f"running={w['running']} processed={w['processed']} "
                    f"heartbeat={w['heartbeat_age']:.1f}s ago")
+    if data["paused"]:
+        click.echo(f"Paused queues: {', '.join(data['paused'])}")
+    if data["schedules"]:
+        leader = data["beat_leader"] or "none live"
+        click.echo(f"Schedules (beat leader: {leader}):")
+        for s in data["schedules"]:
+            click.echo(f"  {s['name']}  {s['task']}  {s['schedule']}  "
+                       f"last={s['last_run'] or '-'}  next={s['next_run'] or '-'}")
     for warning in data["warnings"]:
         click.echo(f"Warning: {warning}")
 

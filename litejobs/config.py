@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import importlib
+import types
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
@@ -99,8 +101,7 @@ class Conf(MutableMapping[str, Any]):
     """Settings; read and set as attributes or keys. Unknown names raise at once."""
 
     def __init__(self, **settings: Any) -> None:
-        object.__setattr__(self, "_values", dict(DEFAULTS))
-        self._values["beat_schedule"] = {}
+        object.__setattr__(self, "_values", copy.deepcopy(DEFAULTS))
         self.update(settings)
 
     def _key(self, key: str) -> str:
@@ -117,7 +118,10 @@ class Conf(MutableMapping[str, Any]):
         self._values[self._key(key)] = _check(key, value)
 
     def __delitem__(self, key: str) -> None:
-        self._values[self._key(key)] = DEFAULTS[key]
+        self._values[self._key(key)] = copy.deepcopy(DEFAULTS[key])
+
+    def __delattr__(self, key: str) -> None:
+        del self[key]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._values)
@@ -148,5 +152,6 @@ class Conf(MutableMapping[str, Any]):
         for name, value in list(items):
             if name in DEFAULTS or (isinstance(obj, dict) and not name.startswith("_")):
                 self[name] = value
-            elif name.startswith(_SETTING_PREFIXES) and name.islower():
-                self._key(name)  # raises with the valid names
+            elif (name.startswith(_SETTING_PREFIXES) and name.islower()
+                  and not callable(value) and not isinstance(value, types.ModuleType)):
+                self._key(name)  # a misspelt setting: raises with the valid names

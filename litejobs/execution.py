@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from . import serializer
+from . import serializer, signals
 from .exceptions import (
     NotRegistered,
     Reject,
@@ -93,6 +93,7 @@ def run_job(app: App, job: Job, *, task: Task | None = None, eager: bool = False
     if job.expires is not None and clock_now() > job.expires:
         failure, exc = _plain_failure(
             TaskRevokedError, f"job {job.id} expired at {from_timestamp(job.expires)}")
+        signals.job_revoked(task or app.tasks.get(job.task), job, expired=True)
         return _finish(app, job, JobState.REVOKED, failure, exc)
     if task is None:
         try:
@@ -124,6 +125,18 @@ def run_job(app: App, job: Job, *, task: Task | None = None, eager: bool = False
     )
     push_request(request)
     try:
+        execution = _call(app, job, task, request, args, kwargs, eager, soft, started)
+        signals.after_job(task, job, request, args, kwargs, execution)  # self.request set
+    finally:
+        pop_request()
+    return execution
+
+
+def _call(app: App, job: Job, task: Task, request: Request, args: tuple, kwargs: dict,
+          eager: bool, soft: float | None, started: float) -> Execution:
+    """Call the task function and decide the outcome (signals around the call)."""
+    signals.before_job(task, job, args, kwargs)
+    try:
         with soft_time_limit(None if eager else soft):
             value = task.run(task, *args, **kwargs) if task.bind else task.run(*args, **kwargs)
     except Retry as retry:
@@ -142,9 +155,12 @@ def run_job(app: App, job: Job, *, task: Task | None = None, eager: bool = False
             except Exception as final:
                 return _failed(app, job, task, final, started)
         return _failed(app, job, task, exc, started)
-    finally:
-        pop_request()
+    return _succeeded(app, job, task, request, value, eager, started)
 
+
+def _succeeded(app: App, job: Job, task: Task, request: Request, value: Any, eager: bool,
+               started: float) -> Execution:
+    options = job.options
     ignore = options.get("ignore_result")
     if ignore is None:
         ignore = task.ignore_result

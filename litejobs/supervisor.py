@@ -90,8 +90,15 @@ class Supervisor:
                  concurrency: int | None = None, pool: str = "prefork",
                  max_tasks_per_child: int | None = None, start_method: str | None = None,
                  hostname: str | None = None, app_spec: str | None = None,
-                 loglevel: str = "WARNING") -> None:
+                 loglevel: str = "WARNING", queue_limits: dict[str, int] | None = None,
+                 beat: bool = False) -> None:
         self.app = app
+        self.queue_limits = dict(queue_limits or {})
+        self.beat = None
+        if beat:
+            from .beat import Beat
+
+            self.beat = Beat(app)
         self.queues = list(dict.fromkeys(queues or [app.conf.task_default_queue]))
         self.concurrency = concurrency or app.conf.worker_concurrency or os.cpu_count() or 1
         if pool not in ("prefork", "solo"):
@@ -132,6 +139,8 @@ class Supervisor:
             self._loop(info)
         finally:
             self._shutdown_children()
+            if self.beat is not None:
+                self.beat.stop()
             transport.unregister_worker(self.id)
             self._send_signal("worker_shutdown")
             self.scoreboard.close()
@@ -175,6 +184,11 @@ class Supervisor:
             timeout = min(next_rescue, next_beat) - time.monotonic()
             if next_deadline is not None:
                 timeout = min(timeout, next_deadline - time.time())
+            if self.beat is not None and not self.stopping:
+                try:
+                    timeout = min(timeout, self.beat.run_once())
+                except StoreError as exc:
+                    log.error("store error in the beat, retrying: %s", exc)
             self._sleep(max(timeout, 0.01))
 
     def _sleep(self, timeout: float) -> None:
@@ -206,7 +220,8 @@ class Supervisor:
                 from .child import child_main
 
                 code = child_main(self.app, self.id, self.queues, slot, self.scoreboard,
-                                  self.max_tasks_per_child, parent, self.hostname)
+                                  self.max_tasks_per_child, parent, self.hostname,
+                                  self.queue_limits)
             except BaseException:
                 log.exception("pool child crashed")
             finally:
@@ -220,6 +235,7 @@ class Supervisor:
             "slot": slot, "scoreboard": self.scoreboard.path, "slots": self.scoreboard.slots,
             "max_tasks": self.max_tasks_per_child, "parent": os.getpid(),
             "hostname": self.hostname, "loglevel": self.loglevel,
+            "queue_limits": self.queue_limits,
         }
         proc = subprocess.Popen([sys.executable, "-m", "litejobs.child", json.dumps(config)])
         self._spawned[proc.pid] = proc

@@ -40,7 +40,7 @@ class Consumer:
 
     def __init__(self, app: App, transport: Transport, queues: Iterable[str], worker_id: str,
                  hostname: str | None = None, scoreboard: Scoreboard | None = None,
-                 slot: int = 0) -> None:
+                 slot: int = 0, queue_limits: dict[str, int] | None = None) -> None:
         self.app = app
         self.transport = transport
         self.queues = list(dict.fromkeys(queues))
@@ -57,7 +57,18 @@ class Consumer:
         self._unsettled_since = 0.0
         self._batch: list[Job] = []
         self.should_stop: Callable[[], bool] = lambda: False
-        self.on_outcome: Callable[[Job, Execution], None] | None = None
+        self.queue_limits = queue_limits or None
+        self._rates: dict[str, float] | None = None
+        self._rates_for = -1
+
+    def rate_limits(self) -> dict[str, float] | None:
+        """Rate limits of the tasks this process knows (refreshed when it learns more)."""
+        from .app import _all_tasks
+
+        known = len(_all_tasks) + len(self.app.tasks)
+        if known != self._rates_for:
+            self._rates, self._rates_for = self.app.rate_limits() or None, known
+        return self._rates
 
     def batch_size(self) -> int:
         return max(1, min(MAX_BATCH, int(BATCH_TARGET_SECONDS / max(self._avg_runtime, 1e-6))))
@@ -67,8 +78,9 @@ class Consumer:
         now = clock_now()
         settle, self._unsettled = self._unsettled, []
         try:
-            self._batch = self.transport.claim(self.queues, self.worker_id, self.pid,
-                                               self.batch_size(), now, settle=settle)
+            self._batch = self.transport.claim(
+                self.queues, self.worker_id, self.pid, self.batch_size(), now, settle=settle,
+                rate_limits=self.rate_limits(), queue_limits=self.queue_limits)
         except BaseException:
             self._unsettled = settle + self._unsettled  # keep them for the next try
             raise
@@ -99,8 +111,6 @@ class Consumer:
         self.processed += 1
         if log.isEnabledFor(logging.INFO):
             _log_outcome(job, execution)
-        if self.on_outcome is not None:
-            self.on_outcome(job, execution)
 
     def flush(self) -> None:
         """Settle finished jobs now."""

@@ -236,3 +236,47 @@ def slow_then_fast(tag):
         _ledger(f"slow {tag} {os.getpid()} {time.time():.6f}")
         time.sleep(30)
     return "fast"
+
+
+@app.task(bind=True, max_retries=1, default_retry_delay=0)
+def signal_probe(self, mode):
+    if mode == "fail":
+        raise AppError("probe failed")
+    if mode == "retry" and self.request.retries == 0:
+        raise self.retry(exc=AppError("probe retry"))
+    return mode
+
+
+def _signal_to_ledger(name):
+    def receiver(sender=None, **kwargs):
+        if getattr(sender, "name", None) == "jobs.signal_probe":
+            task_id = kwargs.get("task_id") or sender.request.id  # as Celery receivers do
+            _ledger(f"signal-{name} {task_id} {os.getpid()} {time.time():.6f}")
+    return receiver
+
+
+for _name in ("task_prerun", "task_postrun", "task_success", "task_failure", "task_retry"):
+    getattr(__import__("litejobs.signals").signals, _name).connect(_signal_to_ledger(_name))
+
+
+@app.task(rate_limit="10/s")
+def rate_limited(tag):
+    _ledger(f"start {tag} {os.getpid()} {time.time():.6f}")
+    return tag
+
+
+@app.task(queue="slowq")
+def one_at_a_time(tag, seconds=0.2):
+    _ledger(f"start {tag} {os.getpid()} {time.time():.6f}")
+    time.sleep(seconds)
+    _ledger(f"end {tag} {os.getpid()} {time.time():.6f}")
+    return tag
+
+
+@app.task
+def beat_tick():
+    return time.time()
+
+
+if os.environ.get("LITEJOBS_TEST_BEAT"):
+    app.conf.beat_schedule = {"tick": {"task": "jobs.beat_tick", "schedule": 1.0}}

@@ -31,6 +31,17 @@ class WorkerInfo:
 
 
 @dataclasses.dataclass
+class BeatEntryState:
+    """A periodic schedule as the store keeps it."""
+
+    name: str
+    task: str
+    schedule: str
+    last_run: float | None
+    next_run: float | None
+
+
+@dataclasses.dataclass
 class Lost:
     """A running job whose process or worker died; ``acks_late`` decides its fate."""
 
@@ -78,12 +89,58 @@ class Transport(abc.ABC):
         limit: int,
         now: float,
         settle: Sequence[Outcome] = (),
+        rate_limits: dict[str, float] | None = None,
+        queue_limits: dict[str, int] | None = None,
     ) -> list[Job]:
         """Apply ``settle`` outcomes, then lease up to ``limit`` due jobs, all in one transaction.
 
         Claimed jobs are RUNNING under ``worker``/``pid`` with ``attempts`` + 1, ordered
-        by priority (higher first), eta, then enqueue order. Nothing is deleted.
+        by priority (higher first), eta, then enqueue order. Nothing is deleted. Paused
+        queues are skipped. ``rate_limits`` (task -> jobs per second) hold across every
+        claimer of the store: a job over its task's rate goes back to wait for its turn,
+        without spending an attempt. ``queue_limits`` (queue -> n) cap how many jobs of a
+        queue run at once across every worker.
         """
+
+    @abc.abstractmethod
+    def set_paused(self, queue: str, paused: bool) -> None:
+        """Pause a queue (it keeps its jobs; nobody claims from it) or resume it."""
+
+    @abc.abstractmethod
+    def paused_queues(self) -> list[str]:
+        """Names of paused queues."""
+
+    @abc.abstractmethod
+    def beat_lead(self, holder: str, now: float, lease: float) -> bool:
+        """Take or renew the beat's leader lease; False while another holder's is live."""
+
+    @abc.abstractmethod
+    def beat_resign(self, holder: str) -> None:
+        """Give up the leader lease (a beat that stops cleanly)."""
+
+    @abc.abstractmethod
+    def beat_leader(self, now: float) -> str | None:
+        """Who leads the beat now, if anyone."""
+
+    @abc.abstractmethod
+    def beat_entries(self) -> list[BeatEntryState]:
+        """Every stored schedule with its last and next run."""
+
+    @abc.abstractmethod
+    def beat_sync(self, entries: Sequence[tuple[str, str, str]]) -> None:
+        """Store ``(name, task, schedule text)`` for each schedule; forget the others."""
+
+    @abc.abstractmethod
+    def beat_fire(self, name: str, slot: float, job: Job | None, next_run: float,
+                  now: float) -> bool:
+        """Record that ``slot`` fired and enqueue ``job``, in one transaction, once.
+
+        Returns False (and enqueues nothing) if that slot or a later one already fired.
+        """
+
+    @abc.abstractmethod
+    def beat_set_next(self, name: str, next_run: float) -> None:
+        """Record when a schedule runs next (for ``status``)."""
 
     @abc.abstractmethod
     def settle(self, outcomes: Sequence[Outcome], now: float) -> list[str]:

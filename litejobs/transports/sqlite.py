@@ -24,7 +24,7 @@ from .. import serializer
 from ..exceptions import SerializationError, StoreError
 from ..job import ChordSpec, Job, JobState, Outcome
 from ._inotify import FileWatch
-from .base import Lost, Transport, WorkerInfo
+from .base import BeatEntryState, Lost, Transport, WorkerInfo
 from .sqlite_schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, Q, open_store
 from .sqlite_writes import chord_member_finished, insert_chord, insert_jobs, job_row
 
@@ -34,6 +34,10 @@ log = logging.getLogger("litejobs.store")
 
 BUSY_TIMEOUT = 60.0  # seconds a write may wait for the lock before StoreError
 WAKE_SETTLE_SECONDS = 0.01  # how long a wake-up waits for the commit it saw to appear
+# Rate-limited starts are spaced 2% wider than 1/rate: a claimed job starts a few ms
+# after its claim, and the margin (20 ms per second of starts) keeps any one-second
+# window of actual starts within the rate.
+RATE_SPACING = 1.02
 
 JOB_COLUMNS = (
     "seq", "id", "task", "queue", "priority", "state", "eta", "expires", "attempts", "retries",
@@ -207,20 +211,64 @@ class SQLiteTransport(Transport):
     # -- consuming ---------------------------------------------------------
     @_store_call
     def claim(self, queues: Sequence[str], worker: str, pid: int, limit: int, now: float,
-              settle: Sequence[Outcome] = ()) -> list[Job]:
+              settle: Sequence[Outcome] = (), rate_limits: dict[str, float] | None = None,
+              queue_limits: dict[str, int] | None = None) -> list[Job]:
         with self._write() as conn:
             if settle:
                 self._apply(conn, settle, now)
             conn.execute(Q["promote_due"], (now,))
-            if len(queues) == 1:
+            paused = {r[0] for r in conn.execute(Q["paused_queues"])}
+            active = [q for q in queues if q not in paused]
+            rows: list[tuple] = []
+            if queue_limits and any(q in queue_limits for q in active):
+                for queue in active:  # a limited queue takes only what it has room for
+                    room = limit - len(rows)
+                    if queue in queue_limits:
+                        running = conn.execute(Q["running_in_queue"], (queue,)).fetchall()
+                        room = min(room, queue_limits[queue] - running[0][0])
+                    if room > 0:
+                        rows += conn.execute(Q["claim_one_queue"],
+                                             (worker, pid, now, queue, room)).fetchall()
+            elif len(active) == 1:
                 rows = conn.execute(Q["claim_one_queue"],
-                                    (worker, pid, now, queues[0], limit)).fetchall()
-            else:
-                rows = conn.execute(_claim_many_sql(len(queues)),
-                                    (worker, pid, now, limit, *queues)).fetchall()
-        jobs = [self._claimed(row, worker, pid, now) for row in rows]
-        jobs.sort(key=lambda j: (-j.priority, j.eta, j._seq))  # type: ignore[attr-defined]
+                                    (worker, pid, now, active[0], limit)).fetchall()
+            elif active:
+                rows = conn.execute(_claim_many_sql(len(active)),
+                                    (worker, pid, now, limit, *active)).fetchall()
+            jobs = [self._claimed(row, worker, pid, now) for row in rows]
+            jobs.sort(key=lambda j: (-j.priority, j.eta, j._seq))  # type: ignore[attr-defined]
+            if rate_limits and jobs:
+                jobs = self._rate_limit(conn, jobs, rate_limits, now)
         return jobs
+
+    @staticmethod
+    def _rate_limit(conn: apsw.Connection, jobs: list[Job], rate_limits: dict[str, float],
+                    now: float) -> list[Job]:
+        """Keep the jobs their task's rate allows now; put the rest back, due at their turn.
+
+        GCRA: a task's row holds the earliest time its next job may start; each start
+        moves it on by 1/rate. A deferred job waits as a scheduled job (no claim spins
+        on it, and other tasks of its queue go on), with no attempt spent.
+        """
+        kept: list[Job] = []
+        turns: dict[str, float] = {}
+        for job in jobs:
+            rate = rate_limits.get(job.task)
+            if not rate:
+                kept.append(job)
+                continue
+            if job.task not in turns:
+                row = conn.execute(Q["rate_tat"], (job.task,)).fetchall()
+                turns[job.task] = row[0][0] if row else now
+            turn = turns[job.task]
+            if turn <= now:
+                turns[job.task] = max(turn, now) + RATE_SPACING / rate
+                kept.append(job)
+            else:
+                conn.execute(Q["defer_claimed"], (job.id, turn, now))
+        for task, turn in turns.items():
+            conn.execute(Q["rate_set"], (task, turn))
+        return kept
 
     @staticmethod
     def _claimed(row: tuple, worker: str, pid: int, now: float) -> Job:
@@ -288,11 +336,67 @@ class SQLiteTransport(Transport):
     @_store_call
     def has_work(self, queues: Sequence[str], now: float) -> bool:
         conn = self._conn
+        paused = {r[0] for r in conn.execute(Q["paused_queues"])}
         for queue in queues:
+            if queue in paused:
+                continue
             if conn.execute(Q["has_pending_one_queue"], (queue,)).fetchall():
                 return True
         eta = conn.execute(Q["next_eta"]).fetchall()[0][0]
         return eta is not None and eta <= now
+
+    # -- queues ----------------------------------------------------------------
+    @_store_call
+    def set_paused(self, queue: str, paused: bool) -> None:
+        self._conn.execute(Q["set_paused"], (queue, 1 if paused else 0))
+
+    @_store_call
+    def paused_queues(self) -> list[str]:
+        return sorted(r[0] for r in self._conn.execute(Q["paused_queues"]))
+
+    # -- periodic tasks --------------------------------------------------------
+    @_store_call
+    def beat_lead(self, holder: str, now: float, lease: float) -> bool:
+        self._conn.execute(Q["beat_lead"], (holder, now, now + lease))
+        return self._conn.changes() > 0
+
+    @_store_call
+    def beat_resign(self, holder: str) -> None:
+        self._conn.execute(Q["beat_resign"], (holder,))
+
+    @_store_call
+    def beat_leader(self, now: float) -> str | None:
+        rows = self._conn.execute(Q["beat_leader"]).fetchall()
+        return rows[0][0] if rows and rows[0][1] >= now else None
+
+    @_store_call
+    def beat_entries(self) -> list[BeatEntryState]:
+        return [BeatEntryState(*r) for r in self._conn.execute(Q["beat_entries"])]
+
+    @_store_call
+    def beat_sync(self, entries: Sequence[tuple[str, str, str]]) -> None:
+        with self._write() as conn:
+            names = {name for name, _task, _schedule in entries}
+            for row in conn.execute(Q["beat_entries"]).fetchall():
+                if row[0] not in names:
+                    conn.execute(Q["beat_delete"], (row[0],))
+            for entry in entries:
+                conn.execute(Q["beat_upsert"], entry)
+
+    @_store_call
+    def beat_fire(self, name: str, slot: float, job: Job | None, next_run: float,
+                  now: float) -> bool:
+        with self._write() as conn:
+            conn.execute(Q["beat_mark"], (name, slot, next_run))
+            if conn.changes() == 0:
+                return False  # that slot (or a later one) already fired
+            if job is not None:
+                insert_jobs(conn, [job], now)
+            return True
+
+    @_store_call
+    def beat_set_next(self, name: str, next_run: float) -> None:
+        self._conn.execute(Q["beat_set_next"], (name, next_run))
 
     @_store_call
     def next_eta(self) -> float | None:

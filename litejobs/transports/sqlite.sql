@@ -79,6 +79,31 @@ CREATE TABLE group_meta (
     members    BLOB NOT NULL,
     created_at REAL NOT NULL
 );
+-- Periodic tasks: the last slot each schedule fired (so nothing fires twice) and which
+-- beat leads (a lease any standby beat takes over once it runs out).
+CREATE TABLE beat_entry (
+    name     TEXT PRIMARY KEY,
+    task     TEXT NOT NULL,
+    schedule TEXT NOT NULL,
+    last_run REAL,
+    next_run REAL
+);
+CREATE TABLE beat_lock (
+    name        TEXT PRIMARY KEY,
+    holder      TEXT NOT NULL,
+    lease_until REAL NOT NULL
+);
+-- Global rate limits (GCRA: the theoretical arrival time of the next allowed start)
+-- and paused queues.
+CREATE TABLE rate_limit (
+    task TEXT PRIMARY KEY,
+    tat  REAL NOT NULL
+);
+CREATE TABLE queue_state (
+    queue  TEXT PRIMARY KEY,
+    paused INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX job_running_queue ON job (queue) WHERE state = 'running';
 
 -- name: insert_job
 INSERT OR IGNORE INTO job (id, task, queue, priority, state, eta, expires, retries, acks_late,
@@ -131,6 +156,56 @@ SELECT members FROM group_meta WHERE id = ?;
 
 -- name: delete_group
 DELETE FROM group_meta WHERE id = ?;
+
+-- name: beat_lead
+INSERT INTO beat_lock (name, holder, lease_until) VALUES ('beat', ?1, ?3)
+ON CONFLICT (name) DO UPDATE SET holder = ?1, lease_until = ?3
+WHERE beat_lock.holder = ?1 OR beat_lock.lease_until < ?2;
+
+-- name: beat_resign
+DELETE FROM beat_lock WHERE name = 'beat' AND holder = ?;
+
+-- name: beat_leader
+SELECT holder, lease_until FROM beat_lock WHERE name = 'beat';
+
+-- name: beat_entries
+SELECT name, task, schedule, last_run, next_run FROM beat_entry ORDER BY name;
+
+-- name: beat_upsert
+INSERT INTO beat_entry (name, task, schedule) VALUES (?1, ?2, ?3)
+ON CONFLICT (name) DO UPDATE SET task = ?2, schedule = ?3;
+
+-- name: beat_delete
+DELETE FROM beat_entry WHERE name = ?;
+
+-- name: beat_mark
+UPDATE beat_entry SET last_run = ?2, next_run = ?3
+WHERE name = ?1 AND (last_run IS NULL OR last_run < ?2);
+
+-- name: beat_set_next
+UPDATE beat_entry SET next_run = ?2 WHERE name = ?1;
+
+-- name: rate_tat
+SELECT tat FROM rate_limit WHERE task = ?;
+
+-- name: rate_set
+INSERT INTO rate_limit (task, tat) VALUES (?1, ?2)
+ON CONFLICT (task) DO UPDATE SET tat = ?2;
+
+-- name: defer_claimed
+UPDATE job SET state = CASE WHEN ?2 <= ?3 THEN 'pending' ELSE 'scheduled' END, eta = ?2,
+               attempts = attempts - 1, worker = NULL, pid = NULL, started_at = NULL
+WHERE id = ?1 AND state = 'running';
+
+-- name: running_in_queue
+SELECT count(*) FROM job WHERE state = 'running' AND queue = ?;
+
+-- name: paused_queues
+SELECT queue FROM queue_state WHERE paused = 1;
+
+-- name: set_paused
+INSERT INTO queue_state (queue, paused) VALUES (?1, ?2)
+ON CONFLICT (queue) DO UPDATE SET paused = ?2;
 
 -- name: promote_due
 UPDATE job SET state = 'pending' WHERE state = 'scheduled' AND eta <= ?;

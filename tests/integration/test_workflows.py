@@ -56,3 +56,20 @@ def test_chords_under_random_child_kills_fire_each_body_once(app, start_worker, 
     bodies = Counter(tag for kind, tag, _pid, _ts in read_ledger(ledger) if kind == "body")
     assert bodies == Counter({str(c): 1 for c in range(n_chords)})
     assert kills > 0
+
+
+def test_signals_fire_in_the_worker(app, start_worker, ledger):
+    start_worker("-A", "jobs", "-c", "1")
+    ok, failed, retried = (jobs.signal_probe.delay(m) for m in ("ok", "fail", "retry"))
+    ok.get(timeout=20)
+    retried.get(timeout=20)
+    failed.get(timeout=20, propagate=False)
+
+    def seen(result):
+        return [kind for kind, tag, _pid, _ts in read_ledger(ledger) if tag == result.id]
+
+    assert seen(ok) == ["signal-task_prerun", "signal-task_success", "signal-task_postrun"]
+    assert seen(failed) == ["signal-task_prerun", "signal-task_failure", "signal-task_postrun"]
+    assert seen(retried) == ["signal-task_prerun", "signal-task_retry", "signal-task_postrun",
+                             "signal-task_prerun", "signal-task_success",
+                             "signal-task_postrun"]
