@@ -82,7 +82,9 @@ class App:
                 if self._transport is None:
                     from .transports import open_transport
 
-                    self._transport = open_transport(self.url, durability=self.conf.durability)
+                    self._transport = open_transport(
+                        self.url, durability=self.conf.durability,
+                        events=self.conf.worker_send_task_events)
                 transport = self._transport
         return transport
 
@@ -286,6 +288,12 @@ class App:
 
     def resume_queue(self, queue: str) -> None:
         self.transport.set_paused(queue, False)
+
+    def metrics(self) -> dict[str, Any]:
+        """Queue depth by state, live workers, per-task outcomes and runtimes."""
+        from .metrics import collect
+
+        return collect(self)
 
     def rate_limits(self) -> dict[str, float]:
         """Jobs per second allowed for each task with a rate limit (for claiming)."""

@@ -11,6 +11,7 @@ import logging
 import os
 import runpy
 import sys
+import time
 from typing import Any
 
 import click
@@ -195,6 +196,55 @@ def resume(db: str, queue: str) -> None:
     """Resume a paused QUEUE."""
     _open(db).transport.set_paused(queue, False)
     click.echo(f"resumed queue {queue!r}")
+
+
+@main.command()
+@click.argument("db")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--from-start", is_flag=True, help="Print the kept history first.")
+@click.option("-n", "--count", type=click.IntRange(min=1), help="Stop after N events.")
+@click.option("--timeout", type=float, help="Stop after this many seconds.")
+def events(db: str, as_json: bool, from_start: bool, count: int | None,
+           timeout: float | None) -> None:
+    """Tail job events live, like `celery events` (Ctrl-C to stop)."""
+    transport = _open(db).transport
+    seq = 0 if from_start else transport.last_event_seq()
+    shown = 0
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        while True:
+            for event in transport.events_since(seq):
+                seq = event.seq
+                if as_json:
+                    click.echo(json.dumps({
+                        "seq": event.seq, "ts": event.ts, "kind": event.kind,
+                        "job_id": event.job_id, "task": event.task, "queue": event.queue,
+                        "worker": event.worker, "runtime": event.runtime,
+                        "detail": event.detail}))
+                else:
+                    extra = f" runtime={event.runtime:.4f}s" if event.runtime is not None else ""
+                    extra += f" {event.detail}" if event.detail else ""
+                    extra += f" worker={event.worker}" if event.worker else ""
+                    click.echo(f"{_iso(event.ts)} {event.kind} {event.task}[{event.job_id}] "
+                               f"queue={event.queue}{extra}")
+                shown += 1
+                if count and shown >= count:
+                    return
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            transport.wait_for_change(1.0 if deadline is None
+                                      else max(0.0, min(1.0, deadline - time.monotonic())))
+    except KeyboardInterrupt:
+        return
+
+
+@main.command()
+@click.argument("db")
+def metrics(db: str) -> None:
+    """Print the store's metrics in Prometheus' text format."""
+    from .metrics import prometheus
+
+    click.echo(prometheus(_open(db)), nl=False)
 
 
 def _ago(ts: float | None, now: float) -> str:

@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "worker_lease_timeout": 30.0,
     "worker_max_tasks_per_child": None,
     "durability": "normal",
+    "worker_send_task_events": True,
     "redis_key_prefix": "litejobs",
 }
 
@@ -45,7 +46,7 @@ def _check(key: str, value: Any) -> Any:
         return isinstance(v, (int, float)) and not isinstance(v, bool)
 
     if key in ("task_always_eager", "task_eager_propagates", "task_acks_late",
-               "task_ignore_result"):
+               "task_ignore_result", "worker_send_task_events"):
         if not isinstance(value, bool):
             raise bad("True or False")
     elif key in ("result_expires", "worker_lease_timeout", "task_default_retry_delay"):

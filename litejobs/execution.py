@@ -89,6 +89,15 @@ def soft_time_limit(seconds: float | None) -> Iterator[None]:
 def run_job(app: App, job: Job, *, task: Task | None = None, eager: bool = False,
             hostname: str | None = None) -> Execution:
     """Run one claimed job and decide its outcome: success, retry, failure or revoked."""
+    execution = _run_job(app, job, task, eager, hostname)
+    outcome = execution.outcome
+    outcome.task, outcome.queue = job.task, job.queue
+    outcome.runtime = execution.runtime
+    return execution
+
+
+def _run_job(app: App, job: Job, task: Task | None, eager: bool,
+             hostname: str | None) -> Execution:
     started = time.perf_counter()
     if job.expires is not None and clock_now() > job.expires:
         failure, exc = _plain_failure(

@@ -95,6 +95,9 @@ class Outcome:
     purge_at: float | None = None
     forget: bool = False  #: drop the row instead of keeping a result (ignore_result)
     crashed: bool = False  #: a PENDING outcome because its process died (counts a crash)
+    task: str = ""  #: for the event the store records (``litejobs events``)
+    queue: str = ""
+    runtime: float | None = None
     #: jobs to store with the outcome, in its transaction: the next links of a chain,
     #: errbacks, and (as FAILURE rows) chain members that will now never run
     follow_ups: list[Job] = dataclasses.field(default_factory=list)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Lost, Transport, WorkerInfo
+from .base import Event, Lost, Transport, WorkerInfo
 
-__all__ = ["Lost", "Transport", "WorkerInfo", "open_transport"]
+__all__ = ["Event", "Lost", "Transport", "WorkerInfo", "open_transport"]
 
 
 def open_transport(url: str, **options: Any) -> Transport:
@@ -29,4 +29,5 @@ def open_transport(url: str, **options: Any) -> Transport:
         return RedisTransport(url, **options)
     from .sqlite import SQLiteTransport
 
-    return SQLiteTransport(url, durability=options.get("durability", "normal"))
+    return SQLiteTransport(url, durability=options.get("durability", "normal"),
+                           events=options.get("events", True))

@@ -42,6 +42,21 @@ class BeatEntryState:
 
 
 @dataclasses.dataclass
+class Event:
+    """Something that happened to a job, as workers record it."""
+
+    seq: int
+    ts: float
+    kind: str  #: task-started, task-succeeded, task-failed, task-retried, task-revoked, ...
+    job_id: str
+    task: str
+    queue: str
+    worker: str | None = None
+    runtime: float | None = None
+    detail: str | None = None  #: the exception class of a failure
+
+
+@dataclasses.dataclass
 class Lost:
     """A running job whose process or worker died; ``acks_late`` decides its fate."""
 
@@ -255,6 +270,18 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     def forget_dead_workers(self, now: float) -> int:
         """Remove heartbeat rows whose lease ran out long ago."""
+
+    @abc.abstractmethod
+    def events_since(self, seq: int, limit: int = 1000) -> list[Event]:
+        """Events after ``seq``, oldest first (retention is capped)."""
+
+    @abc.abstractmethod
+    def last_event_seq(self) -> int:
+        """The newest event's sequence number (0 if none)."""
+
+    @abc.abstractmethod
+    def event_stats(self) -> dict[tuple[str, str], tuple[int, float]]:
+        """``(task, kind) -> (count, total runtime)`` over the events kept."""
 
     @abc.abstractmethod
     def prune(self, now: float, limit: int = 500) -> int:

@@ -24,7 +24,7 @@ from .. import serializer
 from ..exceptions import SerializationError, StoreError
 from ..job import ChordSpec, Job, JobState, Outcome
 from ._inotify import FileWatch
-from .base import BeatEntryState, Lost, Transport, WorkerInfo
+from .base import BeatEntryState, Event, Lost, Transport, WorkerInfo
 from .sqlite_schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, Q, open_store
 from .sqlite_writes import chord_member_finished, insert_chord, insert_jobs, job_row
 
@@ -46,6 +46,12 @@ JOB_COLUMNS = (
     "purge_at", "crashes",
 )
 _SELECT_JOB = f"SELECT {', '.join(JOB_COLUMNS)} FROM job"
+_EVENT_KINDS = {
+    JobState.SUCCESS: "task-succeeded", JobState.FAILURE: "task-failed",
+    JobState.SCHEDULED: "task-retried", JobState.REVOKED: "task-revoked",
+    JobState.PENDING: "task-requeued",
+}
+EVENTS_KEPT = 100_000  # the newest events kept; older ones go with each prune
 
 # Every open transport in this process. Before any fork() they all close their
 # connections: SQLite keeps per-process lock bookkeeping (per inode, and for the WAL
@@ -98,7 +104,7 @@ class SQLiteTransport(Transport):
     """Jobs, results and heartbeats in one SQLite file."""
 
     def __init__(self, path: str, durability: str = "normal",
-                 busy_timeout: float = BUSY_TIMEOUT) -> None:
+                 busy_timeout: float = BUSY_TIMEOUT, events: bool = True) -> None:
         if path.startswith("sqlite:///"):
             path = path[len("sqlite:///"):]
         elif path.startswith("sqlite://"):
@@ -110,6 +116,7 @@ class SQLiteTransport(Transport):
         self.path = os.path.abspath(path)
         self.durability = durability
         self.busy_timeout = busy_timeout
+        self.events = events  # record job events when claiming and settling
         self._lock = threading.RLock()
         self._watch: FileWatch | None = None
         self._data_version = -1
@@ -239,6 +246,10 @@ class SQLiteTransport(Transport):
             jobs.sort(key=lambda j: (-j.priority, j.eta, j._seq))  # type: ignore[attr-defined]
             if rate_limits and jobs:
                 jobs = self._rate_limit(conn, jobs, rate_limits, now)
+            if self.events and jobs:
+                conn.executemany(Q["insert_event"], [
+                    (now, "task-started", j.id, j.task, j.queue, worker, None, None)
+                    for j in jobs])
         return jobs
 
     @staticmethod
@@ -316,6 +327,10 @@ class SQLiteTransport(Transport):
             if conn.changes() == 0:
                 stale.append(o.job_id)
                 continue
+            if self.events and o.task:
+                conn.execute(Q["insert_event"], (
+                    now, _EVENT_KINDS[state], o.job_id, o.task, o.queue, None, o.runtime,
+                    o.failure.error_type if o.failure else None))
             if o.follow_ups:
                 insert_jobs(conn, o.follow_ups, now)
             for chord in o.chords:
@@ -589,7 +604,22 @@ class SQLiteTransport(Transport):
     @_store_call
     def prune(self, now: float, limit: int = 500) -> int:
         self._conn.execute(Q["prune"], (now, limit))
-        return self._conn.changes()
+        pruned = self._conn.changes()
+        self._conn.execute(Q["prune_events"], (EVENTS_KEPT,))
+        return pruned
+
+    @_store_call
+    def events_since(self, seq: int, limit: int = 1000) -> list[Event]:
+        return [Event(*row) for row in self._conn.execute(Q["events_since"], (seq, limit))]
+
+    @_store_call
+    def last_event_seq(self) -> int:
+        return self._conn.execute(Q["last_event_seq"]).fetchall()[0][0]
+
+    @_store_call
+    def event_stats(self) -> dict[tuple[str, str], tuple[int, float]]:
+        return {(task, kind): (n, total)
+                for task, kind, n, total in self._conn.execute(Q["event_stats"])}
 
     @_store_call
     def checkpoint(self, mode: str = "PASSIVE") -> tuple[int, int] | None:

@@ -104,6 +104,18 @@ CREATE TABLE queue_state (
     paused INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX job_running_queue ON job (queue) WHERE state = 'running';
+-- Job events recorded by workers (litejobs events, metrics); capped by prune.
+CREATE TABLE event (
+    seq     INTEGER PRIMARY KEY,
+    ts      REAL NOT NULL,
+    kind    TEXT NOT NULL,
+    job_id  TEXT NOT NULL,
+    task    TEXT NOT NULL,
+    queue   TEXT NOT NULL,
+    worker  TEXT,
+    runtime REAL,
+    detail  TEXT
+);
 
 -- name: insert_job
 INSERT OR IGNORE INTO job (id, task, queue, priority, state, eta, expires, retries, acks_late,
@@ -206,6 +218,26 @@ SELECT queue FROM queue_state WHERE paused = 1;
 -- name: set_paused
 INSERT INTO queue_state (queue, paused) VALUES (?1, ?2)
 ON CONFLICT (queue) DO UPDATE SET paused = ?2;
+
+-- name: insert_event
+INSERT INTO event (ts, kind, job_id, task, queue, worker, runtime, detail)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: settled_event_info
+SELECT task, queue, started_at FROM job WHERE id = ?;
+
+-- name: events_since
+SELECT seq, ts, kind, job_id, task, queue, worker, runtime, detail FROM event
+WHERE seq > ? ORDER BY seq LIMIT ?;
+
+-- name: last_event_seq
+SELECT coalesce(max(seq), 0) FROM event;
+
+-- name: event_stats
+SELECT task, kind, count(*), coalesce(sum(runtime), 0) FROM event GROUP BY task, kind;
+
+-- name: prune_events
+DELETE FROM event WHERE seq <= (SELECT max(seq) FROM event) - ?;
 
 -- name: promote_due
 UPDATE job SET state = 'pending' WHERE state = 'scheduled' AND eta <= ?;

@@ -243,3 +243,21 @@ def test_max_tasks_per_child_replaces_children(app, start_worker):
     pids = [jobs.pid.delay().get(timeout=20) for _ in range(6)]
     assert len(set(pids)) == 3, pids  # a fresh child every two jobs
     assert worker.proc.poll() is None
+
+
+def test_events_tail_and_metrics_commands(app, start_worker, store_path):
+    start_worker("-A", "jobs", "-c", "1")
+    tail = subprocess.Popen([sys.executable, "-m", "litejobs", "events", store_path, "--json",
+                             "--count", "4", "--timeout", "30"], cwd=TESTS_DIR,
+                            stdout=subprocess.PIPE, text=True)
+    time.sleep(1.0)  # the tail starts from the newest event; give it time to start
+    first, second = jobs.add.delay(1, 1), jobs.add.delay(2, 2)
+    assert first.get(timeout=20) == 2 and second.get(timeout=20) == 4
+    out, _ = tail.communicate(timeout=40)
+    lines = [json.loads(line) for line in out.splitlines()]
+    seen = [(e["job_id"], e["kind"]) for e in lines]
+    for job in (first, second):  # each job started, then succeeded (batches may interleave)
+        assert [k for j, k in seen if j == job.id] == ["task-started", "task-succeeded"]
+    text = cli("metrics", store_path).stdout
+    assert 'litejobs_jobs{queue="default",state="success"} 2' in text
+    assert "litejobs_workers 1" in text
