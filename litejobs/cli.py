@@ -247,6 +247,46 @@ def metrics(db: str) -> None:
     click.echo(prometheus(_open(db)), nl=False)
 
 
+@main.command()
+@click.argument("db")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5555, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--auth", envvar="LITEJOBS_DASHBOARD_AUTH",
+              help="USER:PASSWORD for HTTP basic auth (or $LITEJOBS_DASHBOARD_AUTH); "
+                   "required to bind anywhere but loopback.")
+@click.option("--read-only", is_flag=True, help="Show everything, change nothing.")
+def dashboard(db: str, host: str, port: int, auth: str | None, read_only: bool) -> None:
+    """Serve the web dashboard (queues, workers, jobs, schedules, actions, /metrics)."""
+    import ipaddress
+
+    try:
+        import uvicorn
+
+        from .dashboard.web import create_app
+    except ImportError:
+        _fail("the dashboard needs its extra: pip install 'litejobs[dashboard]'")
+        return
+    credentials = None
+    if auth:
+        user, sep, password = auth.partition(":")
+        if not sep or not user or not password:
+            raise click.BadParameter("expected USER:PASSWORD", param_hint="--auth")
+        credentials = (user, password)
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and credentials is None:
+        raise click.UsageError(f"binding to {host} exposes the dashboard beyond this machine: "
+                               "give --auth USER:PASSWORD (or $LITEJOBS_DASHBOARD_AUTH)")
+    app = _open(db)
+    app.transport  # noqa: B018 - open (and check) the store before serving
+    click.echo(f"litejobs dashboard: http://{host}:{port}/ for {db}"
+               + (" (read-only)" if read_only else ""), err=True)
+    uvicorn.run(create_app(app, auth=credentials, read_only=read_only), host=host, port=port,
+                log_level="warning")
+
+
 def _ago(ts: float | None, now: float) -> str:
     return "-" if ts is None else f"{now - ts:.1f}s ago"
 

@@ -276,6 +276,10 @@ class Transport(abc.ABC):
         """Events after ``seq``, oldest first (retention is capped)."""
 
     @abc.abstractmethod
+    def throughput(self, since: float, bucket: float) -> list[tuple[float, int]]:
+        """Jobs finished per ``bucket`` seconds since ``since``: ``[(bucket start, n)]``."""
+
+    @abc.abstractmethod
     def last_event_seq(self) -> int:
         """The newest event's sequence number (0 if none)."""
 

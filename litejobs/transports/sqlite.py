@@ -613,6 +613,11 @@ class SQLiteTransport(Transport):
         return [Event(*row) for row in self._conn.execute(Q["events_since"], (seq, limit))]
 
     @_store_call
+    def throughput(self, since: float, bucket: float) -> list[tuple[float, int]]:
+        return [(b, n) for b, n in self._conn.execute(Q["finished_per_bucket"],
+                                                       (bucket, since))]
+
+    @_store_call
     def last_event_seq(self) -> int:
         return self._conn.execute(Q["last_event_seq"]).fetchall()[0][0]
 

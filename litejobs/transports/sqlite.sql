@@ -116,6 +116,7 @@ CREATE TABLE event (
     runtime REAL,
     detail  TEXT
 );
+CREATE INDEX event_ts ON event (ts);
 
 -- name: insert_job
 INSERT OR IGNORE INTO job (id, task, queue, priority, state, eta, expires, retries, acks_late,
@@ -235,6 +236,11 @@ SELECT coalesce(max(seq), 0) FROM event;
 
 -- name: event_stats
 SELECT task, kind, count(*), coalesce(sum(runtime), 0) FROM event GROUP BY task, kind;
+
+-- name: finished_per_bucket
+SELECT CAST(ts / ?1 AS INTEGER) * ?1, count(*) FROM event
+WHERE ts >= ?2 AND kind IN ('task-succeeded', 'task-failed')
+GROUP BY 1 ORDER BY 1;
 
 -- name: prune_events
 DELETE FROM event WHERE seq <= (SELECT max(seq) FROM event) - ?;

@@ -1,0 +1,1 @@
+"""The web dashboard: ``litejobs dashboard DB`` (needs ``pip install 'litejobs[dashboard]'``)."""
