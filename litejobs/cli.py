@@ -469,11 +469,13 @@ def revoke(db: str, job_id: str, terminate: bool) -> None:
 @main.command()
 @click.argument("db")
 @click.option("-Q", "--queue", help="Only this queue (default: every queue).")
-@click.option("--state", "state", type=click.Choice(["waiting", "failure", "revoked", "success"]),
+@click.option("--state", "state",
+              type=click.Choice(["waiting", "failure", "failed", "revoked", "success"]),
               default="waiting", show_default=True,
               help="Which jobs: waiting (pending and scheduled), or finished ones in a state.")
 def purge(db: str, queue: str | None, state: str) -> None:
     """Delete waiting jobs, or finished jobs in one state; running jobs are never touched."""
+    state = "failure" if state == "failed" else state
     states = None if state == "waiting" else [JobState(state)]
     n = _open(db).transport.purge(queue, states)
     click.echo(f"purged {n} {state} job(s)" + (f" from {queue!r}" if queue else ""))

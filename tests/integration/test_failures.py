@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -86,6 +87,7 @@ def test_dead_letters_purge_by_state(app, start_worker, store_path):
     assert app.transport.get(ok.id) is not None
     bad = cli("purge", store_path, "--state", "running")
     assert bad.returncode == 2
+    assert cli("purge", store_path, "--state", "failed").stdout.startswith("purged 0")
 
 
 @pytest.fixture
@@ -102,6 +104,27 @@ def small_disk(tmp_path):
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_worker_that_cannot_write_keeps_its_outcome_and_resumes(small_disk, app,
+                                                                  start_worker):
+    # Given a worker running a job on a store whose disk is then filled up
+    store = str(small_disk / "jobs.sqlite")
+    with use_store(jobs.app, store) as app:
+        start_worker("-A", "jobs", "-c", "1", store=store)
+        running = jobs.sleep.delay(1.5)
+        wait_until(lambda: running.state == "STARTED", 20, message="job started")
+        app.transport.checkpoint("TRUNCATE")  # an empty WAL: the next commit needs space
+        filler = small_disk / "filler"
+        with open(filler, "wb") as f:
+            f.write(b"\0" * shutil.disk_usage(small_disk).free)
+        # When the job finishes, its outcome cannot be written: the worker holds on to it
+        time.sleep(2.5)
+        assert running.state == "STARTED"
+        # Then, once space is back, the outcome is written and nothing was lost
+        filler.unlink()
+        assert running.get(timeout=30) == 1.5
+        assert app.transport.get(running.id).attempts == 1  # not re-run: resumed
 
 
 def test_disk_full_raises_clearly_and_loses_nothing_acknowledged(small_disk):

@@ -201,3 +201,32 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path):
     t.save_group("g", ["old"], NOW)  # a table schema 2 added
     assert t.restore_group("g") == ["old"]
     t.close()
+
+
+def test_the_supervisors_checkpoint_keeps_the_wal_bounded(store_path):
+    import litejobs
+    from litejobs.supervisor import Supervisor
+
+    app = litejobs.App(store_path)
+
+    @app.task(name="wal.noop")
+    def noop(i):
+        return i
+
+    # Given a WAL grown well past the checkpoint threshold (no worker checkpointing)
+    from litejobs.supervisor import WAL_CHECKPOINT_FRAMES
+
+    for _ in range(40):
+        litejobs.group(noop.s(i) for i in range(2000))()
+        if os.path.getsize(store_path + "-wal") > (WAL_CHECKPOINT_FRAMES + 100) * 4096:
+            break
+    assert os.path.getsize(store_path + "-wal") > WAL_CHECKPOINT_FRAMES * 4096
+    wal = store_path + "-wal"
+    # When the supervisor's maintenance runs, then a commit follows
+    Supervisor(app)._maintain()
+    noop.delay(0)
+    # Then the log started over: it holds only the latest commit's pages
+    frames_after = app.transport.checkpoint("PASSIVE")[0]
+    assert frames_after < 50, frames_after
+    assert os.path.getsize(wal) <= 64 * 1024 * 1024  # journal_size_limit
+    app.close()
