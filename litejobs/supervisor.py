@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from . import signals
 from .exceptions import StoreError, TimeLimitExceeded, WorkerLostError
 from .failure import class_path
 from .job import Failure, JobState, Outcome
@@ -444,6 +445,7 @@ class Supervisor:
         old = {sig: signal.signal(sig, stop.handler) for sig in (signal.SIGTERM, signal.SIGINT)}
         log.info("litejobs worker %s ready (solo pool): queues %s, store %s", self.id,
                     ",".join(self.queues), self.app.url)
+        self._send_signal("worker_ready")
         try:
             run_consumer(self.app, self.id, self.queues, None, 0, self.max_tasks_per_child,
                          None, self.hostname, should_stop=stop, set_idle=stop.set_idle,
@@ -454,11 +456,8 @@ class Supervisor:
             for sig, handler in old.items():
                 signal.signal(sig, handler)
             self.app.transport.unregister_worker(self.id)
+            self._send_signal("worker_shutdown")
         return 0
 
     def _send_signal(self, name: str) -> None:
-        try:
-            from . import signals
-        except ImportError:
-            return
         getattr(signals, name).send(sender=self)

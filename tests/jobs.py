@@ -259,6 +259,16 @@ for _name in ("task_prerun", "task_postrun", "task_success", "task_failure", "ta
     getattr(__import__("litejobs.signals").signals, _name).connect(_signal_to_ledger(_name))
 
 
+def _worker_signal_to_ledger(name):
+    def receiver(sender=None, **kwargs):
+        _ledger(f"signal-{name} {getattr(sender, 'id', '-')} {os.getpid()} {time.time():.6f}")
+    return receiver
+
+
+for _name in ("worker_ready", "worker_shutdown"):
+    getattr(__import__("litejobs.signals").signals, _name).connect(_worker_signal_to_ledger(_name))
+
+
 @app.task(rate_limit="10/s")
 def rate_limited(tag):
     _ledger(f"start {tag} {os.getpid()} {time.time():.6f}")

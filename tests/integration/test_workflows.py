@@ -59,7 +59,7 @@ def test_chords_under_random_child_kills_fire_each_body_once(app, start_worker, 
 
 
 def test_signals_fire_in_the_worker(app, start_worker, ledger):
-    start_worker("-A", "jobs", "-c", "1")
+    worker = start_worker("-A", "jobs", "-c", "1")
     ok, failed, retried = (jobs.signal_probe.delay(m) for m in ("ok", "fail", "retry"))
     ok.get(timeout=20)
     retried.get(timeout=20)
@@ -73,3 +73,8 @@ def test_signals_fire_in_the_worker(app, start_worker, ledger):
     assert seen(retried) == ["signal-task_prerun", "signal-task_retry", "signal-task_postrun",
                              "signal-task_prerun", "signal-task_success",
                              "signal-task_postrun"]
+    worker.signal(signal.SIGTERM)
+    worker.wait(20)
+    kinds = [(kind, pid) for kind, _tag, pid, _ts in read_ledger(ledger)
+             if kind.startswith("signal-worker")]
+    assert kinds == [("signal-worker_ready", worker.pid), ("signal-worker_shutdown", worker.pid)]
