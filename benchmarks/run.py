@@ -76,14 +76,36 @@ def percentile(values: list[float], p: float) -> float:
 
 
 # -- litejobs -------------------------------------------------------------------
-def bench_litejobs(workdir: str, n: int, bulk: int, trips: int, idle: float) -> dict:
+def start_redis(workdir: str) -> tuple[subprocess.Popen, str]:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "no", "--dir", workdir],
+                            stdout=subprocess.DEVNULL)
+    wait_for(lambda: subprocess.run(["redis-cli", "-p", str(port), "ping"],
+                                    capture_output=True).returncode == 0, 10, 0.05)
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
+def _flush(url: str | None) -> None:
+    if url:
+        import redis
+
+        redis.Redis.from_url(url).flushdb()
+
+
+def bench_litejobs(workdir: str, n: int, bulk: int, trips: int, idle: float,
+                   url: str | None = None) -> dict:
     import litejobs
     from litejobs.testing import use_store
 
     import bench_tasks
 
     out: dict = {}
-    db = os.path.join(workdir, "enqueue.sqlite")
+    db = url or os.path.join(workdir, "enqueue.sqlite")
     with use_store(bench_tasks.app, db) as app:
         bench_tasks.add.delay(0, 0)
         start = time.perf_counter()
@@ -96,7 +118,8 @@ def bench_litejobs(workdir: str, n: int, bulk: int, trips: int, idle: float) -> 
         out["bulk"] = bulk / (time.perf_counter() - start)
         app.close()
 
-    db = os.path.join(workdir, "drain.sqlite")
+    db = url or os.path.join(workdir, "drain.sqlite")
+    _flush(url)
     with use_store(bench_tasks.app, db) as app:
         for i in range(n - 1):
             bench_tasks.add.delay(i, i)
@@ -195,13 +218,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small numbers, for a smoke run")
     parser.add_argument("--no-huey", action="store_true")
+    parser.add_argument("--transport", choices=["sqlite", "redis"], default="sqlite",
+                        help="redis: litejobs on a redis-server this run starts (no peer yet)")
     args = parser.parse_args()
     n, bulk, trips, idle = (1000, 10000, 50, 2.0) if args.quick else (10000, 100000, 200, 10.0)
     workdir = tempfile.mkdtemp(prefix="litejobs-bench-")
+    server = None
     try:
-        lj = bench_litejobs(workdir, n, bulk, trips, idle)
-        hu = None if args.no_huey else bench_huey(workdir, n, trips, idle)
+        if args.transport == "redis":
+            server, url = start_redis(workdir)
+            lj = bench_litejobs(workdir, n, bulk, trips, idle, url=url)
+            hu = None
+        else:
+            lj = bench_litejobs(workdir, n, bulk, trips, idle)
+            hu = None if args.no_huey else bench_huey(workdir, n, trips, idle)
     finally:
+        if server is not None:
+            server.terminate()
+            server.wait(10)
         shutil.rmtree(workdir, ignore_errors=True)
 
     rows = [

@@ -84,7 +84,8 @@ class App:
 
                     self._transport = open_transport(
                         self.url, durability=self.conf.durability,
-                        events=self.conf.worker_send_task_events)
+                        events=self.conf.worker_send_task_events,
+                        prefix=self.conf.redis_key_prefix)
                 transport = self._transport
         return transport
 

@@ -1,0 +1,111 @@
+"""The same litejobs on Redis: real workers and commands against a real redis-server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from litejobs import chain, chord, group
+from litejobs.testing import use_store
+
+import jobs
+from helpers import TESTS_DIR, wait_until
+from integration.conftest import read_ledger
+
+
+@pytest.fixture
+def redis_app(redis_url, start_worker):  # after start_worker, which points jobs.app at SQLite
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+    with use_store(jobs.app, redis_url) as app:
+        yield app
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "litejobs", *args], cwd=TESTS_DIR,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_worker_on_redis_runs_jobs_workflows_and_retries(redis_app, redis_url, start_worker,
+                                                        ledger):
+    start_worker("-A", "jobs", "-c", "2", store=redis_url, wait=False)
+    wait_until(lambda: redis_app.transport.workers(time.time()), 20, message="worker up")
+    assert jobs.add.delay(2, 3).get(timeout=20) == 5
+    assert jobs.flaky.delay(2).get(timeout=20) == 2
+    with pytest.raises(jobs.AppError):
+        jobs.fail.delay("x").get(timeout=20)
+    assert chain(jobs.add.s(1, 1), jobs.add.s(2)).delay().get(timeout=20) == 4
+    assert group(jobs.add.s(i, i) for i in range(5))().get(timeout=20) == [0, 2, 4, 6, 8]
+    urls = ["https://a", "https://bb"]
+    assert chord(jobs.download.s(u) for u in urls)(jobs.combine.s()).get(timeout=20) == {
+        "urls": urls, "total": 19}
+    failed = chord([jobs.add.s(1, 1), jobs.fail.s("m")], jobs.tsum.s())()
+    with pytest.raises(Exception, match="Dependency .* raised AppError"):
+        failed.get(timeout=20)
+    later = jobs.add.apply_async((1, 1), countdown=0.5)
+    assert later.get(timeout=20) == 2
+    job = redis_app.transport.get(later.id)
+    assert 0 <= job.started_at - job.eta < 0.5
+
+
+def test_commands_on_a_redis_url(redis_app, redis_url, start_worker):
+    queued = jobs.add.delay(1, 1)
+    out = cli("status", redis_url, "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["queues"]["default"]["pending"] == 1
+    assert "add" in cli("inspect", redis_url, queued.id).stdout
+    assert "revoked" in cli("revoke", redis_url, queued.id).stdout
+    assert queued.state == "REVOKED"
+    jobs.add.delay(2, 2)
+    assert "purged 1" in cli("purge", redis_url).stdout
+    start_worker("-A", "jobs", "-c", "1", store=redis_url, wait=False)
+    failed = jobs.fail_once.delay("redis")
+    wait_until(lambda: failed.state == "FAILURE", 20, message="failure")
+    assert cli("retry", redis_url, failed.id).returncode == 0
+    assert failed.get(timeout=20) == "redis ok"
+
+
+def test_credentials_never_appear_in_output(redis_url):
+    secret_url = redis_url.replace("redis://", "redis://user:hunter2@")
+    out = cli("status", secret_url)
+    assert "hunter2" not in out.stdout + out.stderr
+
+
+def test_two_machines_one_killed_every_job_done(redis_app, redis_url, start_worker, ledger):
+    # Given two workers with different host names on one Redis, and 2,000 jobs
+    first = start_worker("-A", "jobs", "-c", "2", "-n", "machine-a", store=redis_url,
+                         wait=False, lease=3)
+    start_worker("-A", "jobs", "-c", "2", "-n", "machine-b", store=redis_url, wait=False,
+                 lease=3)
+    wait_until(lambda: len(redis_app.transport.workers(time.time())) == 2, 20,
+               message="both workers up")
+    results = [jobs.record.delay(f"j{i}", 0.002) for i in range(2000)]
+    # When one of them is SIGKILLed mid-run
+    wait_until(lambda: len(read_ledger(ledger)) > 400, 60, message="work under way")
+    os.killpg(first.pid, signal.SIGKILL)
+    # Then every job is done; only jobs running on the dead machine ran twice
+    wait_until(lambda: all(r.state == "SUCCESS" for r in results[-50:]), 120,
+               message="the last jobs done")
+    assert all(r.get(timeout=60) for r in results)
+    starts = [tag for kind, tag, _pid, _ts in read_ledger(ledger) if kind == "start"]
+    assert set(starts) == {f"j{i}" for i in range(2000)}
+    assert len(starts) - 2000 <= 4 * 64  # at most what the dead worker's children held
+
+
+def test_wake_up_is_fast_on_redis(redis_app, redis_url, start_worker):
+    start_worker("-A", "jobs", "-c", "1", store=redis_url, wait=False)
+    wait_until(lambda: redis_app.transport.workers(time.time()), 20, message="worker up")
+    jobs.add.delay(0, 0).get(timeout=20)
+    took = []
+    for i in range(20):
+        started = time.perf_counter()
+        jobs.add.delay(i, i).get(timeout=20)
+        took.append(time.perf_counter() - started)
+    assert sorted(took)[10] < 0.1  # a loose bound: the benchmark measures it closely
