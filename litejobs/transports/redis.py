@@ -574,6 +574,27 @@ def _job_from_hash(job_id: str, raw: dict[bytes, bytes]) -> Job:
     return job
 
 
+def _mapped_errors(cls: type) -> type:
+    """Wrap every public verb so that Redis' errors reach callers as StoreError."""
+    import functools
+
+    def wrap(method: Any) -> Any:
+        @functools.wraps(method)
+        def verb(self: RedisTransport, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except redis.RedisError as exc:
+                raise StoreError(f"Redis at {_safe(self.url)}: {exc}") from None
+
+        return verb
+
+    for name, value in list(vars(cls).items()):
+        if callable(value) and not name.startswith("_") and name != "close":
+            setattr(cls, name, wrap(value))
+    return cls
+
+
+@_mapped_errors
 class RedisTransport(Transport):
     """Jobs, results and heartbeats in Redis, for workers on many machines."""
 
@@ -583,8 +604,8 @@ class RedisTransport(Transport):
         self.prefix = prefix
         self.events = events
         try:
-            self.r = redis.Redis.from_url(url, socket_connect_timeout=5,
-                                          health_check_interval=30)
+            self.r = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30,
+                                          health_check_interval=30, retry_on_timeout=True)
             self.r.ping()
         except redis.RedisError as exc:
             raise StoreError(f"cannot reach Redis at {_safe(url)}: {exc}") from None
@@ -603,10 +624,7 @@ class RedisTransport(Transport):
         return f"<RedisTransport {_safe(self.url)}>"
 
     def _run(self, name: str, *args: Any) -> Any:
-        try:
-            return self._scripts[name](args=[self.prefix, EVENTS_KEPT, *args])
-        except redis.RedisError as exc:
-            raise StoreError(f"Redis at {_safe(self.url)}: {exc}") from None
+        return self._scripts[name](args=[self.prefix, EVENTS_KEPT, *args])
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from litejobs import chain, chord, group
+from litejobs.exceptions import StoreError
 from litejobs.testing import use_store
 
 import jobs
@@ -109,3 +110,63 @@ def test_wake_up_is_fast_on_redis(redis_app, redis_url, start_worker):
         jobs.add.delay(i, i).get(timeout=20)
         took.append(time.perf_counter() - started)
     assert sorted(took)[10] < 0.1  # a loose bound: the benchmark measures it closely
+
+
+def test_a_redis_restart_with_aof_is_survived(tmp_path, start_worker, ledger):
+    # Given our own redis-server with the append-only file (appendfsync everysec)
+    import shutil
+    import socket
+
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("no redis-server on PATH")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"redis://127.0.0.1:{port}/0"
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--appendonly", "yes",
+            "--appendfsync", "everysec", "--save", "", "--dir", str(tmp_path)]
+
+    def start_server():
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+        wait_until(lambda: _pings(url), 10, message="redis up")
+        return proc
+
+    server = start_server()
+    try:
+        with use_store(jobs.app, url) as app:
+            start_worker("-A", "jobs", "-c", "2", store=url, wait=False)
+            wait_until(lambda: app.transport.workers(time.time()), 20, message="worker up")
+            first = [jobs.record.delay(f"a{i}", 0.01) for i in range(100)]
+            assert all(r.get(timeout=30) for r in first)
+            time.sleep(1.5)  # past one fsync of the append-only file
+            # When Redis is SIGKILLed under load and started again from its AOF
+            more = [jobs.record.delay(f"b{i}", 0.01) for i in range(100)]
+            server.kill()
+            server.wait(10)
+            with pytest.raises(StoreError, match="Redis at"):  # a clear error meanwhile
+                jobs.add.delay(1, 1)
+            server = start_server()
+            # Then the worker recovers by itself and jobs flow again
+            assert jobs.add.delay(2, 2).get(timeout=60) == 4
+            survived = sum(1 for r in more if app.transport.get(r.id) is not None)
+            # everysec: at most about the last second of changes is lost
+            assert all(app.transport.get(r.id) is not None for r in first)
+            wait_until(lambda: all(app.transport.get(r.id).state.value == "success"
+                                   for r in more if app.transport.get(r.id) is not None),
+                       60, message="surviving jobs done")
+            print(f"jobs enqueued in the last moment before the kill that survived: "
+                  f"{survived}/100")
+    finally:
+        server.kill()
+        server.wait(10)
+
+
+def _pings(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.2).ping())
+    except redis.RedisError:
+        return False
