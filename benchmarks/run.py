@@ -214,12 +214,55 @@ def _fmt(value: float | None) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.2f}"
 
 
+def bench_celery(workdir: str, url: str, n: int, trips: int, idle: float) -> dict | None:
+    try:
+        import celery  # noqa: F401
+    except ImportError:
+        return None
+    os.environ["BENCH_REDIS_URL"] = url
+    import bench_celery
+
+    out: dict = {}
+    _flush(url)
+    bench_celery.add.delay(0, 0)
+    start = time.perf_counter()
+    for i in range(n):
+        bench_celery.add.delay(i, i)
+    out["enqueue"] = n / (time.perf_counter() - start)
+    out["bulk"] = None
+    _flush(url)
+    results = [bench_celery.add.delay(i, i) for i in range(n)]
+    env = dict(os.environ, PYTHONPATH=HERE)
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "bench_celery", "worker",
+                             "-c", "2", "--pool", "prefork", "-l", "warning",
+                             "--without-gossip", "--without-mingle", "--without-heartbeat"],
+                            cwd=HERE, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for r in results:
+            r.get(timeout=600)
+        out["drain"] = n / (time.perf_counter() - start)
+        latencies = []
+        for i in range(trips):
+            t0 = time.perf_counter()
+            bench_celery.add.delay(i, i).get(timeout=10)
+            latencies.append((time.perf_counter() - t0) * 1000)
+        out["rt_p50"], out["rt_p99"] = percentile(latencies, 50), percentile(latencies, 99)
+        out["eta_late_p50"] = out["eta_late_max"] = None
+        time.sleep(1)
+        out["idle_cpu"], out["rss"] = idle_cpu_and_rss(proc.pid, idle)
+    finally:
+        stop(proc)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small numbers, for a smoke run")
-    parser.add_argument("--no-huey", action="store_true")
+    parser.add_argument("--no-huey", action="store_true", help="skip the peer (Huey/Celery)")
     parser.add_argument("--transport", choices=["sqlite", "redis"], default="sqlite",
-                        help="redis: litejobs on a redis-server this run starts (no peer yet)")
+                        help="redis: litejobs and Celery on a redis-server this run starts")
     args = parser.parse_args()
     n, bulk, trips, idle = (1000, 10000, 50, 2.0) if args.quick else (10000, 100000, 200, 10.0)
     workdir = tempfile.mkdtemp(prefix="litejobs-bench-")
@@ -228,7 +271,7 @@ def main() -> None:
         if args.transport == "redis":
             server, url = start_redis(workdir)
             lj = bench_litejobs(workdir, n, bulk, trips, idle, url=url)
-            hu = None
+            hu = None if args.no_huey else bench_celery(workdir, url, n, trips, idle)
         else:
             lj = bench_litejobs(workdir, n, bulk, trips, idle)
             hu = None if args.no_huey else bench_huey(workdir, n, trips, idle)
@@ -248,7 +291,8 @@ def main() -> None:
         (f"idle worker CPU over {idle:.0f}s (% of a core)", "idle_cpu", False),
         ("worker RSS, supervisor + children (MiB)", "rss", False),
     ]
-    print(f"\n{'':46}{'litejobs':>12}{'Huey-SQLite':>14}{'ratio':>9}")
+    peer = "Celery-Redis" if args.transport == "redis" else "Huey-SQLite"
+    print(f"\n{'':46}{'litejobs':>12}{peer:>14}{'ratio':>9}")
     for label, key, higher_better in rows:
         a = lj.get(key)
         b = hu.get(key) if hu else None

@@ -59,8 +59,7 @@ local function score(priority, eta, now)
   return -tonumber(priority) * 1e13 + math.floor(tonumber(eta) * 1000 - 1.7e12)
 end
 local function touch()
-  redis.call('INCR', P .. ':version')
-  redis.call('PUBLISH', P .. ':wake', '1')
+  redis.call('PUBLISH', P .. ':wake', redis.call('INCR', P .. ':version'))
 end
 local function event(now, kind, id, task, queue, worker, runtime, detail)
   if redis.call('GET', P .. ':events_on') ~= '1' then return end
@@ -220,6 +219,17 @@ local function promote(now)
     end
   end
 end
+"""
+
+# ARGV: prefix, events_kept, now, packed queues: is anything claimable now?
+_HAS_WORK = _PRELUDE + r"""
+local now = tonumber(ARGV[3])
+for _, queue in ipairs(cmsgpack.unpack(ARGV[4])) do
+  if redis.call('SISMEMBER', P .. ':paused', queue) == 0
+     and redis.call('ZCARD', P .. ':q:' .. queue) > 0 then return 1 end
+end
+if #redis.call('ZRANGEBYSCORE', P .. ':sched', '-inf', now, 'LIMIT', 0, 1) > 0 then return 1 end
+return 0
 """
 
 # ARGV: prefix, events_kept, now, packed jobs, packed chords or ''
@@ -614,11 +624,10 @@ class RedisTransport(Transport):
             ("enqueue", _ENQUEUE), ("settle", _SETTLE), ("claim", _CLAIM),
             ("revoke", _REVOKE), ("retry_failed", _RETRY_FAILED), ("purge", _PURGE),
             ("prune", _PRUNE), ("custom_state", _CUSTOM_STATE), ("forget", _FORGET),
-            ("beat_lead", _BEAT_LEAD), ("beat_fire", _BEAT_FIRE))}
+            ("beat_lead", _BEAT_LEAD), ("beat_fire", _BEAT_FIRE), ("has_work", _HAS_WORK))}
         self._lock = threading.Lock()
         self._pubsub: Any = None
         self._pubsub_pid = 0
-        self._version: bytes | None = None
 
     def __repr__(self) -> str:
         return f"<RedisTransport {_safe(self.url)}>"
@@ -679,39 +688,42 @@ class RedisTransport(Transport):
         return bool(self._run("custom_state", time.time(), job_id, attempt, state, meta or b""))
 
     def has_work(self, queues: Sequence[str], now: float) -> bool:
-        paused = {p.decode() for p in self.r.smembers(self._key("paused"))}
-        for queue in queues:
-            if queue not in paused and self.r.zcard(self._key("q", queue)):
-                return True
-        due = self.r.zrangebyscore(self._key("sched"), "-inf", now, start=0, num=1)
-        return bool(due)
+        return bool(self._run("has_work", now, msgpack.packb(list(queues),
+                                                             use_bin_type=False)))
 
     def next_eta(self) -> float | None:
         first = self.r.zrange(self._key("sched"), 0, 0, withscores=True)
         return float(first[0][1]) if first else None
 
     def wait_for_change(self, timeout: float) -> bool:
+        """Every change publishes on P:wake; messages wait in our socket until read."""
         if self._pubsub is None or self._pubsub_pid != os.getpid():
-            # subscribe before reading the version, so no change falls in between
             self._pubsub = self.r.pubsub(ignore_subscribe_messages=True)
             self._pubsub.subscribe(self._key("wake"))
             self._pubsub_pid = os.getpid()
-            self._version = None
-        version = self.r.get(self._key("version"))
-        if version != self._version:
-            self._version = version
-            return True
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            message = self._pubsub.get_message(timeout=remaining)
-            if message is not None:
-                while self._pubsub.get_message(timeout=0) is not None:
-                    pass
-                self._version = self.r.get(self._key("version"))
+            return True  # anything before the subscription may have been missed
+        try:
+            if self._drain_wakeups():
                 return True
+            deadline = time.monotonic() + timeout
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                if self._pubsub.get_message(timeout=remaining) is not None:
+                    self._drain_wakeups()
+                    return True
+        except redis.ConnectionError:
+            # Redis restarted, or dropped a subscriber that read too slowly: subscribe
+            # again on the next call, and let the caller look at the store meanwhile.
+            self._pubsub = None
+            return True
+
+    def _drain_wakeups(self) -> bool:
+        seen = False
+        while self._pubsub.get_message(timeout=0) is not None:
+            seen = True
+        return seen
 
     # -- reading -------------------------------------------------------------------
     def get(self, job_id: str) -> Job | None:
@@ -805,8 +817,7 @@ class RedisTransport(Transport):
             self.r.sadd(self._key("paused"), queue)
         else:
             self.r.srem(self._key("paused"), queue)
-        self.r.incr(self._key("version"))
-        self.r.publish(self._key("wake"), "1")
+        self.r.publish(self._key("wake"), self.r.incr(self._key("version")))
 
     def paused_queues(self) -> list[str]:
         return sorted(p.decode() for p in self.r.smembers(self._key("paused")))
