@@ -22,6 +22,7 @@ from .exceptions import LiteJobsError
 from .job import Job, JobState
 from .timeutil import from_timestamp
 from .timeutil import now as clock_now
+from .transports import safe_url
 
 EXIT_ERROR = 1
 EXIT_NOT_FOUND = 3
@@ -129,7 +130,7 @@ def worker(db: str, app_spec: str | None, concurrency: int | None, queues: str |
                             start_method=start_method, hostname=hostname, app_spec=app_spec,
                             loglevel=loglevel, queue_limits=queue_limits, beat=with_beat)
     app.transport  # noqa: B018 - open (and check) the store before announcing anything
-    click.echo(f"litejobs worker {supervisor.id}: store {app.url}, queues "
+    click.echo(f"litejobs worker {supervisor.id}: store {safe_url(app.url)}, queues "
                f"{','.join(supervisor.queues)}, concurrency {supervisor.concurrency} "
                f"({pool}); Ctrl-C to stop", err=True)
     sys.exit(supervisor.run())
@@ -175,7 +176,7 @@ def beat(db: str, app_spec: str | None, loglevel: str) -> None:
     stop = StopFlag()
     signal.signal(signal.SIGTERM, lambda *a: setattr(stop, "now", True))
     signal.signal(signal.SIGINT, lambda *a: setattr(stop, "now", True))
-    click.echo(f"litejobs beat {runner.holder}: store {app.url}, "
+    click.echo(f"litejobs beat {runner.holder}: store {safe_url(app.url)}, "
                f"{len(runner.entries)} schedule(s); Ctrl-C to stop", err=True)
     runner.run_forever(stop)
 
@@ -281,7 +282,7 @@ def dashboard(db: str, host: str, port: int, auth: str | None, read_only: bool) 
                                "give --auth USER:PASSWORD (or $LITEJOBS_DASHBOARD_AUTH)")
     app = _open(db)
     app.transport  # noqa: B018 - open (and check) the store before serving
-    click.echo(f"litejobs dashboard: http://{host}:{port}/ for {db}"
+    click.echo(f"litejobs dashboard: http://{host}:{port}/ for {safe_url(db)}"
                + (" (read-only)" if read_only else ""), err=True)
     uvicorn.run(create_app(app, auth=credentials, read_only=read_only), host=host, port=port,
                 log_level="warning")
@@ -305,7 +306,7 @@ def status_data(app: App) -> dict[str, Any]:
                             "consumes it")
     leader = transport.beat_leader(now)
     return {
-        "store": app.url,
+        "store": safe_url(app.url),
         "queues": counts,
         "paused": transport.paused_queues(),
         "schedules": [
@@ -402,7 +403,8 @@ def inspect(db: str, job_id: str, as_json: bool) -> None:
     """One job, whole: arguments, state, attempts, result or error, times."""
     job = _open(db).transport.get(job_id)
     if job is None:
-        _fail(f"no job {job_id} in {db} (never sent, or its result expired)", EXIT_NOT_FOUND)
+        _fail(f"no job {job_id} in {safe_url(db)} (never sent, or its result expired)",
+              EXIT_NOT_FOUND)
         return
     data = job_data(job)
     if as_json:
@@ -462,7 +464,7 @@ def revoke(db: str, job_id: str, terminate: bool) -> None:
         "finished": f"{job_id} has already finished",
     }
     if result == "unknown":
-        _fail(f"no job {job_id} in {db}", EXIT_NOT_FOUND)
+        _fail(f"no job {job_id} in {safe_url(db)}", EXIT_NOT_FOUND)
     click.echo(messages[result])
 
 

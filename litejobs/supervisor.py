@@ -30,6 +30,7 @@ from .failure import class_path
 from .job import Failure, JobState, Outcome
 from .scoreboard import Scoreboard
 from .timeutil import now as clock_now
+from .transports import safe_url
 from .transports.base import Lost, WorkerInfo
 
 if TYPE_CHECKING:
@@ -135,7 +136,7 @@ class Supervisor:
             for slot in range(self.concurrency):
                 self._spawn(slot)
             log.info("litejobs worker %s ready: queues %s, concurrency %d, store %s",
-                        self.id, ",".join(self.queues), self.concurrency, self.app.url)
+                        self.id, ",".join(self.queues), self.concurrency, safe_url(self.app.url))
             self._send_signal("worker_ready")
             self._loop(info)
         finally:
@@ -444,7 +445,7 @@ class Supervisor:
         stop = StopFlag()
         old = {sig: signal.signal(sig, stop.handler) for sig in (signal.SIGTERM, signal.SIGINT)}
         log.info("litejobs worker %s ready (solo pool): queues %s, store %s", self.id,
-                    ",".join(self.queues), self.app.url)
+                    ",".join(self.queues), safe_url(self.app.url))
         self._send_signal("worker_ready")
         try:
             run_consumer(self.app, self.id, self.queues, None, 0, self.max_tasks_per_child,

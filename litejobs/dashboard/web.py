@@ -39,6 +39,7 @@ from ..job import JobState
 from ..metrics import prometheus
 from ..timeutil import from_timestamp
 from ..timeutil import now as clock_now
+from ..transports import safe_url
 
 HERE = Path(__file__).parent
 CSRF_COOKIE = "litejobs_csrf"
@@ -86,7 +87,7 @@ def create_app(litejobs_app: App, auth: tuple[str, str] | None = None,
     def page(request: Request, name: str, **context: Any) -> HTMLResponse:
         token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
         html = env.get_template(name).render(request=request, csrf=token, read_only=read_only,
-                                             store=store.url, **context)
+                                             store=safe_url(store.url), **context)
         response = HTMLResponse(html)
         response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict")
         return response

@@ -6,7 +6,17 @@ from typing import Any
 
 from .base import Event, Lost, Transport, WorkerInfo
 
-__all__ = ["Event", "Lost", "Transport", "WorkerInfo", "open_transport"]
+__all__ = ["Event", "Lost", "Transport", "WorkerInfo", "open_transport", "safe_url"]
+
+
+def safe_url(url: str) -> str:
+    """The store URL with any password masked, for output and logs."""
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.partition(":")[0]
+    return f"{scheme}://{user + ':' if user else ''}***@{host}"
 
 
 def open_transport(url: str, **options: Any) -> Transport:

@@ -42,7 +42,7 @@ _FIELDS = ("task", "queue", "priority", "state", "eta", "expires", "attempts", "
            "error_args", "traceback", "custom_state", "meta", "worker", "pid", "created_at",
            "started_at", "done_at", "purge_at", "crashes", "seq")
 _BYTES = {"payload", "options", "result", "error_args", "meta"}
-_INTS = {"priority", "attempts", "retries", "pid", "crashes", "seq"}
+_INTS = {"priority", "attempts", "retries", "pid", "crashes", "seq", "acks_late"}
 _FLOATS = {"eta", "expires", "created_at", "started_at", "done_at", "purge_at"}
 
 # Shared Lua: ARGV[1] is always the key prefix. Numbers go in and out as strings
@@ -967,8 +967,6 @@ class RedisTransport(Transport):
 
 
 def _safe(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    if "@" not in url:
-        return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest.rpartition('@')[2]}"
+    from . import safe_url
+
+    return safe_url(url)

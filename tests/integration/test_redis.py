@@ -73,10 +73,71 @@ def test_commands_on_a_redis_url(redis_app, redis_url, start_worker):
     assert failed.get(timeout=20) == "redis ok"
 
 
-def test_credentials_never_appear_in_output(redis_url):
-    secret_url = redis_url.replace("redis://", "redis://user:hunter2@")
-    out = cli("status", secret_url)
-    assert "hunter2" not in out.stdout + out.stderr
+def _own_redis(tmp_path, *extra: str) -> tuple[subprocess.Popen, int]:
+    import shutil
+    import socket
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("no redis-server on PATH")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--dir", str(tmp_path), *extra], stdout=subprocess.DEVNULL)
+    return proc, port
+
+
+def test_credentials_never_appear_in_output(tmp_path, start_worker):
+    server, port = _own_redis(tmp_path, "--requirepass", "hunter2")
+    url = f"redis://:hunter2@127.0.0.1:{port}/0"
+    try:
+        wait_until(lambda: _pings(url), 10, message="redis up")
+        worker = start_worker("-A", "jobs", "-c", "1", store=url, wait=False)
+        with use_store(jobs.app, url) as app:
+            wait_until(lambda: app.transport.workers(time.time()), 20, message="worker up")
+            assert jobs.add.delay(1, 2).get(timeout=20) == 3
+        out = cli("status", url)
+        assert out.returncode == 0 and "Workers (1 live)" in out.stdout
+        assert "hunter2" not in out.stdout + out.stderr
+        assert "hunter2" not in worker.output()
+        wrong = cli("status", url.replace("hunter2", "nope"))
+        assert wrong.returncode == 1 and "nope" not in wrong.stderr
+    finally:
+        server.kill()
+        server.wait(10)
+
+
+def test_crashes_terminate_and_beat_on_redis(redis_app, redis_url, start_worker, ledger,
+                                             monkeypatch):
+    monkeypatch.setenv("LITEJOBS_TEST_BEAT", "1")
+    worker = start_worker("-A", "jobs", "-c", "2", "-B", store=redis_url, wait=False)
+    wait_until(lambda: redis_app.transport.workers(time.time()), 20, message="worker up")
+    # a killed pool child: its job runs again; an at-most-once job fails WorkerLostError
+    again = jobs.sleep.delay(1.0)
+    once = jobs.sleep_at_most_once.delay(30)
+    wait_until(lambda: again.state == "STARTED" and once.state == "STARTED", 20,
+               message="both started")
+    os.kill(redis_app.transport.get(again.id).pid, signal.SIGKILL)
+    os.kill(redis_app.transport.get(once.id).pid, signal.SIGKILL)
+    assert again.get(timeout=30) == 1.0
+    from litejobs.exceptions import WorkerLostError
+
+    with pytest.raises(WorkerLostError):
+        once.get(timeout=30)
+    # revoke with terminate kills a running job
+    running = jobs.sleep.delay(60)
+    wait_until(lambda: running.state == "STARTED", 20, message="started")
+    running.revoke(terminate=True)
+    wait_until(lambda: len(worker.children()) == 2 and running.state == "REVOKED", 20,
+               message="terminated and replaced")
+    # the beat inside the worker fires its 1 s schedule, once per tick
+    def ticks():
+        return [j for j in redis_app.transport.list_jobs(task="jobs.beat_tick", limit=1000)]
+
+    wait_until(lambda: len(ticks()) >= 2, 20, message="two ticks")
+    ids = [j.id for j in ticks()]
+    assert len(ids) == len(set(ids))
 
 
 def test_two_machines_one_killed_every_job_done(redis_app, redis_url, start_worker, ledger):

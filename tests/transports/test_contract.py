@@ -32,6 +32,11 @@ def test_enqueue_and_get(transport):
     assert got.expires == NOW + 5 and got.attempts == 0
     assert transport.get("nope") is None
     assert transport.get_state(job.id) == (JobState.PENDING, None, 0)
+    at_most_once = make_job(acks_late=False, priority=-3, retries=2)
+    transport.enqueue([at_most_once], NOW)
+    got = transport.get(at_most_once.id)
+    assert got.acks_late is False and got.priority == -3 and got.retries == 2
+    assert got.created_at == NOW and got.eta == NOW
 
 
 def test_enqueue_ignores_an_id_it_has(transport):
