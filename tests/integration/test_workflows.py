@@ -58,7 +58,8 @@ def test_chords_under_random_child_kills_fire_each_body_once(app, start_worker, 
     assert kills > 0
 
 
-def test_signals_fire_in_the_worker(app, start_worker, ledger):
+def test_signals_fire_in_the_worker(app, start_worker, ledger, monkeypatch):
+    monkeypatch.setenv("LITEJOBS_TEST_WORKER_SIGNALS", "1")
     worker = start_worker("-A", "jobs", "-c", "1")
     ok, failed, retried = (jobs.signal_probe.delay(m) for m in ("ok", "fail", "retry"))
     ok.get(timeout=20)
