@@ -127,6 +127,15 @@ def test_a_worker_that_cannot_write_keeps_its_outcome_and_resumes(small_disk, ap
         assert app.transport.get(running.id).attempts == 1  # not re-run: resumed
 
 
+def test_a_read_only_store_fails_clearly_at_start(small_disk):
+    store = str(small_disk / "jobs.sqlite")
+    with use_store(jobs.app, store):
+        jobs.add.delay(1, 1)
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    out = cli("worker", store, "-A", "jobs")
+    assert out.returncode == 1 and "read-only" in out.stderr, out.stderr
+
+
 def test_disk_full_raises_clearly_and_loses_nothing_acknowledged(small_disk):
     store = str(small_disk / "jobs.sqlite")
     with use_store(jobs.app, store) as app:

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+import litejobs
 from litejobs import chain, chord, group
 from litejobs.exceptions import StoreError
 from litejobs.testing import use_store
@@ -141,24 +142,23 @@ def test_crashes_terminate_and_beat_on_redis(redis_app, redis_url, start_worker,
 
 
 def test_two_machines_one_killed_every_job_done(redis_app, redis_url, start_worker, ledger):
-    # Given two workers with different host names on one Redis, and 2,000 jobs
+    # Given two workers with different host names on one Redis, and 20,000 jobs
     first = start_worker("-A", "jobs", "-c", "2", "-n", "machine-a", store=redis_url,
                          wait=False, lease=3)
     start_worker("-A", "jobs", "-c", "2", "-n", "machine-b", store=redis_url, wait=False,
                  lease=3)
     wait_until(lambda: len(redis_app.transport.workers(time.time())) == 2, 20,
                message="both workers up")
-    results = [jobs.record.delay(f"j{i}", 0.002) for i in range(2000)]
+    litejobs.group(jobs.record.s(f"j{i}", 0.001) for i in range(20000))()
     # When one of them is SIGKILLed mid-run
-    wait_until(lambda: len(read_ledger(ledger)) > 400, 60, message="work under way")
+    wait_until(lambda: len(read_ledger(ledger)) > 4000, 60, message="work under way")
     os.killpg(first.pid, signal.SIGKILL)
     # Then every job is done; only jobs running on the dead machine ran twice
-    wait_until(lambda: all(r.state == "SUCCESS" for r in results[-50:]), 120,
-               message="the last jobs done")
-    assert all(r.get(timeout=60) for r in results)
+    wait_until(lambda: redis_app.transport.counts().get("default", {}).get("success") == 20000,
+               180, interval=0.5, message="every job done")
     starts = [tag for kind, tag, _pid, _ts in read_ledger(ledger) if kind == "start"]
-    assert set(starts) == {f"j{i}" for i in range(2000)}
-    assert len(starts) - 2000 <= 4 * 64  # at most what the dead worker's children held
+    assert set(starts) == {f"j{i}" for i in range(20000)}
+    assert len(starts) - 20000 <= 4 * 64  # at most what the dead worker's children held
 
 
 def test_wake_up_is_fast_on_redis(redis_app, redis_url, start_worker):

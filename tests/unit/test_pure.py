@@ -110,3 +110,14 @@ def test_celery_states():
     assert celery_state(JobState.SUCCESS, None, 0) == "SUCCESS"
     assert celery_state(JobState.FAILURE, None, 0) == "FAILURE"
     assert celery_state(JobState.REVOKED, None, 0) == "REVOKED"
+
+
+def test_a_redis_url_without_the_extra_says_how_to_install_it(monkeypatch):
+    import sys
+
+    from litejobs.transports import open_transport
+
+    monkeypatch.setitem(sys.modules, "redis", None)
+    monkeypatch.delitem(sys.modules, "litejobs.transports.redis", raising=False)
+    with pytest.raises(ConfigurationError, match=r"pip install 'litejobs\[redis\]'"):
+        open_transport("redis://127.0.0.1:1/0")
