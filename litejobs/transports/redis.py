@@ -1,4 +1,4 @@
-"""The Redis transport: the same verbs as SQLite, atomic through Lua scripts.
+"""The Redis transport: the same verbs as SQLite, atomic through Lua scripts (redis.lua).
 
 Keys live under one prefix (``conf.redis_key_prefix``, default ``litejobs``):
 
@@ -23,9 +23,11 @@ enqueues the body, and a beat slot fires once.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Sequence
+from importlib import resources
 from typing import Any
 
 import msgpack
@@ -37,6 +39,20 @@ from ..job import ChordSpec, Job, JobState, Outcome
 from .base import BeatEntryState, Event, Lost, Transport, WorkerInfo
 
 EVENTS_KEPT = 100_000
+
+
+def _load_scripts() -> dict[str, str]:
+    """The scripts in redis.lua, each with the shared prelude in front."""
+    text = resources.files(__package__).joinpath("redis.lua").read_text()
+    scripts: dict[str, str] = {}
+    for chunk in re.split(r"^-- name: ", text, flags=re.M)[1:]:
+        name, _, body = chunk.partition("\n")
+        scripts[name.strip()] = body
+    prelude = scripts.pop("prelude")
+    return {name: prelude + body for name, body in scripts.items()}
+
+
+SCRIPTS = _load_scripts()
 _FIELDS = ("task", "queue", "priority", "state", "eta", "expires", "attempts", "retries",
            "acks_late", "payload", "options", "result", "error_type", "error_message",
            "error_args", "traceback", "custom_state", "meta", "worker", "pid", "created_at",
@@ -46,442 +62,18 @@ _INTS = {"priority", "attempts", "retries", "pid", "crashes", "seq", "acks_late"
 _FLOATS = {"eta", "expires", "created_at", "started_at", "done_at", "purge_at"}
 
 # Shared Lua: ARGV[1] is always the key prefix. Numbers go in and out as strings
-# formatted with %.17g, so timestamps keep every digit.
-_PRELUDE = r"""
-local P = ARGV[1]
-local function jk(id) return P .. ':job:' .. id end
-local function num(x) return string.format('%.17g', x) end
-local function bump(queue, state, n)
-  redis.call('HINCRBY', P .. ':counts', queue .. '\0' .. state, n)
-end
-local function score(priority, eta, now)
-  -- priority first (higher first), then eta in ms; ties fall back to the id's order
-  return -tonumber(priority) * 1e13 + math.floor(tonumber(eta) * 1000 - 1.7e12)
-end
-local function touch()
-  redis.call('PUBLISH', P .. ':wake', redis.call('INCR', P .. ':version'))
-end
-local function event(now, kind, id, task, queue, worker, runtime, detail)
-  if redis.call('GET', P .. ':events_on') ~= '1' then return end
-  redis.call('XADD', P .. ':events', 'MAXLEN', '~', ARGV[2], '*',
-             'ts', num(now), 'kind', kind, 'job_id', id, 'task', task, 'queue', queue,
-             'worker', worker or '', 'runtime', runtime and num(runtime) or '',
-             'detail', detail or '')
-  local stat = task .. '\0' .. kind
-  redis.call('HINCRBY', P .. ':event_counts', stat, 1)
-  if runtime then redis.call('HINCRBYFLOAT', P .. ':event_runtime', stat, runtime) end
-end
-local function insert(job, now)
-  local key = jk(job.id)
-  if redis.call('EXISTS', key) == 1 then return 0 end
-  local seq = redis.call('INCR', P .. ':seq')
-  local state = job.state or ((tonumber(job.eta) > now) and 'scheduled' or 'pending')
-  redis.call('HSET', key, 'task', job.task, 'queue', job.queue, 'priority', job.priority,
-             'state', state, 'eta', num(job.eta), 'attempts', 0, 'retries', job.retries or 0,
-             'acks_late', job.acks_late and 1 or 0, 'payload', job.payload,
-             'created_at', num(now), 'seq', seq, 'crashes', 0)
-  if job.expires then redis.call('HSET', key, 'expires', num(job.expires)) end
-  if job.options then redis.call('HSET', key, 'options', job.options) end
-  redis.call('ZADD', P .. ':all', seq, job.id)
-  bump(job.queue, state, 1)
-  if state == 'pending' then
-    redis.call('ZADD', P .. ':q:' .. job.queue, score(job.priority, job.eta), job.id)
-  elseif state == 'scheduled' then
-    redis.call('ZADD', P .. ':sched', num(job.eta), job.id)
-  else  -- stored finished (a chain step that will never run)
-    redis.call('HSET', key, 'error_type', job.error_type or '', 'error_message',
-               job.error_message or '', 'done_at', num(now))
-    if job.purge_at then
-      redis.call('HSET', key, 'purge_at', num(job.purge_at))
-      redis.call('ZADD', P .. ':purge', job.purge_at, job.id)
-    end
-  end
-  return 1
-end
-local function array_header(n)
-  if n < 16 then return string.char(0x90 + n) end
-  if n < 65536 then return string.char(0xdc, math.floor(n / 256), n % 256) end
-  return string.char(0xdd, math.floor(n / 16777216) % 256, math.floor(n / 65536) % 256,
-                     math.floor(n / 256) % 256, n % 256)
-end
-local function store_chord(c, now)
-  local key = P .. ':chord:' .. c.id
-  if redis.call('EXISTS', key) == 1 then return end
-  redis.call('HSET', key, 'size', #c.members, 'done', 0, 'body', cmsgpack.pack(c.body))
-  for _, m in ipairs(c.members) do redis.call('RPUSH', P .. ':chord_members:' .. c.id, m) end
-end
-local function chord_member_finished(chord_id, job_id, failed, now)
-  local key = P .. ':chord:' .. chord_id
-  if redis.call('SADD', P .. ':chord_done:' .. chord_id, job_id) == 0 then return end
-  if failed then redis.call('HSETNX', key, 'failed_member', job_id) end
-  local done = redis.call('HINCRBY', key, 'done', 1)
-  if done < tonumber(redis.call('HGET', key, 'size')) then return end
-  local body = cmsgpack.unpack(redis.call('HGET', key, 'body'))
-  local failed_member = redis.call('HGET', key, 'failed_member')
-  local members = redis.call('LRANGE', P .. ':chord_members:' .. chord_id, 0, -1)
-  local job = {id = body.id, task = body.task, queue = body.queue, priority = body.priority,
-               eta = math.max(body.eta, now), expires = body.expires,
-               acks_late = body.acks_late, options = body.options, retries = 0}
-  if failed_member then
-    local etype, emsg = unpack(redis.call('HMGET', jk(failed_member), 'error_type',
-                                          'error_message'))
-    job.state = 'failure'
-    job.payload = body.payload
-    job.error_type = 'litejobs.exceptions.ChordError'
-    job.error_message = 'Dependency ' .. failed_member .. ' raised ' ..
-      (string.match(etype or 'error', '([^.]+)$') or 'error') .. ': ' .. (emsg or '')
-    if body.result_expires then job.purge_at = now + body.result_expires end
-  elseif body.immutable then
-    job.payload = body.payload
-  else
-    local parts = {string.char(0x92), array_header(1 + body.n_args), array_header(#members)}
-    for _, m in ipairs(members) do
-      local result = redis.call('HGET', jk(m), 'result')
-      table.insert(parts, result or string.char(0xc0))
-    end
-    table.insert(parts, body.args_raw)
-    table.insert(parts, body.kwargs_raw)
-    job.payload = table.concat(parts)
-  end
-  insert(job, now)
-  redis.call('DEL', key, P .. ':chord_done:' .. chord_id, P .. ':chord_members:' .. chord_id)
-end
-local function leave_running(id, job_queue)
-  local worker = redis.call('HGET', jk(id), 'worker')
-  if worker and worker ~= '' then redis.call('SREM', P .. ':run:' .. worker, id) end
-  redis.call('HDEL', jk(id), 'worker', 'pid', 'custom_state')
-end
-local function settle_one(o, now)
-  local key = jk(o.id)
-  local state, attempts, queue, task = unpack(redis.call('HMGET', key, 'state', 'attempts',
-                                                         'queue', 'task'))
-  if state ~= 'running' or tonumber(attempts) ~= tonumber(o.attempt) then return 0 end
-  local new = o.state
-  leave_running(o.id, queue)
-  bump(queue, 'running', -1)
-  local f = o.failure or {}
-  if new == 'success' and o.forget then
-    redis.call('DEL', key)
-    redis.call('ZREM', P .. ':all', o.id)
-  elseif new == 'success' or new == 'failure' or new == 'revoked' then
-    redis.call('HSET', key, 'state', new, 'done_at', num(now))
-    if o.result then redis.call('HSET', key, 'result', o.result) end
-    if f.error_type then
-      redis.call('HSET', key, 'error_type', f.error_type, 'error_message', f.message or '',
-                 'traceback', f.traceback or '')
-      if f.args then redis.call('HSET', key, 'error_args', f.args) end
-    end
-    if o.purge_at then
-      redis.call('HSET', key, 'purge_at', num(o.purge_at))
-      redis.call('ZADD', P .. ':purge', o.purge_at, o.id)
-    end
-    bump(queue, new, 1)
-  elseif new == 'scheduled' then
-    local eta = o.eta or now
-    local target = (eta <= now) and 'pending' or 'scheduled'
-    redis.call('HSET', key, 'state', target, 'eta', num(eta), 'retries', o.retries,
-               'error_type', f.error_type or '', 'error_message', f.message or '',
-               'traceback', f.traceback or '')
-    if target == 'pending' then
-      local priority = redis.call('HGET', key, 'priority')
-      redis.call('ZADD', P .. ':q:' .. queue, score(priority, eta), o.id)
-    else
-      redis.call('ZADD', P .. ':sched', eta, o.id)
-    end
-    bump(queue, target, 1)
-  elseif new == 'pending' then
-    local priority, eta = unpack(redis.call('HMGET', key, 'priority', 'eta'))
-    redis.call('HSET', key, 'state', 'pending')
-    if o.crashed then redis.call('HINCRBY', key, 'crashes', 1) end
-    redis.call('ZADD', P .. ':q:' .. queue, score(priority, eta), o.id)
-    bump(queue, 'pending', 1)
-  end
-  local kinds = {success = 'task-succeeded', failure = 'task-failed', revoked = 'task-revoked',
-                 scheduled = 'task-retried', pending = 'task-requeued'}
-  if o.task then event(now, kinds[new], o.id, o.task, o.queue, nil, o.runtime, f.error_type) end
-  for _, follow in ipairs(o.follow_ups or {}) do insert(follow, now) end
-  for _, c in ipairs(o.chords or {}) do store_chord(c, now) end
-  if o.chord_id and (new == 'success' or new == 'failure' or new == 'revoked') then
-    chord_member_finished(o.chord_id, o.id, new ~= 'success', now)
-  end
-  return 1
-end
-local function promote(now)
-  local due = redis.call('ZRANGEBYSCORE', P .. ':sched', '-inf', now)
-  for _, id in ipairs(due) do
-    local queue, priority, eta = unpack(redis.call('HMGET', jk(id), 'queue', 'priority', 'eta'))
-    redis.call('ZREM', P .. ':sched', id)
-    if queue then
-      redis.call('HSET', jk(id), 'state', 'pending')
-      redis.call('ZADD', P .. ':q:' .. queue, score(priority, eta), id)
-      bump(queue, 'scheduled', -1)
-      bump(queue, 'pending', 1)
-    end
-  end
-end
-"""
 
-# ARGV: prefix, events_kept, now, packed queues: is anything claimable now?
-_HAS_WORK = _PRELUDE + r"""
-local now = tonumber(ARGV[3])
-for _, queue in ipairs(cmsgpack.unpack(ARGV[4])) do
-  if redis.call('SISMEMBER', P .. ':paused', queue) == 0
-     and redis.call('ZCARD', P .. ':q:' .. queue) > 0 then return 1 end
-end
-if #redis.call('ZRANGEBYSCORE', P .. ':sched', '-inf', now, 'LIMIT', 0, 1) > 0 then return 1 end
-return 0
-"""
 
-# ARGV: prefix, events_kept, now, packed jobs, packed chords or ''
-_ENQUEUE = _PRELUDE + r"""
-local now = tonumber(ARGV[3])
-local n = 0
-for _, job in ipairs(cmsgpack.unpack(ARGV[4])) do n = n + insert(job, now) end
-if ARGV[5] and ARGV[5] ~= '' then
-  for _, c in ipairs(cmsgpack.unpack(ARGV[5])) do store_chord(c, now) end
-end
-if n > 0 then touch() end
-return n
-"""
 
-# ARGV: prefix, events_kept, now, packed outcomes
-_SETTLE = _PRELUDE + r"""
-local now = tonumber(ARGV[3])
-local stale = {}
-for _, o in ipairs(cmsgpack.unpack(ARGV[4])) do
-  if settle_one(o, now) == 0 then table.insert(stale, o.id) end
-end
-touch()
-return stale
-"""
 
-# ARGV: prefix, events_kept, now, packed {queues, worker, pid, limit, settle, rates, limits}
-_CLAIM = _PRELUDE + r"""
-local now = tonumber(ARGV[3])
-local req = cmsgpack.unpack(ARGV[4])
-local changed = false
-for _, o in ipairs(req.settle or {}) do settle_one(o, now); changed = true end
-promote(now)
-local candidates = {}
-for _, queue in ipairs(req.queues) do
-  if redis.call('SISMEMBER', P .. ':paused', queue) == 0 then
-    local room = req.limit
-    if req.limits and req.limits[queue] then
-      local running = tonumber(redis.call('HGET', P .. ':counts', queue .. '\0running') or 0)
-      room = math.min(room, req.limits[queue] - running)
-    end
-    if room > 0 then
-      local ids = redis.call('ZRANGE', P .. ':q:' .. queue, 0, room - 1, 'WITHSCORES')
-      for i = 1, #ids, 2 do
-        table.insert(candidates, {id = ids[i], score = tonumber(ids[i + 1]), queue = queue})
-      end
-    end
-  end
-end
-table.sort(candidates, function(a, b)
-  if a.score == b.score then return a.id < b.id end
-  return a.score < b.score
-end)
-local out = {}
-local turns = {}
-for _, c in ipairs(candidates) do
-  if #out >= req.limit then break end
-  local key = jk(c.id)
-  local task = redis.call('HGET', key, 'task')
-  local rate = req.rates and req.rates[task]
-  local allowed = true
-  if rate then
-    local turn = turns[task] or tonumber(redis.call('HGET', P .. ':rate', task) or now)
-    if turn <= now then
-      turns[task] = math.max(turn, now) + 1.02 / rate
-    else
-      turns[task] = turn
-      allowed = false
-      redis.call('ZREM', P .. ':q:' .. c.queue, c.id)
-      redis.call('HSET', key, 'state', 'scheduled', 'eta', num(turn))
-      redis.call('ZADD', P .. ':sched', turn, c.id)
-      bump(c.queue, 'pending', -1)
-      bump(c.queue, 'scheduled', 1)
-    end
-  end
-  if allowed then
-    redis.call('ZREM', P .. ':q:' .. c.queue, c.id)
-    local attempts = redis.call('HINCRBY', key, 'attempts', 1)
-    redis.call('HSET', key, 'state', 'running', 'worker', req.worker, 'pid', req.pid,
-               'started_at', num(now))
-    redis.call('SADD', P .. ':run:' .. req.worker, c.id)
-    redis.call('SADD', P .. ':holders', req.worker)
-    bump(c.queue, 'pending', -1)
-    bump(c.queue, 'running', 1)
-    event(now, 'task-started', c.id, task, c.queue, req.worker, nil, nil)
-    table.insert(out, redis.call('HGETALL', key))
-    table.insert(out[#out], 'id')
-    table.insert(out[#out], c.id)
-    changed = true
-  end
-end
-for task, turn in pairs(turns) do redis.call('HSET', P .. ':rate', task, num(turn)) end
-if changed then touch() end
-return out
-"""
 
-# ARGV: prefix, events_kept, now, id, purge_at or '', terminate ('1'/'0'), message
-_REVOKE = _PRELUDE + r"""
-local now = tonumber(ARGV[3])
-local id = ARGV[4]
-local key = jk(id)
-local state, queue = unpack(redis.call('HMGET', key, 'state', 'queue'))
-if not state then return 'unknown' end
-local function finish()
-  redis.call('HSET', key, 'state', 'revoked', 'done_at', num(now),
-             'error_type', 'litejobs.exceptions.TaskRevokedError', 'error_message', ARGV[7])
-  if ARGV[5] ~= '' then
-    redis.call('HSET', key, 'purge_at', ARGV[5])
-    redis.call('ZADD', P .. ':purge', ARGV[5], id)
-  end
-  bump(queue, 'revoked', 1)
-  touch()
-end
-if state == 'pending' or state == 'scheduled' then
-  redis.call('ZREM', P .. ':q:' .. queue, id)
-  redis.call('ZREM', P .. ':sched', id)
-  bump(queue, state, -1)
-  finish()
-  return 'revoked'
-end
-if state == 'running' then
-  if ARGV[6] ~= '1' then return 'running' end
-  local worker, pid = unpack(redis.call('HMGET', key, 'worker', 'pid'))
-  redis.call('SREM', P .. ':run:' .. worker, id)
-  redis.call('HSET', P .. ':terminate', id, worker .. '|' .. pid)
-  bump(queue, 'running', -1)
-  finish()
-  return 'terminating'
-end
-return 'finished'
-"""
 
-# ARGV: prefix, events_kept, now, id or '', task or ''
-_RETRY_FAILED = _PRELUDE + r"""
-local now = tonumber(ARGV[3])
-local ids = {}
-if ARGV[4] ~= '' then
-  ids = {ARGV[4]}
-else
-  -- every failed job (optionally of one task), found through the listing index
-  for _, id in ipairs(redis.call('ZRANGE', P .. ':all', 0, -1)) do
-    local state, task = unpack(redis.call('HMGET', jk(id), 'state', 'task'))
-    if state == 'failure' and (ARGV[5] == '' or task == ARGV[5]) then table.insert(ids, id) end
-  end
-end
-local n = 0
-for _, id in ipairs(ids) do
-  local key = jk(id)
-  local state, queue, priority = unpack(redis.call('HMGET', key, 'state', 'queue', 'priority'))
-  if state == 'failure' or (state == 'revoked' and ARGV[4] ~= '') then
-    redis.call('HDEL', key, 'error_type', 'error_message', 'error_args', 'traceback', 'result',
-               'done_at', 'purge_at', 'custom_state')
-    redis.call('HSET', key, 'state', 'pending', 'eta', num(now), 'retries', 0)
-    redis.call('ZREM', P .. ':purge', id)
-    redis.call('ZADD', P .. ':q:' .. queue, score(priority, now), id)
-    bump(queue, state, -1)
-    bump(queue, 'pending', 1)
-    n = n + 1
-  end
-end
-if n > 0 then touch() end
-return n
-"""
 
-# ARGV: prefix, events_kept, now, queue or '', packed list of states or ''
-_PURGE = _PRELUDE + r"""
-local wanted = {}
-if ARGV[5] == '' then
-  wanted = {pending = true, scheduled = true}
-else
-  for _, s in ipairs(cmsgpack.unpack(ARGV[5])) do wanted[s] = true end
-end
-local n = 0
-for _, id in ipairs(redis.call('ZRANGE', P .. ':all', 0, -1)) do
-  local key = jk(id)
-  local state, queue = unpack(redis.call('HMGET', key, 'state', 'queue'))
-  if state and wanted[state] and (ARGV[4] == '' or queue == ARGV[4]) then
-    redis.call('ZREM', P .. ':q:' .. queue, id)
-    redis.call('ZREM', P .. ':sched', id)
-    redis.call('ZREM', P .. ':purge', id)
-    redis.call('ZREM', P .. ':all', id)
-    redis.call('DEL', key)
-    bump(queue, state, -1)
-    n = n + 1
-  end
-end
-if n > 0 then touch() end
-return n
-"""
 
-# ARGV: prefix, events_kept, now, limit
-_PRUNE = _PRELUDE + r"""
-local n = 0
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. ':purge', '-inf', ARGV[3],
-                               'LIMIT', 0, tonumber(ARGV[4]))) do
-  local key = jk(id)
-  local state, queue = unpack(redis.call('HMGET', key, 'state', 'queue'))
-  redis.call('ZREM', P .. ':purge', id)
-  if state == 'success' or state == 'failure' or state == 'revoked' then
-    redis.call('ZREM', P .. ':all', id)
-    redis.call('DEL', key)
-    bump(queue, state, -1)
-    n = n + 1
-  end
-end
-return n
-"""
 
-# ARGV: prefix, events_kept, now, id, attempt, custom state, packed meta
-_CUSTOM_STATE = _PRELUDE + r"""
-local key = jk(ARGV[4])
-local state, attempts = unpack(redis.call('HMGET', key, 'state', 'attempts'))
-if state ~= 'running' or attempts ~= ARGV[5] then return 0 end
-redis.call('HSET', key, 'custom_state', ARGV[6], 'meta', ARGV[7])
-touch()
-return 1
-"""
 
-# ARGV: prefix, events_kept, now, id
-_FORGET = _PRELUDE + r"""
-local key = jk(ARGV[4])
-local state, queue = unpack(redis.call('HMGET', key, 'state', 'queue'))
-if state ~= 'success' and state ~= 'failure' and state ~= 'revoked' then return 0 end
-redis.call('DEL', key)
-redis.call('ZREM', P .. ':all', ARGV[4])
-redis.call('ZREM', P .. ':purge', ARGV[4])
-bump(queue, state, -1)
-return 1
-"""
 
-# ARGV: prefix, events_kept, now, holder, lease_until
-_BEAT_LEAD = _PRELUDE + r"""
-local key = P .. ':beat:lock'
-local holder = redis.call('HGET', key, 'holder')
-local until_ = tonumber(redis.call('HGET', key, 'until') or 0)
-if holder and holder ~= ARGV[4] and until_ >= tonumber(ARGV[3]) then return 0 end
-redis.call('HSET', key, 'holder', ARGV[4], 'until', ARGV[5])
-return 1
-"""
 
-# ARGV: prefix, events_kept, now, name, slot, next_run, packed job or ''
-_BEAT_FIRE = _PRELUDE + r"""
-local now = tonumber(ARGV[3])
-local key = P .. ':beat:entry:' .. ARGV[4]
-local last = redis.call('HGET', key, 'last_run')
-if last and last ~= '' and tonumber(last) >= tonumber(ARGV[5]) then return 0 end
-redis.call('HSET', key, 'last_run', ARGV[5], 'next_run', ARGV[6])
-if ARGV[7] ~= '' then
-  insert(cmsgpack.unpack(ARGV[7]), now)
-  touch()
-end
-return 1
-"""
 
 
 def _job_dict(job: Job) -> dict[str, Any]:
@@ -620,11 +212,7 @@ class RedisTransport(Transport):
         except redis.RedisError as exc:
             raise StoreError(f"cannot reach Redis at {_safe(url)}: {exc}") from None
         self.r.set(f"{prefix}:events_on", "1" if events else "0")
-        self._scripts = {name: self.r.register_script(code) for name, code in (
-            ("enqueue", _ENQUEUE), ("settle", _SETTLE), ("claim", _CLAIM),
-            ("revoke", _REVOKE), ("retry_failed", _RETRY_FAILED), ("purge", _PURGE),
-            ("prune", _PRUNE), ("custom_state", _CUSTOM_STATE), ("forget", _FORGET),
-            ("beat_lead", _BEAT_LEAD), ("beat_fire", _BEAT_FIRE), ("has_work", _HAS_WORK))}
+        self._scripts = {name: self.r.register_script(code) for name, code in SCRIPTS.items()}
         self._lock = threading.Lock()
         self._pubsub: Any = None
         self._pubsub_pid = 0
