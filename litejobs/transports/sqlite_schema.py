@@ -70,13 +70,17 @@ def open_store(path: str, durability: str, on_busy: Callable[[int], bool]) -> ap
 
 
 def _read_header(conn: apsw.Connection, path: str) -> tuple[int, int, int]:
+    # One statement, so one snapshot: read piecemeal, another process's creation could
+    # commit in between and leave tables without the marker.
     try:
-        app_id = conn.execute("PRAGMA application_id").fetchall()[0][0]
-        version = conn.execute("PRAGMA user_version").fetchall()[0][0]
-        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchall()[0][0]
+        rows = conn.execute(
+            "SELECT (SELECT application_id FROM pragma_application_id), "
+            "(SELECT user_version FROM pragma_user_version), "
+            "(SELECT count(*) FROM sqlite_master)").fetchall()
     except (apsw.NotADBError, apsw.CorruptError):
         raise SchemaError(f"{path} is not a SQLite database, so not a litejobs "
                           "store; nothing was changed") from None
+    app_id, version, tables = rows[0]
     return app_id, version, tables
 
 
