@@ -212,7 +212,11 @@ return stale
 local now = tonumber(ARGV[3])
 local req = cmsgpack.unpack(ARGV[4])
 local changed = false
-for _, o in ipairs(req.settle or {}) do settle_one(o, now); changed = true end
+local stale = {}
+for _, o in ipairs(req.settle or {}) do
+  if settle_one(o, now) == 0 then table.insert(stale, o.id) end
+  changed = true
+end
 promote(now)
 local candidates = {}
 for _, queue in ipairs(req.queues) do
@@ -274,7 +278,7 @@ for _, c in ipairs(candidates) do
 end
 for task, turn in pairs(turns) do redis.call('HSET', P .. ':rate', task, num(turn)) end
 if changed then touch() end
-return out
+return {stale, out}
 
 -- name: revoke
 -- ARGV: prefix, events_kept, now, id, purge_at or '', terminate ('1'/'0'), message

@@ -22,6 +22,7 @@ enqueues the body, and a beat slot fires once.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -37,6 +38,8 @@ from .. import serializer
 from ..exceptions import StoreError
 from ..job import ChordSpec, Job, JobState, Outcome
 from .base import BeatEntryState, Event, Lost, Transport, WorkerInfo
+
+log = logging.getLogger("litejobs.store")
 
 EVENTS_KEPT = 100_000
 
@@ -259,7 +262,8 @@ class RedisTransport(Transport):
             request["rates"] = rate_limits
         if queue_limits:
             request["limits"] = queue_limits
-        rows = self._run("claim", now, msgpack.packb(request, use_bin_type=False))
+        stale, rows = self._run("claim", now, msgpack.packb(request, use_bin_type=False))
+        _log_stale([s.decode() for s in stale])
         jobs = []
         for flat in rows:
             raw = dict(zip(flat[0::2], flat[1::2], strict=True))
@@ -270,7 +274,9 @@ class RedisTransport(Transport):
 
     def settle(self, outcomes: Sequence[Outcome], now: float) -> list[str]:
         packed = msgpack.packb([_outcome_dict(o) for o in outcomes], use_bin_type=False)
-        return [s.decode() for s in self._run("settle", now, packed)]
+        stale = [s.decode() for s in self._run("settle", now, packed)]
+        _log_stale(stale)
+        return stale
 
     def set_custom_state(self, job_id: str, attempt: int, state: str, meta: bytes | None) -> bool:
         return bool(self._run("custom_state", time.time(), job_id, attempt, state, meta or b""))
@@ -552,6 +558,12 @@ class RedisTransport(Transport):
 
     def beat_set_next(self, name: str, next_run: float) -> None:
         self.r.hset(self._key("beat", "entry", name), "next_run", repr(next_run))
+
+
+def _log_stale(stale: list[str]) -> None:
+    if stale:
+        log.warning("dropped %d stale outcome(s) (job re-claimed or revoked since): %s",
+                    len(stale), ", ".join(stale[:10]))
 
 
 def _safe(url: str) -> str:

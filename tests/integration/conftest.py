@@ -69,6 +69,23 @@ class WorkerProcess:
         self.log.close()
 
 
+@pytest.fixture(params=["sqlite", "redis"])
+def store_path(request, tmp_path):
+    """The store of a worker test: a SQLite file, or a real Redis (flushed first).
+
+    Tests marked ``one_store`` (they use files or mounts, or pick their own store) run once.
+    """
+    if request.param == "sqlite":
+        return str(tmp_path / "jobs.sqlite")
+    if request.node.get_closest_marker("one_store"):
+        pytest.skip("this test picks its own store")
+    import redis
+
+    url = request.getfixturevalue("redis_url")
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
 @pytest.fixture
 def app(store_path):
     with use_store(jobs.app, store_path) as app:

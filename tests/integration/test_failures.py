@@ -106,6 +106,7 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+@pytest.mark.one_store
 def test_a_worker_that_cannot_write_keeps_its_outcome_and_resumes(small_disk, app,
                                                                   start_worker):
     # Given a worker running a job on a store whose disk is then filled up

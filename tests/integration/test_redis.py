@@ -20,6 +20,8 @@ import jobs
 from helpers import TESTS_DIR, wait_until
 from integration.conftest import read_ledger
 
+pytestmark = pytest.mark.one_store  # these tests pick their Redis themselves
+
 
 @pytest.fixture
 def redis_app(redis_url, start_worker):  # after start_worker, which points jobs.app at SQLite
