@@ -85,7 +85,11 @@ class App:
                     self._transport = open_transport(
                         self.url, durability=self.conf.durability,
                         events=self.conf.worker_send_task_events,
-                        prefix=self.conf.redis_key_prefix)
+                        prefix=self.conf.redis_key_prefix,
+                        username=self.conf.redis_username
+                        or os.environ.get("LITEJOBS_REDIS_USERNAME"),
+                        password=self.conf.redis_password
+                        or os.environ.get("LITEJOBS_REDIS_PASSWORD"))
                 transport = self._transport
         return transport
 

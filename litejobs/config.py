@@ -31,6 +31,8 @@ DEFAULTS: dict[str, Any] = {
     "durability": "normal",
     "worker_send_task_events": True,
     "redis_key_prefix": "litejobs",
+    "redis_username": None,
+    "redis_password": None,
 }
 
 # Prefixes that mark a name as meant for litejobs, so that a typo in a settings
@@ -92,6 +94,9 @@ def _check(key: str, value: Any) -> Any:
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)
                                   or value < 1):
             raise bad("an int >= 1 or None")
+    elif key in ("redis_username", "redis_password"):
+        if value is not None and not isinstance(value, str):
+            raise bad("a string or None")
     elif key == "durability":
         if value not in ("normal", "full"):
             raise bad("'normal' or 'full'")

@@ -204,13 +204,17 @@ class RedisTransport(Transport):
     """Jobs, results and heartbeats in Redis, for workers on many machines."""
 
     def __init__(self, url: str, prefix: str = "litejobs", events: bool = True,
+                 username: str | None = None, password: str | None = None,
                  **_options: Any) -> None:
         self.url = url
         self.prefix = prefix
         self.events = events
         try:
+            credentials = {k: v for k, v in (("username", username), ("password", password))
+                           if v is not None}  # given as options, they win over the URL's
             self.r = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30,
-                                          health_check_interval=30, retry_on_timeout=True)
+                                          health_check_interval=30, retry_on_timeout=True,
+                                          **credentials)
             self.r.ping()
         except redis.RedisError as exc:
             raise StoreError(f"cannot reach Redis at {_safe(url)}: {exc}") from None

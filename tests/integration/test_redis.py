@@ -233,3 +233,40 @@ def _pings(url: str) -> bool:
         return bool(redis.Redis.from_url(url, socket_connect_timeout=0.2).ping())
     except redis.RedisError:
         return False
+
+
+def test_password_from_the_environment_and_tls(tmp_path, start_worker, monkeypatch):
+    # Given a redis-server that requires a password and also listens with TLS
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    made = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                           "-keyout", str(key), "-out", str(cert), "-days", "1",
+                           "-subj", "/CN=127.0.0.1"], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip("openssl cannot make a certificate here")
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        tls_port = s.getsockname()[1]
+    server, port = _own_redis(tmp_path, "--requirepass", "hunter2", "--tls-port",
+                              str(tls_port), "--tls-cert-file", str(cert), "--tls-key-file",
+                              str(key), "--tls-auth-clients", "no")
+    try:
+        # When the password comes from the environment, not the URL
+        monkeypatch.setenv("LITEJOBS_REDIS_PASSWORD", "hunter2")
+        url = f"redis://127.0.0.1:{port}/0"
+        wait_until(lambda: _pings(url.replace("redis://", "redis://:hunter2@")), 10,
+                   message="redis up")
+        worker = start_worker("-A", "jobs", "-c", "1", store=url, wait=False)
+        with use_store(jobs.app, url) as app:
+            wait_until(lambda: app.transport.workers(time.time()), 20, message="worker up")
+            # Then jobs flow, and the same store answers over TLS (rediss://)
+            assert jobs.add.delay(1, 2).get(timeout=20) == 3
+        tls_url = f"rediss://127.0.0.1:{tls_port}/0?ssl_cert_reqs=none"
+        with use_store(jobs.app, tls_url) as app:
+            assert jobs.add.delay(2, 3).get(timeout=20) == 5
+            assert app.transport.counts()["default"]["success"] == 2
+        assert "hunter2" not in worker.output()
+    finally:
+        server.kill()
+        server.wait(10)
