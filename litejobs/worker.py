@@ -14,9 +14,8 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from . import serializer
 from .exceptions import LiteJobsError
 from .execution import Execution, run_job
 from .job import Job, JobState, Outcome
@@ -193,7 +192,3 @@ class InProcessWorker:
         finally:
             consumer.flush()
             transport.unregister_worker(info.id)
-
-
-def decode_result(job: Job) -> Any:
-    return serializer.loads(job.result) if job.result is not None else None

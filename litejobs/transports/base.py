@@ -9,9 +9,33 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import logging
+import re
 from collections.abc import Iterable, Sequence
+from importlib import resources
 
 from ..job import ChordSpec, Job, JobState, Outcome
+
+log = logging.getLogger("litejobs.store")
+
+EVENTS_KEPT = 100_000  # the newest job events a store keeps; older ones go with each prune
+
+
+def load_named_sections(filename: str) -> dict[str, str]:
+    """The ``-- name: X`` sections of a file beside this one (sqlite.sql, redis.lua)."""
+    text = resources.files(__package__).joinpath(filename).read_text()
+    sections: dict[str, str] = {}
+    for chunk in re.split(r"^-- name: ", text, flags=re.M)[1:]:
+        name, _, body = chunk.partition("\n")
+        sections[name.strip()] = body
+    return sections
+
+
+def log_stale(stale: Sequence[str]) -> None:
+    """Say that fenced-off outcomes were dropped (a job re-claimed or revoked since)."""
+    if stale:
+        log.warning("dropped %d stale outcome(s) (job re-claimed or revoked since): %s",
+                    len(stale), ", ".join(stale[:10]))
 
 
 @dataclasses.dataclass

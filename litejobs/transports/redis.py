@@ -22,13 +22,10 @@ enqueues the body, and a beat slot fires once.
 
 from __future__ import annotations
 
-import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Sequence
-from importlib import resources
 from typing import Any
 
 import msgpack
@@ -37,20 +34,21 @@ import redis
 from .. import serializer
 from ..exceptions import StoreError
 from ..job import ChordSpec, Job, JobState, Outcome
-from .base import BeatEntryState, Event, Lost, Transport, WorkerInfo
-
-log = logging.getLogger("litejobs.store")
-
-EVENTS_KEPT = 100_000
+from .base import (
+    EVENTS_KEPT,
+    BeatEntryState,
+    Event,
+    Lost,
+    Transport,
+    WorkerInfo,
+    load_named_sections,
+    log_stale,
+)
 
 
 def _load_scripts() -> dict[str, str]:
     """The scripts in redis.lua, each with the shared prelude in front."""
-    text = resources.files(__package__).joinpath("redis.lua").read_text()
-    scripts: dict[str, str] = {}
-    for chunk in re.split(r"^-- name: ", text, flags=re.M)[1:]:
-        name, _, body = chunk.partition("\n")
-        scripts[name.strip()] = body
+    scripts = load_named_sections("redis.lua")
     prelude = scripts.pop("prelude")
     return {name: prelude + body for name, body in scripts.items()}
 
@@ -267,7 +265,7 @@ class RedisTransport(Transport):
         if queue_limits:
             request["limits"] = queue_limits
         stale, rows = self._run("claim", now, msgpack.packb(request, use_bin_type=False))
-        _log_stale([s.decode() for s in stale])
+        log_stale([s.decode() for s in stale])
         jobs = []
         for flat in rows:
             raw = dict(zip(flat[0::2], flat[1::2], strict=True))
@@ -279,7 +277,7 @@ class RedisTransport(Transport):
     def settle(self, outcomes: Sequence[Outcome], now: float) -> list[str]:
         packed = msgpack.packb([_outcome_dict(o) for o in outcomes], use_bin_type=False)
         stale = [s.decode() for s in self._run("settle", now, packed)]
-        _log_stale(stale)
+        log_stale(stale)
         return stale
 
     def set_custom_state(self, job_id: str, attempt: int, state: str, meta: bytes | None) -> bool:
@@ -562,12 +560,6 @@ class RedisTransport(Transport):
 
     def beat_set_next(self, name: str, next_run: float) -> None:
         self.r.hset(self._key("beat", "entry", name), "next_run", repr(next_run))
-
-
-def _log_stale(stale: list[str]) -> None:
-    if stale:
-        log.warning("dropped %d stale outcome(s) (job re-claimed or revoked since): %s",
-                    len(stale), ", ".join(stale[:10]))
 
 
 def _safe(url: str) -> str:

@@ -24,7 +24,7 @@ from .. import serializer
 from ..exceptions import SerializationError, StoreError
 from ..job import ChordSpec, Job, JobState, Outcome
 from ._inotify import FileWatch
-from .base import BeatEntryState, Event, Lost, Transport, WorkerInfo
+from .base import EVENTS_KEPT, BeatEntryState, Event, Lost, Transport, WorkerInfo, log_stale
 from .sqlite_schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, Q, open_store
 from .sqlite_writes import chord_member_finished, insert_chord, insert_jobs, job_row
 
@@ -51,7 +51,6 @@ _EVENT_KINDS = {
     JobState.SCHEDULED: "task-retried", JobState.REVOKED: "task-revoked",
     JobState.PENDING: "task-requeued",
 }
-EVENTS_KEPT = 100_000  # the newest events kept; older ones go with each prune
 
 # Every open transport in this process. Before any fork() they all close their
 # connections: SQLite keeps per-process lock bookkeeping (per inode, and for the WAL
@@ -338,9 +337,7 @@ class SQLiteTransport(Transport):
             if o.chord_id and state.finished:
                 chord_member_finished(conn, o.chord_id, o.job_id,
                                       state is not JobState.SUCCESS, now)
-        if stale:
-            log.warning("dropped %d stale outcome(s) (job re-claimed or revoked since): %s",
-                        len(stale), ", ".join(stale[:10]))
+        log_stale(stale)
         return stale
 
     @_store_call

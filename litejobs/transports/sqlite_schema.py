@@ -8,15 +8,14 @@ once.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
-from importlib import resources
 from typing import Any
 
 import apsw
 import filelock
 
 from ..exceptions import SchemaError, StoreError
+from .base import load_named_sections
 
 SCHEMA_VERSION = 2
 APPLICATION_ID = 0x4C4A4F42  # "LJOB" in the header marks a litejobs store
@@ -25,16 +24,7 @@ MIGRATIONS = {1: "schema_1", 2: "schema_2"}
 WAL_AUTOCHECKPOINT_PAGES = 8000
 
 
-def _load_queries() -> dict[str, str]:
-    text = resources.files(__package__).joinpath("sqlite.sql").read_text()
-    queries: dict[str, str] = {}
-    for chunk in re.split(r"^-- name: ", text, flags=re.M)[1:]:
-        name, _, body = chunk.partition("\n")
-        queries[name.strip()] = body.strip()
-    return queries
-
-
-Q = _load_queries()
+Q = {name: body.strip() for name, body in load_named_sections("sqlite.sql").items()}
 
 
 def open_store(path: str, durability: str, on_busy: Callable[[int], bool]) -> apsw.Connection:
