@@ -83,14 +83,17 @@ def test_rate_limit_holds_across_two_workers(app, start_worker, ledger):
     assert [r.get(timeout=20) for r in free] == list(range(1, 11))
     assert not all(r.ready() for r in limited)
     assert [r.get(timeout=30) for r in limited] == [f"r{i}" for i in range(40)]
-    times = sorted(ts for kind, _tag, _pid, ts in read_ledger(ledger) if kind == "start")
-    assert len(times) == 40
+    assert sum(1 for kind, *_ in read_ledger(ledger) if kind == "start") == 40
+    # The limit governs claims, so judge it by the claim times the store keeps: the
+    # ledger's in-task times add the child's start-up jitter, which no limiter controls.
+    times = sorted(app.transport.get(r.id).started_at for r in limited)
     # no one-second window holds more than 10 starts
     busiest = max(sum(1 for t in times if s <= t < s + 1.0) for s in times)
     assert busiest <= 10, busiest
-    # and the total is within 10% of the expected: 39 gaps of 1.02/10 s
+    # and the limiter does not starve the task: 39 gaps of 1.02/10 s, with room for a
+    # busy machine waking the deferred jobs late
     expected = 39 * 1.02 / 10
-    assert expected * 0.9 <= times[-1] - times[0] <= expected * 1.1, times[-1] - times[0]
+    assert expected * 0.99 <= times[-1] - times[0] <= expected * 1.5, times[-1] - times[0]
     assert all(app.transport.get(r.id).attempts == 1 for r in limited)  # waits cost nothing
     assert time.time() - started < 30
 
