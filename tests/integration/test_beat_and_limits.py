@@ -90,10 +90,10 @@ def test_rate_limit_holds_across_two_workers(app, start_worker, ledger):
     # no one-second window holds more than 10 starts
     busiest = max(sum(1 for t in times if s <= t < s + 1.0) for s in times)
     assert busiest <= 10, busiest
-    # and the limiter does not starve the task: 39 gaps of 1.02/10 s, with room for a
-    # busy machine waking the deferred jobs late
+    # and the limiter does not starve the task: the total is within 10% of 39 gaps of
+    # 1.02/10 s
     expected = 39 * 1.02 / 10
-    assert expected * 0.99 <= times[-1] - times[0] <= expected * 1.5, times[-1] - times[0]
+    assert expected * 0.9 <= times[-1] - times[0] <= expected * 1.1, times[-1] - times[0]
     assert all(app.transport.get(r.id).attempts == 1 for r in limited)  # waits cost nothing
     assert time.time() - started < 30
 
