@@ -13,3 +13,8 @@ app.conf.update(result_expires=3600, worker_hijack_root_logger=False,
 @app.task
 def add(x, y):
     return x + y
+
+
+@app.task
+def tsum(numbers):
+    return sum(numbers)

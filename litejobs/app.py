@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar,
 from . import serializer
 from .config import Conf
 from .exceptions import ConfigurationError, NotRegistered
-from .job import Job, new_id, validate_task_options
+from .job import PRIORITY_MAX, PRIORITY_MIN, Job, is_priority, new_id, validate_task_options
 from .result import AsyncResult
 from .task import SEND_OPTIONS, Task
 from .timeutil import now as clock_now
@@ -243,8 +243,9 @@ class App:
         if priority is None:
             priority = task.priority if task and task.priority is not None \
                 else conf["task_default_priority"]
-        elif not isinstance(priority, int) or isinstance(priority, bool):
-            raise ConfigurationError(f"priority for {name} must be an int, not {priority!r}")
+        elif not is_priority(priority):
+            raise ConfigurationError(f"priority for {name} must be an int from {PRIORITY_MIN} "
+                                     f"to {PRIORITY_MAX} (higher runs first), not {priority!r}")
         acks_late = opts.get("acks_late")
         if acks_late is None:
             acks_late = task.acks_late if task and task.acks_late is not None \
@@ -364,7 +365,8 @@ class JobTemplate:
         self.expires, self.retries, self.acks_late = expires, retries, acks_late
         self.options, self.created_at, self.task_id = options, created_at, task_id
 
-    def make(self, args: Iterable[Any] | None, kwargs: dict[str, Any] | None) -> Job:
+    def make(self, args: Iterable[Any] | None, kwargs: dict[str, Any] | None,
+             task_id: str | None = None) -> Job:
         name = self.name
         if args is None:
             args = ()
@@ -378,8 +380,8 @@ class JobTemplate:
             raise ConfigurationError(f"kwargs of {name} must be a dict, not "
                                      f"{type(kwargs).__name__}")
         payload = serializer.dumps_call(name, tuple(args), kwargs)
-        return Job(id=self.task_id or new_id(), task=name, payload=payload, queue=self.queue,
-                   priority=self.priority, eta=self.eta, expires=self.expires,
+        return Job(id=task_id or self.task_id or new_id(), task=name, payload=payload,
+                   queue=self.queue, priority=self.priority, eta=self.eta, expires=self.expires,
                    retries=self.retries, acks_late=self.acks_late, options=self.options,
                    created_at=self.created_at)
 

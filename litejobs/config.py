@@ -77,8 +77,10 @@ def _check(key: str, value: Any) -> Any:
             except (ZoneInfoNotFoundError, ValueError):
                 raise bad("an IANA time zone name such as 'Europe/Paris'") from None
     elif key == "task_default_priority":
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise bad("an int")
+        from .job import PRIORITY_MAX, PRIORITY_MIN, is_priority
+
+        if not is_priority(value):
+            raise bad(f"an int from {PRIORITY_MIN} to {PRIORITY_MAX}")
     elif key == "task_default_rate_limit":
         if value is not None:
             from .timeutil import parse_rate

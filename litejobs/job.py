@@ -122,6 +122,16 @@ class ChordSpec:
 
 
 # Options a task accepts at declaration (Celery's names), with their defaults.
+# Priorities are bounded so that every transport orders them alike (Redis packs priority
+# and eta into one float score); Celery's own range is 0-255 on RabbitMQ, 0-9 on Redis.
+PRIORITY_MIN, PRIORITY_MAX = -255, 255
+
+
+def is_priority(value: object) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)
+            and PRIORITY_MIN <= value <= PRIORITY_MAX)
+
+
 TASK_OPTION_DEFAULTS: dict[str, Any] = {
     "name": None,
     "bind": False,
@@ -208,8 +218,8 @@ def validate_task_options(func_name: str, options: dict[str, Any]) -> dict[str, 
     need("queue", merged["queue"] is None or (isinstance(merged["queue"], str) and merged["queue"]),
          "a non-empty queue name")
     pr = merged["priority"]
-    need("priority", pr is None or (isinstance(pr, int) and not isinstance(pr, bool)),
-         "an int (higher runs first)")
+    need("priority", pr is None or is_priority(pr),
+         f"an int from {PRIORITY_MIN} to {PRIORITY_MAX} (higher runs first)")
     for key in ("ignore_result", "acks_late"):
         need(key, merged[key] is None or isinstance(merged[key], bool), "True, False or None")
     need("typing", isinstance(merged["typing"], bool), "True or False")

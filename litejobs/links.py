@@ -17,7 +17,7 @@ from .exceptions import ConfigurationError
 from .job import ChordSpec, Job, JobState
 
 if TYPE_CHECKING:
-    from .app import App
+    from .app import App, JobTemplate
 
 
 def attach(step: Any, links: list[dict[str, Any]], errbacks: list[dict[str, Any]]) -> None:
@@ -86,6 +86,28 @@ def _job(app: App, sig: Signature, args: tuple, kwargs: dict[str, Any],
     return app.job_template(sig.task, merged).make(call_args, {**sig.kwargs, **kwargs})
 
 
+def _jobs(app: App, sigs: list[Signature], args: tuple, kwargs: dict[str, Any],
+          options: dict[str, Any], extra: dict[str, Any]) -> list[Job]:
+    """The jobs of a group's members: those alike but for their arguments and id share
+    one checked template (and one stored options blob), so a large group costs little
+    more than packing its arguments."""
+    templates: dict[str, JobTemplate] = {}
+    out: list[Job] = []
+    for sig in sigs:
+        own = sig.options
+        if own and (len(own) > 1 or not isinstance(own.get("task_id"), str)):
+            # options of its own: checked in full
+            out.append(_job(app, sig, args, kwargs, options, extra))
+            continue
+        template = templates.get(sig.task)
+        if template is None:
+            template = templates[sig.task] = app.job_template(sig.task, {**options, **extra})
+        out.append(template.make(sig.args if sig.immutable else args + sig.args,
+                                 {**sig.kwargs, **kwargs} if kwargs else sig.kwargs,
+                                 own.get("task_id")))
+    return out
+
+
 def build(app: App, step: Any, args: tuple, kwargs: dict[str, Any], options: dict[str, Any],
           root_id: str | None = None, parent_id: str | None = None
           ) -> tuple[list[Job], list[ChordSpec]]:
@@ -99,15 +121,13 @@ def build(app: App, step: Any, args: tuple, kwargs: dict[str, Any], options: dic
         return [_job(app, step, args, kwargs, options, extra)], []
     if isinstance(step, group):
         group_id = step.options["group_id"]
-        return [_job(app, t, args, kwargs, options, {**extra, "group_id": group_id})
-                for t in step.tasks], []
+        return _jobs(app, step.tasks, args, kwargs, options, {**extra, "group_id": group_id}), []
     chord_id = step.header.options["group_id"]
     body = step.body
     if not step.header.tasks:  # an empty header calls the body with []
         return [_job(app, body, ([],) if not body.immutable else (), {}, {}, extra)], []
-    header = [_job(app, t, args, kwargs, options,
+    header = _jobs(app, step.header.tasks, args, kwargs, options,
                    {**extra, "group_id": chord_id, "chord": chord_id})
-              for t in step.header.tasks]
     body_job = _job(app, body, (), {}, {}, extra)
     if body.immutable:
         body_job.options = {**body_job.options, "_immutable": True}

@@ -20,6 +20,8 @@ R = TypeVar("R")
 # A wake-up may be consumed by another thread sharing the connection; waiting in
 # slices bounds the cost of that to one slice.
 _WAIT_SLICE = 0.1
+# How many members of a group one read looks at while waiting for them.
+_GROUP_WINDOW = 256
 
 
 class AsyncResult(Generic[R]):
@@ -314,27 +316,75 @@ class GroupResult:
         return iter(self.results)
 
     def get(self, timeout: float | None = None, propagate: bool = True) -> list[Any]:
-        """Every member's result, in order; raises the first failure (if ``propagate``)."""
+        """Every member's result, in order; raises the first failure (if ``propagate``).
+
+        As in Celery, members are awaited in order, so a failure is raised once every
+        member before it has finished. The store is read a batch at a time.
+        """
+        if not self._stored():
+            return [r.get(timeout=timeout, propagate=propagate) for r in self.results]
+        transport = self.app.transport  # type: ignore[union-attr]
         deadline = None if timeout is None else time.monotonic() + timeout
-        values = []
-        for r in self.results:
-            remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-            values.append(r.get(timeout=remaining, propagate=propagate))
-        return values
+        ids = [r.id for r in self.results]
+        finished: list[JobState | None] = [None] * len(ids)
+        first_open = 0  # every member before it has finished
+        while True:
+            # Workers finish members roughly in order, so look a window ahead of the
+            # first open member, not at every member on every wake-up.
+            while first_open < len(ids):
+                window = [i for i in range(first_open, min(first_open + _GROUP_WINDOW,
+                                                            len(ids)))
+                          if finished[i] is None]
+                for i, found in zip(window, transport.get_states([ids[i] for i in window]),
+                                    strict=True):
+                    if found is not None and found[0].finished:
+                        finished[i] = found[0]
+                before = first_open
+                while first_open < len(ids) and finished[first_open] is not None:
+                    if propagate and finished[first_open] is not JobState.SUCCESS:
+                        self.results[first_open].get(propagate=True)  # raises its exception
+                    first_open += 1
+                if first_open - before < _GROUP_WINDOW:
+                    break
+            if first_open == len(ids):
+                break
+            wait = _WAIT_SLICE if deadline is None else min(deadline - time.monotonic(),
+                                                            _WAIT_SLICE)
+            if wait <= 0:
+                raise TimeoutError(f"group {self.id}: member {ids[first_open]} did not "
+                                   f"finish within {timeout}s")
+            transport.wait_for_change(wait)
+        jobs = transport.get_many(ids)
+        return [r.get(timeout=0, propagate=propagate) if job is None or not job.state.finished
+                else r._outcome(job, propagate) for r, job in zip(self.results, jobs,
+                                                                   strict=True)]
 
     join = get
 
+    def _stored(self) -> bool:
+        """Whether every member's outcome is in the store (not an eager run's)."""
+        return self.app is not None and all(
+            isinstance(r, AsyncResult) and not isinstance(r, EagerResult)
+            for r in self.results)
+
+    def _states(self) -> list[str]:
+        if not self._stored():
+            return [r.state for r in self.results]
+        found = self.app.transport.get_states(  # type: ignore[union-attr]
+            [r.id for r in self.results])
+        return [states.PENDING if f is None else states.celery_state(*f) for f in found]
+
     def ready(self) -> bool:
-        return all(r.ready() for r in self.results)
+        return all(state in states.READY_STATES for state in self._states())
 
     def successful(self) -> bool:
-        return all(r.successful() for r in self.results)
+        return all(state == states.SUCCESS for state in self._states())
 
     def failed(self) -> bool:
-        return any(r.failed() for r in self.results)
+        return any(state == states.FAILURE for state in self._states())
 
     def completed_count(self) -> int:
-        return sum(1 for r in self.results if r.successful())
+        return sum(1 for state in self._states() if state == states.SUCCESS)
 
     def forget(self) -> None:
         for r in self.results:

@@ -215,6 +215,15 @@ class Transport(abc.ABC):
     def get_state(self, job_id: str) -> tuple[JobState, str | None, int] | None:
         """``(state, custom_state, retries)`` without the blobs: the cheap poll of ``get()``."""
 
+    def get_many(self, job_ids: Sequence[str]) -> list[Job | None]:
+        """Several jobs, in the order asked (a group's results): one pass, not N polls."""
+        return [self.get(job_id) for job_id in job_ids]
+
+    def get_states(self, job_ids: Sequence[str]
+                   ) -> list[tuple[JobState, str | None, int] | None]:
+        """``get_state`` of several jobs, in the order asked."""
+        return [self.get_state(job_id) for job_id in job_ids]
+
     @abc.abstractmethod
     def waiting_queues(self) -> list[str]:
         """Names of queues holding pending or scheduled jobs (cheap: indexes only)."""

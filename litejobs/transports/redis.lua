@@ -316,14 +316,19 @@ end
 return 'finished'
 
 -- name: retry_failed
--- ARGV: prefix, events_kept, now, id or '', task or ''
+-- ARGV: prefix, events_kept, now, id or '', task or '', offset, batch
+-- Without an id: one batch of the listing index from offset (the caller loops, so a
+-- large store never blocks Redis in one long script).
 local now = tonumber(ARGV[3])
 local ids = {}
+local seen = 0
 if ARGV[4] ~= '' then
   ids = {ARGV[4]}
 else
-  -- every failed job (optionally of one task), found through the listing index
-  for _, id in ipairs(redis.call('ZRANGE', P .. ':all', 0, -1)) do
+  local offset = tonumber(ARGV[6])
+  local listed = redis.call('ZRANGE', P .. ':all', offset, offset + tonumber(ARGV[7]) - 1)
+  seen = #listed
+  for _, id in ipairs(listed) do
     local state, task = unpack(redis.call('HMGET', jk(id), 'state', 'task'))
     if state == 'failure' and (ARGV[5] == '' or task == ARGV[5]) then table.insert(ids, id) end
   end
@@ -344,18 +349,23 @@ for _, id in ipairs(ids) do
   end
 end
 if n > 0 then touch() end
-return n
+return {n, seen}
 
 -- name: purge
--- ARGV: prefix, events_kept, now, queue or '', packed list of states or ''
+-- ARGV: prefix, events_kept, now, queue or '', packed list of states or '', source
+-- (a sorted set under the prefix: 'all', 'sched' or 'q:<queue>'), offset, batch.
+-- One batch from offset; returns {deleted, kept, seen}: the caller moves the offset
+-- past the kept ones and stops at a short batch.
 local wanted = {}
 if ARGV[5] == '' then
   wanted = {pending = true, scheduled = true}
 else
   for _, s in ipairs(cmsgpack.unpack(ARGV[5])) do wanted[s] = true end
 end
-local n = 0
-for _, id in ipairs(redis.call('ZRANGE', P .. ':all', 0, -1)) do
+local offset = tonumber(ARGV[7])
+local listed = redis.call('ZRANGE', P .. ':' .. ARGV[6], offset, offset + tonumber(ARGV[8]) - 1)
+local n, kept = 0, 0
+for _, id in ipairs(listed) do
   local key = jk(id)
   local state, queue = unpack(redis.call('HMGET', key, 'state', 'queue'))
   if state and wanted[state] and (ARGV[4] == '' or queue == ARGV[4]) then
@@ -366,10 +376,14 @@ for _, id in ipairs(redis.call('ZRANGE', P .. ':all', 0, -1)) do
     redis.call('DEL', key)
     bump(queue, state, -1)
     n = n + 1
+  elseif state then
+    kept = kept + 1
+  else  -- a dangling index entry: drop it so the scan moves on
+    redis.call('ZREM', P .. ':' .. ARGV[6], id)
   end
 end
 if n > 0 then touch() end
-return n
+return {n, kept, #listed}
 
 -- name: prune
 -- ARGV: prefix, events_kept, now, limit

@@ -197,6 +197,11 @@ def _mapped_errors(cls: type) -> type:
     return cls
 
 
+# Jobs one script looks at when a command scans many (purge, retry --failed): Redis
+# runs nothing else while a script runs, so a scan goes in batches of this many.
+SCAN_BATCH = 500
+
+
 @_mapped_errors
 class RedisTransport(Transport):
     """Jobs, results and heartbeats in Redis, for workers on many machines."""
@@ -333,6 +338,23 @@ class RedisTransport(Transport):
             return None
         return JobState(state.decode()), custom.decode() if custom else None, int(retries or 0)
 
+    def get_many(self, job_ids: Sequence[str]) -> list[Job | None]:
+        pipe = self.r.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hgetall(self._key("job", job_id))
+        return [_job_from_hash(job_id, raw) if raw else None
+                for job_id, raw in zip(job_ids, pipe.execute(), strict=True)]
+
+    def get_states(self, job_ids: Sequence[str]
+                   ) -> list[tuple[JobState, str | None, int] | None]:
+        pipe = self.r.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hmget(self._key("job", job_id), "state", "custom_state", "retries")
+        return [None if state is None else
+                (JobState(state.decode()), custom.decode() if custom else None,
+                 int(retries or 0))
+                for state, custom, retries in pipe.execute()]
+
     def waiting_queues(self) -> list[str]:
         out = set()
         for key, value in self.r.hgetall(self._key("counts")).items():
@@ -397,15 +419,36 @@ class RedisTransport(Transport):
 
     def retry_failed(self, job_id: str | None = None, task: str | None = None,
                      now: float = 0.0) -> int:
-        return int(self._run("retry_failed", now, job_id or "", task or ""))
+        if job_id:
+            return int(self._run("retry_failed", now, job_id, "", 0, 0)[0])
+        total = offset = 0
+        while True:  # batches, so a large store never blocks Redis in one script
+            n, seen = self._run("retry_failed", now, "", task or "", offset, SCAN_BATCH)
+            total, offset = total + int(n), offset + int(seen)
+            if int(seen) < SCAN_BATCH:
+                return total
 
     def purge(self, queue: str | None = None, states: Sequence[JobState] | None = None) -> int:
         if states is not None and not {s.value for s in states} <= {
                 "success", "failure", "revoked"}:
             raise ValueError("only finished jobs can be purged by state")
-        packed = "" if states is None else msgpack.packb([s.value for s in states],
-                                                         use_bin_type=False)
-        return int(self._run("purge", time.time(), queue or "", packed))
+        if states is None:  # waiting jobs: their queues' sets and the schedule
+            queues = [queue] if queue else sorted(self.counts())
+            sources = [f"q:{q}" for q in queues] + ["sched"]
+            packed = ""
+        else:  # finished jobs: the listing index
+            sources = ["all"]
+            packed = msgpack.packb([s.value for s in states], use_bin_type=False)
+        total = 0
+        for source in sources:
+            offset = 0
+            while True:
+                n, kept, seen = self._run("purge", time.time(), queue or "", packed, source,
+                                          offset, SCAN_BATCH)
+                total, offset = total + int(n), offset + int(kept)
+                if int(seen) < SCAN_BATCH:
+                    break
+        return total
 
     # -- queues ------------------------------------------------------------------------
     def set_paused(self, queue: str, paused: bool) -> None:

@@ -174,6 +174,16 @@ class SQLiteTransport(Transport):
             raise
         conn.execute("COMMIT")
 
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[apsw.Connection]:
+        """Many reads in one read transaction: one consistent view, one lock."""
+        conn = self._conn
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
     def close(self) -> None:
         with self._lock:
             if self._pid == os.getpid():
@@ -467,6 +477,25 @@ class SQLiteTransport(Transport):
             return None
         state, custom, retries = rows[0]
         return JobState(state), custom, retries
+
+    @_store_call
+    def get_many(self, job_ids: Sequence[str]) -> list[Job | None]:
+        with self._snapshot() as conn:
+            out = []
+            for job_id in job_ids:
+                rows = conn.execute(_SELECT_JOB + " WHERE id = ?", (job_id,)).fetchall()
+                out.append(_row_to_job(rows[0]) if rows else None)
+            return out
+
+    @_store_call
+    def get_states(self, job_ids: Sequence[str]
+                   ) -> list[tuple[JobState, str | None, int] | None]:
+        with self._snapshot() as conn:
+            out: list[tuple[JobState, str | None, int] | None] = []
+            for job_id in job_ids:
+                rows = conn.execute(Q["get_state"], (job_id,)).fetchall()
+                out.append((JobState(rows[0][0]), rows[0][1], rows[0][2]) if rows else None)
+            return out
 
     @_store_call
     def waiting_queues(self) -> list[str]:

@@ -73,6 +73,19 @@ def test_claim_orders_by_priority_then_eta_then_enqueue_order(transport):
     assert transport.get(high.id).state is JobState.RUNNING
 
 
+def test_claim_orders_the_extreme_priorities_by_eta_too(transport):
+    # the whole allowed range, with etas a millisecond apart, keeps its order
+    top_late = make_job(priority=255, eta=NOW - 0.001)
+    top_early = make_job(priority=255, eta=NOW - 0.002)
+    bottom_late = make_job(priority=-255, eta=NOW - 0.001)
+    bottom_early = make_job(priority=-255, eta=NOW - 0.002)
+    next_to_top = make_job(priority=254, eta=NOW - 3600)
+    transport.enqueue([bottom_late, top_late, bottom_early, next_to_top, top_early], NOW)
+    claimed = transport.claim(["default"], "w1", 7, 100, NOW)
+    assert [j.id for j in claimed] == [top_early.id, top_late.id, next_to_top.id,
+                                       bottom_early.id, bottom_late.id]
+
+
 def test_claim_respects_limit_and_queues(transport):
     jobs = [make_job(queue=q) for q in ("a", "b", "c", "a", "b")]
     transport.enqueue(jobs, NOW)
@@ -246,6 +259,39 @@ def test_retry_failed_and_purge(transport):
     assert transport.purge("other") == 1
     assert transport.purge() == 4
     assert transport.counts() == {}
+
+
+def test_purge_and_retry_failed_cover_more_jobs_than_one_batch(transport):
+    # Redis scans in batches of a few hundred: these counts span several batches, with
+    # kept jobs interleaved so a batch's offset has to step past them
+    waiting = [make_job(queue="a" if i % 3 else "b", eta=NOW + (60 if i % 5 == 0 else 0))
+               for i in range(1300)]
+    failed = [make_job(task="t.bad" if i % 2 else "t.other", queue="f") for i in range(1100)]
+    transport.enqueue(waiting + failed, NOW)
+    claimed = transport.claim(["f"], "w1", 1, 2000, NOW)
+    transport.settle([Outcome(j.id, 1, JobState.FAILURE, failure=Failure("E", "m"))
+                      for j in claimed], NOW)
+    assert transport.retry_failed(task="t.bad", now=NOW) == 550
+    assert transport.counts()["f"] == {"pending": 550, "failure": 550}
+    assert transport.purge(states=[JobState.FAILURE]) == 550
+    assert transport.purge("b") == sum(1 for j in waiting if j.queue == "b")
+    assert transport.purge() == sum(1 for j in waiting if j.queue == "a") + 550
+    assert transport.counts() == {}
+
+
+def test_get_many_and_get_states_keep_the_order_asked(transport):
+    jobs = [make_job(task=f"t.{i}") for i in range(5)]
+    transport.enqueue(jobs, NOW)
+    done = transport.claim(["default"], "w1", 1, 1, NOW)[0]
+    transport.settle([Outcome(done.id, 1, JobState.SUCCESS, result=serializer.dumps(7))], NOW)
+    ids = [jobs[3].id, "unknown", jobs[0].id, jobs[1].id]
+    got = transport.get_many(ids)
+    assert [j.id if j else None for j in got] == [jobs[3].id, None, jobs[0].id, jobs[1].id]
+    assert serializer.loads(got[2].result) == 7
+    assert transport.get_states(ids) == [(JobState.PENDING, None, 0), None,
+                                         (JobState.SUCCESS, None, 0),
+                                         (JobState.PENDING, None, 0)]
+    assert transport.get_many([]) == [] and transport.get_states([]) == []
 
 
 def test_counts_and_list_jobs(transport):

@@ -183,6 +183,10 @@ def test_bad_send_options_are_refused(app):
         jobs.add.apply_async("12")
     with pytest.raises(ConfigurationError, match="priority"):
         jobs.add.apply_async((1, 2), priority="high")
+    with pytest.raises(ConfigurationError, match="from -255 to 255"):
+        jobs.add.apply_async((1, 2), priority=256)
+    with pytest.raises(ConfigurationError, match="from -255 to 255"):
+        app.conf.task_default_priority = -1000
     assert app.transport.counts() == {}
 
 
