@@ -16,47 +16,72 @@ Receiver = Callable[..., Any]
 
 
 class Signal:
-    """A named hook; ``send`` calls every connected receiver in order of connection."""
+    """A named hook; ``send`` calls every connected receiver in order of connection.
+
+    As in Celery, ``connect(sender=...)`` limits a receiver to one sender (a task, or
+    its name), and ``dispatch_uid`` connects a receiver once however often the
+    connecting code runs.
+    """
 
     def __init__(self, name: str, providing_args: tuple[str, ...] = ()) -> None:
         self.name = name
         self.providing_args = providing_args
-        self._receivers: list[Receiver] = []
+        # (receiver, sender filter or None, key that makes a connection unique)
+        self._receivers: list[tuple[Receiver, Any, Any]] = []
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"<Signal: {self.name}>"
 
-    def connect(self, receiver: Receiver | None = None, **_options: Any) -> Any:
-        """Connect ``receiver``; usable as ``@signal.connect`` or ``@signal.connect()``."""
+    def connect(self, receiver: Receiver | None = None, sender: Any = None,
+                dispatch_uid: Any = None, weak: bool = False) -> Any:
+        """Connect ``receiver``; usable as ``@signal.connect`` or ``@signal.connect(...)``.
+
+        ``weak`` is accepted for Celery compatibility; receivers are held strongly.
+        """
         def add(fn: Receiver) -> Receiver:
+            key = dispatch_uid if dispatch_uid is not None else (fn, _sender_key(sender))
             with self._lock:
-                if fn not in self._receivers:
-                    self._receivers.append(fn)
+                if all(k != key for _, _, k in self._receivers):
+                    self._receivers.append((fn, sender, key))
             return fn
 
         return add(receiver) if receiver is not None else add
 
-    def disconnect(self, receiver: Receiver) -> bool:
+    def disconnect(self, receiver: Receiver | None = None, sender: Any = None,
+                   dispatch_uid: Any = None) -> bool:
         with self._lock:
-            if receiver in self._receivers:
-                self._receivers.remove(receiver)
-                return True
-        return False
+            before = len(self._receivers)
+            def matches(entry: tuple[Receiver, Any, Any]) -> bool:
+                if dispatch_uid is not None:
+                    return bool(entry[2] == dispatch_uid)
+                return entry[0] == receiver and (
+                    sender is None or _sender_key(entry[1]) == _sender_key(sender))
+
+            self._receivers = [entry for entry in self._receivers if not matches(entry)]
+            return len(self._receivers) < before
 
     @property
     def receivers(self) -> list[Receiver]:
-        return list(self._receivers)
+        return [fn for fn, _, _ in self._receivers]
 
     def send(self, sender: Any = None, **kwargs: Any) -> list[tuple[Receiver, Any]]:
         responses = []
-        for receiver in self._receivers:
+        for receiver, wanted, _ in list(self._receivers):
+            if wanted is not None and _sender_key(wanted) != _sender_key(sender):
+                continue
             try:
                 responses.append((receiver, receiver(sender=sender, signal=self, **kwargs)))
             except Exception as exc:
                 log.exception("signal %s: receiver %r raised", self.name, receiver)
                 responses.append((receiver, exc))
         return responses
+
+
+def _sender_key(sender: Any) -> Any:
+    """A task and its name are the same sender (Celery users filter by either)."""
+    name = getattr(sender, "name", None)
+    return name if isinstance(name, str) else sender
 
 
 task_prerun = Signal("task_prerun", ("task_id", "task", "args", "kwargs"))

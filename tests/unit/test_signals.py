@@ -89,3 +89,42 @@ def test_revoked_signal_for_an_expired_job(received, store_path):
         app.run_until_idle()
     revoked = [c for c in received if c[0] == "task_revoked"]
     assert revoked and revoked[0][2]["expired"] is True
+
+
+def test_connect_with_sender_hears_only_that_task(app):
+    by_task, by_name, everyone = [], [], []
+
+    def on_task(sender=None, **kwargs):
+        by_task.append(kwargs["result"])
+
+    def on_name(sender=None, **kwargs):
+        by_name.append(kwargs["result"])
+
+    def on_any(sender=None, **kwargs):
+        everyone.append(kwargs["result"])
+
+    signals.task_success.connect(on_task, sender=jobs.add)
+    signals.task_success.connect(sender="jobs.add")(on_name)
+    signals.task_success.connect(on_any)
+    try:
+        r1, r2 = jobs.add.delay(2, 3), jobs.identity.delay("x")
+        app.run_until_idle() if not app.eager else None
+        assert (r1.get(), r2.get()) == (5, "x")
+        assert by_task == [5] and by_name == [5] and sorted(map(str, everyone)) == ["5", "x"]
+    finally:
+        assert signals.task_success.disconnect(on_task, sender=jobs.add)
+        assert signals.task_success.disconnect(on_name)
+        assert signals.task_success.disconnect(on_any)
+    assert on_task not in signals.task_success.receivers
+
+
+def test_dispatch_uid_connects_a_receiver_once():
+    calls = []
+    for _ in range(3):  # as when a module that connects is imported again
+        @signals.worker_ready.connect(dispatch_uid="my-ready")
+        def ready(sender=None, **kwargs):
+            calls.append(sender)
+    signals.worker_ready.send(sender="w")
+    assert calls == ["w"]
+    assert signals.worker_ready.disconnect(dispatch_uid="my-ready")
+    assert not signals.worker_ready.disconnect(dispatch_uid="my-ready")
