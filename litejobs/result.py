@@ -329,23 +329,7 @@ class GroupResult:
         finished: list[JobState | None] = [None] * len(ids)
         first_open = 0  # every member before it has finished
         while True:
-            # Workers finish members roughly in order, so look a window ahead of the
-            # first open member, not at every member on every wake-up.
-            while first_open < len(ids):
-                window = [i for i in range(first_open, min(first_open + _GROUP_WINDOW,
-                                                            len(ids)))
-                          if finished[i] is None]
-                for i, found in zip(window, transport.get_states([ids[i] for i in window]),
-                                    strict=True):
-                    if found is not None and found[0].finished:
-                        finished[i] = found[0]
-                before = first_open
-                while first_open < len(ids) and finished[first_open] is not None:
-                    if propagate and finished[first_open] is not JobState.SUCCESS:
-                        self.results[first_open].get(propagate=True)  # raises its exception
-                    first_open += 1
-                if first_open - before < _GROUP_WINDOW:
-                    break
+            first_open = self._look_ahead(ids, finished, first_open, propagate)
             if first_open == len(ids):
                 break
             wait = _WAIT_SLICE if deadline is None else min(deadline - time.monotonic(),
@@ -360,6 +344,28 @@ class GroupResult:
                                                                    strict=True)]
 
     join = get
+
+    def _look_ahead(self, ids: list[str], finished: list[JobState | None], first_open: int,
+                    propagate: bool) -> int:
+        """Note which members finished, a window at a time from ``first_open``; return
+        the new first open member. Workers finish members roughly in order, so this
+        reads about one window per wake-up, not every member."""
+        transport = self.app.transport  # type: ignore[union-attr]
+        while first_open < len(ids):
+            window = [i for i in range(first_open, min(first_open + _GROUP_WINDOW, len(ids)))
+                      if finished[i] is None]
+            for i, found in zip(window, transport.get_states([ids[i] for i in window]),
+                                strict=True):
+                if found is not None and found[0].finished:
+                    finished[i] = found[0]
+            before = first_open
+            while first_open < len(ids) and finished[first_open] is not None:
+                if propagate and finished[first_open] is not JobState.SUCCESS:
+                    self.results[first_open].get(propagate=True)  # raises its exception
+                first_open += 1
+            if first_open - before < _GROUP_WINDOW:  # an open member in this window
+                break
+        return first_open
 
     def _stored(self) -> bool:
         """Whether every member's outcome is in the store (not an eager run's)."""

@@ -87,6 +87,21 @@ def test_group_results_in_member_order(run):
         mixed.get()
 
 
+def test_large_group_results_in_order_with_failures(run):
+    # more members than one read of the store looks at, failures among them
+    n = 700
+    g = run(lambda: group(jobs.fail.s(f"no {i}") if i % 250 == 7 else jobs.add.s(i, i)
+                          for i in range(n))())
+    values = g.get(propagate=False)
+    assert [v for i, v in enumerate(values) if i % 250 != 7] == [
+        2 * i for i in range(n) if i % 250 != 7]
+    assert [str(v) for i, v in enumerate(values) if i % 250 == 7] == ["no 7", "no 257",
+                                                                       "no 507"]
+    with pytest.raises(jobs.AppError, match="no 7"):
+        g.get()
+    assert g.ready() and g.failed() and g.completed_count() == n - 3
+
+
 def test_group_save_and_restore(run):
     if run.mode == "eager":
         pytest.skip("eager results are not stored")
