@@ -81,8 +81,10 @@ def _job(app: App, sig: Signature, args: tuple, kwargs: dict[str, Any],
     call_args = sig.args if sig.immutable else args + sig.args
     merged = {**options, **sig.options, **extra}
     for key in ("link", "link_error"):
-        if key in merged:
-            merged[key] = [describe(x) for x in merged[key]]
+        if merged.get(key) is not None:  # one step or a list of them, as Celery takes
+            steps = merged[key]
+            merged[key] = [describe(x) for x in (
+                steps if isinstance(steps, (list, tuple)) else [steps])]
     return app.job_template(sig.task, merged).make(call_args, {**sig.kwargs, **kwargs})
 
 

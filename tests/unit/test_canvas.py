@@ -174,6 +174,16 @@ def test_link_option_on_apply_async(run):
         assert child.get() == 13
 
 
+def test_a_link_set_on_a_group_member(run):
+    # one signature or a list, as Celery takes both
+    g = run(lambda: group(jobs.add.s(1, 1).set(link=jobs.add.s(100)),
+                          jobs.add.s(2, 2).set(link=[jobs.add.s(200)]))())
+    assert g.get() == [2, 4]
+    if run.mode == "store":
+        run.app.run_until_idle()
+        assert [r.children[0].get(timeout=5) for r in g.results] == [102, 204]
+
+
 def test_bad_workflows_are_refused():
     with pytest.raises(ConfigurationError):
         group([1, 2])
