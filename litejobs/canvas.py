@@ -142,10 +142,13 @@ class group:  # noqa: N801 - Celery's name
         if len(tasks) == 1 and not isinstance(tasks[0], (Signature, group, chain, chord)):
             tasks = tuple(tasks[0])
         for t in tasks:
+            if isinstance(t, chain) and all(isinstance(s, Signature) for s in t.tasks):
+                continue  # a chain of signatures: its last result is the member's
             if not isinstance(t, Signature):
                 raise ConfigurationError(
-                    f"group members must be signatures (task.s(...)), not {t!r}")
-        self.tasks: list[Signature] = list(tasks)
+                    "group members must be signatures (task.s(...)) or chains of "
+                    f"signatures, not {t!r}")
+        self.tasks: list[Any] = list(tasks)
         self.options: dict[str, Any] = {}
         self._app = app
 
@@ -184,6 +187,11 @@ class chord:  # noqa: N801 - Celery's name
     def __init__(self, header: Any, body: Signature | None = None, app: App | None = None
                  ) -> None:
         self.header = header if isinstance(header, group) else group(header, app=app)
+        for t in self.header.tasks:
+            if isinstance(t, chain):
+                raise ConfigurationError(
+                    f"a chord's header members must be signatures, not the chain {t!r} "
+                    "(a chain is allowed as a member of a plain group)")
         self.body = body
         self.options: dict[str, Any] = {}
         self._app = app
@@ -253,6 +261,13 @@ class chain:  # noqa: N801 - Celery's name
     def __repr__(self) -> str:
         return " | ".join(repr(t) for t in self.tasks)
 
+    def clone(self) -> chain:
+        return chain(*[_copy(t) for t in self.tasks])
+
+    def freeze(self) -> Any:
+        """Fix every step's id now; returns the last step's result (parents linked)."""
+        return _freeze_all(self.tasks)[-1]
+
     def __or__(self, other: Any) -> chain:
         return chain(self, other)
 
@@ -277,10 +292,8 @@ class chain:  # noqa: N801 - Celery's name
         steps = [_copy(s) for s in self._steps()]
         errbacks = options.pop("link_error", None)
         links = options.pop("link", None)
-        results = [_freeze(s) for s in steps]
-        for previous, result in itertools.pairwise(results):
-            if getattr(result, "_parent", None) is None and not isinstance(result, GroupResult):
-                result.parent = previous
+        results = _freeze_all(steps)
+        first_result = results[0]
         if app.eager:
             return run_workflow_eagerly(app, steps, tuple(args), kwargs or {}, options,
                                         errbacks, links)
@@ -296,8 +309,8 @@ class chain:  # noqa: N801 - Celery's name
         jobs, chords = build(app, first, tuple(args), kwargs or {}, options, root_id=root)
         app.transport.enqueue(jobs, clock_now(), chords=chords)
         if isinstance(first, group):
-            app.transport.save_group(first.options["group_id"], [j.id for j in jobs],
-                                     clock_now())
+            app.transport.save_group(first.options["group_id"],
+                                     [r.id for r in first_result.results], clock_now())
         return results[-1]
 
     def delay(self, *args: Any, **kwargs: Any) -> Any:
@@ -315,10 +328,10 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _copy(step: Any) -> Any:
-    if isinstance(step, Signature):
+    if isinstance(step, (Signature, chain)):
         return step.clone()
     if isinstance(step, group):
-        g = group([t.clone() for t in step.tasks], app=step._app)
+        g = group([_copy(t) for t in step.tasks], app=step._app)
         g.options = dict(step.options)
         return g
     c = chord(_copy(step.header), step.body.clone() if step.body else None, step._app)
@@ -326,15 +339,22 @@ def _copy(step: Any) -> Any:
     return c
 
 
-def _freeze(step: Any) -> Any:
-    return step.freeze()
+def _freeze_all(steps: list[Any]) -> list[Any]:
+    """Fix the ids of a chain's steps; each result's parent is the step before."""
+    results = [step.freeze() for step in steps]
+    for previous, result in itertools.pairwise(results):
+        if getattr(result, "_parent", None) is None and not isinstance(result, GroupResult):
+            result.parent = previous
+    return results
 
 
 def _first_id(step: Any) -> str:
     if isinstance(step, Signature):
         return step.options["task_id"]
+    if isinstance(step, chain):
+        return _first_id(step.tasks[0])
     if isinstance(step, group):
-        return step.tasks[0].options["task_id"] if step.tasks else step.options["group_id"]
+        return _first_id(step.tasks[0]) if step.tasks else step.options["group_id"]
     return _first_id(step.header)
 
 

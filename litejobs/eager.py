@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import serializer, states
-from .canvas import Signature, _as_list, _first_id, group
+from .canvas import Signature, _as_list, _first_id, chain, group
 from .execution import run_job
 from .job import Job, JobState, new_id
 from .result import AsyncResult, EagerResult, GroupResult
@@ -94,8 +94,10 @@ def _eager_step(app: App, step: Any, args: tuple, kwargs: dict[str, Any],
             return _eager_sig(app, step, args, kwargs, options)
         if isinstance(step, group):
             return GroupResult(step.options["group_id"],
-                               [_eager_sig(app, t, args, kwargs, options) for t in step.tasks],
-                               app=app)
+                               [run_workflow_eagerly(app, t.tasks, args, kwargs, options,
+                                                     None, None) if isinstance(t, chain)
+                                else _eager_sig(app, t, args, kwargs, options)
+                                for t in step.tasks], app=app)
         header = _eager_step(app, step.header, args, kwargs, options)
         body = step.body
         failed = _eager_failure(header)

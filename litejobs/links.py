@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .canvas import Signature, chord, group
+from .canvas import Signature, chain, chord, group
 from .exceptions import ConfigurationError
 from .job import ChordSpec, Job, JobState
 
@@ -21,7 +21,14 @@ if TYPE_CHECKING:
 
 
 def attach(step: Any, links: list[dict[str, Any]], errbacks: list[dict[str, Any]]) -> None:
-    """Make ``links`` run after ``step`` (after a chord: after its body)."""
+    """Make ``links`` run after ``step`` (after a chord: after its body; after a chain, a
+    group member, after its last step, each step linked to the next)."""
+    if isinstance(step, chain):
+        following = links
+        for inner in reversed(step.tasks):
+            attach(inner, following, errbacks)
+            following = [describe(inner)]
+        return
     if isinstance(step, Signature):
         target = step
     elif isinstance(step, chord):
@@ -47,6 +54,8 @@ def describe(item: Any) -> dict[str, Any]:
         if "task_id" not in item.options:
             item.freeze()
         return {"sig": item.to_dict()}
+    if isinstance(item, chain):  # a group member: its first step, linked to the rest
+        return describe(item.tasks[0])
     if isinstance(item, group):
         item.freeze() if "group_id" not in item.options else None
         return {"group": [describe(t)["sig"] for t in item.tasks],
@@ -88,7 +97,7 @@ def _job(app: App, sig: Signature, args: tuple, kwargs: dict[str, Any],
     return app.job_template(sig.task, merged).make(call_args, {**sig.kwargs, **kwargs})
 
 
-def _jobs(app: App, sigs: list[Signature], args: tuple, kwargs: dict[str, Any],
+def _jobs(app: App, sigs: list[Any], args: tuple, kwargs: dict[str, Any],
           options: dict[str, Any], extra: dict[str, Any]) -> list[Job]:
     """The jobs of a group's members: those alike but for their arguments and id share
     one checked template (and one stored options blob), so a large group costs little
@@ -96,6 +105,8 @@ def _jobs(app: App, sigs: list[Signature], args: tuple, kwargs: dict[str, Any],
     templates: dict[str, JobTemplate] = {}
     out: list[Job] = []
     for sig in sigs:
+        if isinstance(sig, chain):  # a chain member starts with its first step
+            sig = sig.tasks[0]
         own = sig.options
         if own and (len(own) > 1 or not isinstance(own.get("task_id"), str)):
             # options of its own: checked in full

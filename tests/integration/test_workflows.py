@@ -26,6 +26,9 @@ def test_workflows_on_the_real_worker(app, start_worker):
     assert seed.get(timeout=30)["urls"] == urls
     assert jobs.add.chunks([(i, 1) for i in range(10)], 4)().get(timeout=30) == [
         [1, 2, 3, 4], [5, 6, 7, 8], [9, 10]]
+    # chains as group members, the group itself a step of a chain
+    fan = chain(jobs.add.s(1, 1), group(jobs.add.s(10) | jobs.add.s(100), jobs.add.s(1000)))
+    assert fan.apply_async().get(timeout=30) == [112, 1002]
 
 
 def test_chords_under_random_child_kills_fire_each_body_once(app, start_worker, ledger):

@@ -184,9 +184,28 @@ def test_a_link_set_on_a_group_member(run):
         assert [r.children[0].get(timeout=5) for r in g.results] == [102, 204]
 
 
+def test_chains_as_group_members(run):
+    g = run(lambda: group(chain(jobs.add.s(1, 1), jobs.add.s(10)), jobs.add.s(5, 5),
+                          jobs.add.s(2, 2) | jobs.add.s(20) | jobs.add.s(200))())
+    assert g.get() == [12, 10, 224]
+    inner = run(lambda: (jobs.add.s(0, 1) | group(jobs.add.s(1) | jobs.add.s(2),
+                                                   jobs.add.s(3)))())
+    assert inner.get() == [4, 4]
+    failing = run(lambda: group(jobs.fail.s("first step") | jobs.add.s(1),
+                                jobs.add.s(1, 1))())
+    values = failing.get(propagate=False)
+    assert str(values[0]) == "first step" and values[1] == 2 and failing.failed()
+    if run.mode == "store":
+        assert run.app.GroupResult.restore(g.id).get() == [12, 10, 224]
+
+
 def test_bad_workflows_are_refused():
-    with pytest.raises(ConfigurationError):
+    with pytest.raises(ConfigurationError, match="chains of signatures"):
         group([1, 2])
+    with pytest.raises(ConfigurationError, match="header members must be signatures"):
+        chord([jobs.add.s(1, 1) | jobs.add.s(2)], jobs.tsum.s())
+    with pytest.raises(ConfigurationError, match="header members must be signatures"):
+        (group(jobs.add.s(1, 1) | jobs.add.s(2)) | jobs.tsum.s()).apply_async()
     with pytest.raises(ConfigurationError):
         chain()
     with pytest.raises(ConfigurationError):
