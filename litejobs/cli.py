@@ -103,7 +103,7 @@ def main() -> None:
 @click.option("-l", "--loglevel", default="WARNING", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
                                 case_sensitive=False))
-@click.option("--pool", type=click.Choice(["prefork", "solo"]), default="prefork",
+@click.option("-P", "--pool", type=click.Choice(["prefork", "solo"]), default="prefork",
               show_default=True)
 @click.option("--max-tasks-per-child", type=click.IntRange(min=1),
               help="Replace a pool child after this many jobs.")
@@ -112,9 +112,13 @@ def main() -> None:
 @click.option("-n", "--hostname", help="Name this worker reports (default: host name).")
 @click.option("-B", "--beat", "with_beat", is_flag=True,
               help="Also run the beat (periodic tasks) in this worker's supervisor.")
+@click.option("-E", "--task-events", is_flag=True, hidden=True,
+              help="Accepted for Celery's -E; events are recorded unless "
+                   "worker_send_task_events is False.")
 def worker(db: str, app_spec: str | None, concurrency: int | None, queues: str | None,
            loglevel: str, pool: str, max_tasks_per_child: int | None,
-           start_method: str | None, hostname: str | None, with_beat: bool) -> None:
+           start_method: str | None, hostname: str | None, with_beat: bool,
+           task_events: bool) -> None:
     """Run jobs from DB: a supervisor and a pool of processes.
 
     -Q takes queue names, each optionally with a limit on how many of its jobs run at
@@ -475,7 +479,9 @@ def revoke(db: str, job_id: str, terminate: bool) -> None:
               type=click.Choice(["waiting", "failure", "failed", "revoked", "success"]),
               default="waiting", show_default=True,
               help="Which jobs: waiting (pending and scheduled), or finished ones in a state.")
-def purge(db: str, queue: str | None, state: str) -> None:
+@click.option("-f", "--force", is_flag=True, hidden=True,
+              help="Accepted for Celery's `purge -f`; litejobs never asks for confirmation.")
+def purge(db: str, queue: str | None, state: str, force: bool) -> None:
     """Delete waiting jobs, or finished jobs in one state; running jobs are never touched."""
     state = "failure" if state == "failed" else state
     states = None if state == "waiting" else [JobState(state)]

@@ -88,6 +88,7 @@ def test_dead_letters_purge_by_state(app, start_worker, store_path):
     bad = cli("purge", store_path, "--state", "running")
     assert bad.returncode == 2
     assert cli("purge", store_path, "--state", "failed").stdout.startswith("purged 0")
+    assert cli("purge", store_path, "-f").stdout.startswith("purged 0")  # Celery's -f
 
 
 @pytest.fixture

@@ -110,7 +110,8 @@ def test_without_dash_a_tasks_are_imported_by_name(app, start_worker):
 
 
 def test_solo_pool(app, start_worker):
-    worker = start_worker("-A", "jobs", "--pool", "solo")
+    # Celery's spellings: -P for the pool, -E (events are always on) accepted
+    worker = start_worker("-A", "jobs", "-P", "solo", "-E", "--loglevel", "info")
     assert jobs.pid.delay().get(timeout=20) == worker.pid
 
 
