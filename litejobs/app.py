@@ -29,7 +29,7 @@ R = TypeVar("R")
 _default_app: App | None = None
 # Per-job options kept with the job (the rest become columns).
 _JOB_OPTIONS = ("time_limit", "soft_time_limit", "ignore_result", "max_retries", "root_id",
-                "parent_id", "group_id", "link", "link_error", "chord")
+                "parent_id", "group_id", "link", "link_error", "chord", "chord_tail")
 # Every task any App in this process declared, by name: a worker started without -A
 # finds tasks that a module registered on its own App instance.
 _all_tasks: dict[str, Task] = {}

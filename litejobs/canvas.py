@@ -187,11 +187,6 @@ class chord:  # noqa: N801 - Celery's name
     def __init__(self, header: Any, body: Signature | None = None, app: App | None = None
                  ) -> None:
         self.header = header if isinstance(header, group) else group(header, app=app)
-        for t in self.header.tasks:
-            if isinstance(t, chain):
-                raise ConfigurationError(
-                    f"a chord's header members must be signatures, not the chain {t!r} "
-                    "(a chain is allowed as a member of a plain group)")
         self.body = body
         self.options: dict[str, Any] = {}
         self._app = app
@@ -217,11 +212,18 @@ class chord:  # noqa: N801 - Celery's name
         if self.body is None:
             raise ConfigurationError("a chord needs a body: chord(header, body) or "
                                      "chord(header)(body)")
-        self.header.freeze()
+        header = self.header.freeze()
+        chord_id = self.header.options["group_id"]
+        for t in self.header.tasks:
+            if isinstance(t, chain) and len(t.tasks) > 1:
+                # the chain's last step is the member the join counts; a final failure
+                # of an earlier step counts as that step's (which then never runs)
+                last = t.tasks[-1]
+                last.options.update(chord=chord_id, group_id=chord_id)
+                for step in t.tasks[:-1]:
+                    step.options["chord_tail"] = [chord_id, last.options["task_id"]]
         result = self.body.freeze(id)
-        result.parent = GroupResult(self.header.options["group_id"],
-                                    [AsyncResult(t.id or "", app=self.app)
-                                     for t in self.header.tasks], app=self.app)
+        result.parent = header
         return result
 
     def apply_async(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,

@@ -22,7 +22,7 @@ from .exceptions import (
 )
 from .failure import class_path, describe
 from .job import Failure, Job, JobState, Outcome
-from .links import expand_links, fail_links
+from .links import expand_links, fail_links, failed_chord_member
 from .task import Request, Task, pop_request, push_request
 from .timeutil import from_timestamp
 from .timeutil import now as clock_now
@@ -53,8 +53,9 @@ def _finish(app: App, job: Job, state: JobState, failure: Failure | None,
             exc: BaseException | None = None, task: Task | None = None) -> Execution:
     """A final FAILURE or REVOKED: with errbacks, dead chain steps and the chord count."""
     purge_at = _purge_at(app, clock_now())
+    chord_id, chord_member = failed_chord_member(job.options)
     outcome = Outcome(job.id, job.attempts, state, failure=failure, purge_at=purge_at,
-                      chord_id=job.options.get("chord"))
+                      chord_id=chord_id, chord_member=chord_member)
     if failure is not None and (job.options.get("link") or job.options.get("link_error")):
         outcome.follow_ups = fail_links(app, job, failure.error_type, failure.message,
                                         purge_at)

@@ -105,6 +105,9 @@ class Outcome:
     chords: list[ChordSpec] = dataclasses.field(default_factory=list)
     #: the chord this job is a header member of: a final outcome counts toward its join
     chord_id: str | None = None
+    #: the header member counted, when not this job: a failing early step of a chain
+    #: that is a chord member counts as its chain's last step, which will never run
+    chord_member: str | None = None
 
 
 @dataclasses.dataclass

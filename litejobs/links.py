@@ -34,7 +34,9 @@ def attach(step: Any, links: list[dict[str, Any]], errbacks: list[dict[str, Any]
     elif isinstance(step, chord):
         target = step.body  # type: ignore[assignment]
         for t in step.header.tasks:
-            if errbacks:
+            if isinstance(t, chain):  # each step linked to the next; the chord follows
+                attach(t, [], errbacks)
+            elif errbacks:
                 t.options["link_error"] = list(errbacks)
     else:
         for t in step.tasks:  # after a group: each member's result goes on
@@ -110,7 +112,11 @@ def _jobs(app: App, sigs: list[Any], args: tuple, kwargs: dict[str, Any],
         own = sig.options
         if own and (len(own) > 1 or not isinstance(own.get("task_id"), str)):
             # options of its own: checked in full
-            out.append(_job(app, sig, args, kwargs, options, extra))
+            if "chord_tail" in own:  # a chain's first step: its last step is the member
+                out.append(_job(app, sig, args, kwargs, options,
+                                {k: v for k, v in extra.items() if k != "chord"}))
+            else:
+                out.append(_job(app, sig, args, kwargs, options, extra))
             continue
         template = templates.get(sig.task)
         if template is None:
@@ -144,11 +150,23 @@ def build(app: App, step: Any, args: tuple, kwargs: dict[str, Any], options: dic
     body_job = _job(app, body, (), {}, {}, extra)
     if body.immutable:
         body_job.options = {**body_job.options, "_immutable": True}
-    return header, [ChordSpec(chord_id, [j.id for j in header], body_job,
-                              app.conf.result_expires)]
+    members = [j.options["chord_tail"][1] if "chord_tail" in j.options else j.id
+               for j in header]
+    return header, [ChordSpec(chord_id, members, body_job, app.conf.result_expires)]
 
 
 # -- what the worker stores after a job ------------------------------------------------
+def failed_chord_member(options: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The chord a final failure of a job with these options counts toward, and the
+    member it counts as (None: the job itself). An early step of a chain that is a
+    chord member carries ``chord_tail``: its failure fails the chain's last step."""
+    tail = options.get("chord_tail")
+    if tail:
+        return tail[0], tail[1]
+    return options.get("chord"), None
+
+
+
 def expand_links(app: App, job: Job, value: Any) -> tuple[list[Job], list[ChordSpec]]:
     """The follow-up jobs of a successful job: its ``link`` steps with ``value`` first."""
     jobs: list[Job] = []

@@ -276,7 +276,7 @@ class Supervisor:
 
     def _settle_lost(self, outcomes: list[Outcome]) -> None:
         """Apply outcomes decided here (lost or killed jobs), as run_job would finish them."""
-        from .links import fail_links
+        from .links import fail_links, failed_chord_member
 
         app = self.app
         expires = app.conf.result_expires
@@ -287,7 +287,8 @@ class Supervisor:
             job = app.transport.get(o.job_id)
             if job is None or job.attempts != o.attempt:
                 continue  # already moved on: the fenced settle below drops it
-            o.chord_id = job.options.get("chord")  # a lost member still counts
+            # a lost member still counts
+            o.chord_id, o.chord_member = failed_chord_member(job.options)
             if o.failure is not None and (job.options.get("link")
                                           or job.options.get("link_error")):
                 o.follow_ups = fail_links(app, job, o.failure.error_type, o.failure.message,

@@ -68,6 +68,7 @@ local function store_chord(c, now)
 end
 local function chord_member_finished(chord_id, job_id, failed, now)
   local key = P .. ':chord:' .. chord_id
+  if redis.call('EXISTS', key) == 0 then return end  -- fired (or never stored): nothing
   if redis.call('SADD', P .. ':chord_done:' .. chord_id, job_id) == 0 then return end
   if failed then redis.call('HSETNX', key, 'failed_member', job_id) end
   local done = redis.call('HINCRBY', key, 'done', 1)
@@ -158,7 +159,7 @@ local function settle_one(o, now)
   for _, follow in ipairs(o.follow_ups or {}) do insert(follow, now) end
   for _, c in ipairs(o.chords or {}) do store_chord(c, now) end
   if o.chord_id and (new == 'success' or new == 'failure' or new == 'revoked') then
-    chord_member_finished(o.chord_id, o.id, new ~= 'success', now)
+    chord_member_finished(o.chord_id, o.chord_member or o.id, new ~= 'success', now)
   end
   return 1
 end

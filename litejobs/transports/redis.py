@@ -120,6 +120,8 @@ def _outcome_dict(o: Outcome) -> dict[str, Any]:
         data["chords"] = [_chord_dict(c) for c in o.chords]
     if o.chord_id:
         data["chord_id"] = o.chord_id
+    if o.chord_member:
+        data["chord_member"] = o.chord_member
     for name in ("result", "eta", "retries", "purge_at", "runtime"):
         value = getattr(o, name)
         if value is not None:

@@ -345,7 +345,7 @@ class SQLiteTransport(Transport):
             for chord in o.chords:
                 insert_chord(conn, chord, now)
             if o.chord_id and state.finished:
-                chord_member_finished(conn, o.chord_id, o.job_id,
+                chord_member_finished(conn, o.chord_id, o.chord_member or o.job_id,
                                       state is not JobState.SUCCESS, now)
         log_stale(stale)
         return stale

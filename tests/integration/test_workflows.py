@@ -8,7 +8,10 @@ import signal
 import time
 from collections import Counter
 
+import pytest
+
 from litejobs import chain, chord, group
+from litejobs.exceptions import ChordError
 
 import jobs
 from helpers import wait_until
@@ -29,6 +32,12 @@ def test_workflows_on_the_real_worker(app, start_worker):
     # chains as group members, the group itself a step of a chain
     fan = chain(jobs.add.s(1, 1), group(jobs.add.s(10) | jobs.add.s(100), jobs.add.s(1000)))
     assert fan.apply_async().get(timeout=30) == [112, 1002]
+    # chains in a chord header; one whose first step fails fails the chord
+    joined = chord([jobs.add.s(1, 1) | jobs.add.s(10), jobs.add.s(5, 5)], jobs.tsum.s())()
+    assert joined.get(timeout=30) == 22
+    broken = chord([jobs.fail.s("early") | jobs.add.s(1), jobs.add.s(1, 1)], jobs.tsum.s())()
+    with pytest.raises(ChordError, match="early"):
+        broken.get(timeout=30)
 
 
 def test_chords_under_random_child_kills_fire_each_body_once(app, start_worker, ledger):

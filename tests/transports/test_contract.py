@@ -385,6 +385,27 @@ def test_a_failed_member_stores_the_body_as_failed_with_chord_error(transport):
     assert f"Dependency {claimed[0].id} raised ValueError: nope" == fired.error_message
 
 
+def test_a_failure_counted_as_another_member_fails_the_chord_once(transport):
+    # a chain's first step fails: it counts as the chain's last step, the member the
+    # chord waits for
+    header, body = _chord(transport, n=2, chord_id="c4")
+    claimed = transport.claim(["default"], "w1", 1, 10, NOW)
+    first_step = make_job(task="t.first", id="first-step")
+    transport.enqueue([first_step], NOW)
+    running = transport.claim(["default"], "w1", 1, 10, NOW)[0]
+    transport.settle([Outcome(running.id, running.attempts, JobState.FAILURE,
+                              failure=Failure("builtins.ValueError", "early"),
+                              chord_id="c4", chord_member=claimed[0].id)], NOW)
+    assert transport.get(body.id) is None  # one of two members counted
+    _finish(transport, claimed[1], 2)
+    fired = transport.get(body.id)
+    assert fired.state is JobState.FAILURE and fired.error_type.endswith("ChordError")
+    assert fired.error_message.startswith(f"Dependency {claimed[0].id} raised")
+    # the member itself finishing later (it should not run, but if it did) counts nothing
+    _finish(transport, claimed[0], 1)
+    assert len(transport.list_jobs(task="t.body")) == 1
+
+
 def test_follow_ups_are_stored_only_with_an_applied_outcome(transport):
     job = make_job()
     transport.enqueue([job], NOW)

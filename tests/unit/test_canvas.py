@@ -199,13 +199,29 @@ def test_chains_as_group_members(run):
         assert run.app.GroupResult.restore(g.id).get() == [12, 10, 224]
 
 
+def test_chains_in_a_chord_header(run):
+    c = run(lambda: chord([jobs.add.s(1, 1) | jobs.add.s(10), jobs.add.s(5, 5),
+                           jobs.add.s(2, 2) | jobs.add.s(20) | jobs.add.s(200)],
+                          jobs.tsum.s())())
+    assert c.get() == 12 + 10 + 224
+    assert c.parent.get() == [12, 10, 224]
+    # a group of chains followed by a task is a chord; a chord inside a chain
+    assert run(lambda: (group(jobs.add.s(1, 1) | jobs.add.s(1), jobs.add.s(2, 2))
+                        | jobs.tsum.s()).delay()).get() == 7
+    inner = run(lambda: (jobs.add.s(0, 1) | chord([jobs.add.s(1) | jobs.add.s(2),
+                                                   jobs.add.s(3)], jobs.tsum.s())
+                         | jobs.add.s(100))())
+    assert inner.get() == 108
+    # a failing step anywhere in a member chain fails the chord; the body never runs
+    for member in (jobs.fail.s("early") | jobs.add.s(1), jobs.add.s(1, 1) | jobs.fail.si("late")):
+        failed = run(lambda m=member: chord([m, jobs.add.s(1, 1)], jobs.tsum.s())())
+        with pytest.raises(ChordError, match="early|late"):
+            failed.get()
+
+
 def test_bad_workflows_are_refused():
     with pytest.raises(ConfigurationError, match="chains of signatures"):
         group([1, 2])
-    with pytest.raises(ConfigurationError, match="header members must be signatures"):
-        chord([jobs.add.s(1, 1) | jobs.add.s(2)], jobs.tsum.s())
-    with pytest.raises(ConfigurationError, match="header members must be signatures"):
-        (group(jobs.add.s(1, 1) | jobs.add.s(2)) | jobs.tsum.s()).apply_async()
     with pytest.raises(ConfigurationError):
         chain()
     with pytest.raises(ConfigurationError):
