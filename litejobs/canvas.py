@@ -217,7 +217,7 @@ class chord:  # noqa: N801 - Celery's name
         for t in self.header.tasks:
             if isinstance(t, chain) and len(t.tasks) > 1:
                 # the chain's last step is the member the join counts; a final failure
-                # of an earlier step counts as that step's (which then never runs)
+                # of an earlier step counts as the last step failing (it never runs)
                 last = t.tasks[-1]
                 last.options.update(chord=chord_id, group_id=chord_id)
                 for step in t.tasks[:-1]:
