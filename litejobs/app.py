@@ -408,12 +408,35 @@ class Control:
         self.app = app
 
     def revoke(self, task_id: str | Iterable[str], terminate: bool = False) -> None:
-        ids = [task_id] if isinstance(task_id, str) else list(task_id)
+        for id_ in [task_id] if isinstance(task_id, str) else list(task_id):
+            self.revoke_job(id_, terminate)
+
+    def revoke_job(self, job_id: str, terminate: bool = False) -> str:
+        """Revoke one job; returns what the store did (see ``Transport.revoke``).
+
+        A revoked workflow step ends its workflow as a failure would: errbacks run, later
+        chain steps are stored FAILED, and a chord member counts as failed, so nothing
+        waits forever on a job that will never run.
+        """
+        from .exceptions import TaskRevokedError
+        from .links import fail_links, failed_chord_member
+
+        transport = self.app.transport
         now = clock_now()
         expires = self.app.conf.result_expires
-        for id_ in ids:
-            self.app.transport.revoke(id_, now, now + expires if expires else None,
-                                      terminate=terminate)
+        purge_at = now + expires if expires else None
+        job = transport.get(job_id)
+        follow_ups: list[Job] = []
+        chord = None
+        if job is not None and not job.state.finished:
+            if job.options.get("link") or job.options.get("link_error"):
+                error_type = f"{TaskRevokedError.__module__}.{TaskRevokedError.__qualname__}"
+                follow_ups = fail_links(self.app, job, error_type,
+                                        f"job {job_id} was revoked", purge_at)
+            chord_id, member = failed_chord_member(job.options)
+            chord = (chord_id, member or job_id) if chord_id else None
+        return transport.revoke(job_id, now, purge_at, terminate=terminate,
+                                follow_ups=follow_ups, chord=chord)
 
     def purge(self, queue: str | None = None) -> int:
         return self.app.transport.purge(queue)

@@ -456,11 +456,7 @@ def retry(db: str, job_id: str | None, failed: bool, task_name: str | None) -> N
 @click.option("--terminate", is_flag=True, help="Also kill the process if it is running.")
 def revoke(db: str, job_id: str, terminate: bool) -> None:
     """Revoke a job: it never runs; with --terminate a running one is killed."""
-    app = _open(db)
-    now = clock_now()
-    expires = app.conf.result_expires
-    result = app.transport.revoke(job_id, now, now + expires if expires else None,
-                                  terminate=terminate)
+    result = _open(db).control.revoke_job(job_id, terminate=terminate)
     messages = {
         "revoked": f"revoked {job_id}",
         "terminating": f"revoked {job_id}; its worker kills the running process",

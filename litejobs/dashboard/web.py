@@ -171,11 +171,8 @@ def create_app(litejobs_app: App, auth: tuple[str, str] | None = None,
 
     async def revoke_job(request: Request) -> Response:
         form = await checked_form(request)
-        now = clock_now()
-        expires = store.conf.result_expires
-        store.transport.revoke(request.path_params["job_id"], now,
-                               now + expires if expires else None,
-                               terminate=form.get("terminate") == "1")
+        store.control.revoke_job(request.path_params["job_id"],
+                                 terminate=form.get("terminate") == "1")
         return back(request)
 
     async def retry_failed(request: Request) -> Response:

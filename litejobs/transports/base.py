@@ -246,8 +246,13 @@ class Transport(abc.ABC):
     # -- acting on jobs ----------------------------------------------------
     @abc.abstractmethod
     def revoke(self, job_id: str, now: float, purge_at: float | None,
-               terminate: bool = False) -> str:
+               terminate: bool = False, follow_ups: Sequence[Job] = (),
+               chord: tuple[str, str] | None = None) -> str:
         """Revoke a job that has not finished; the revocation is stored, so it lasts.
+
+        With the revocation, in its transaction: ``follow_ups`` are stored (a workflow's
+        errbacks, and its later steps as FAILED) and ``chord`` = (chord id, member id)
+        counts a chord member as failed, as a worker's final outcome would.
 
         Returns ``"revoked"`` (it was waiting: it never runs), ``"terminating"`` (it was
         running and ``terminate``: it ends REVOKED and its worker kills the process),

@@ -282,7 +282,9 @@ if changed then touch() end
 return {stale, out}
 
 -- name: revoke
--- ARGV: prefix, events_kept, now, id, purge_at or '', terminate ('1'/'0'), message
+-- ARGV: prefix, events_kept, now, id, purge_at or '', terminate ('1'/'0'), message,
+-- packed follow-up jobs or '', chord id or '', chord member or ''
+-- (the follow-ups and the chord count are stored with the revocation)
 local now = tonumber(ARGV[3])
 local id = ARGV[4]
 local key = jk(id)
@@ -296,6 +298,10 @@ local function finish()
     redis.call('ZADD', P .. ':purge', ARGV[5], id)
   end
   bump(queue, 'revoked', 1)
+  if ARGV[8] ~= '' then
+    for _, job in ipairs(cmsgpack.unpack(ARGV[8])) do insert(job, now) end
+  end
+  if ARGV[9] ~= '' then chord_member_finished(ARGV[9], ARGV[10], true, now) end
   touch()
 end
 if state == 'pending' or state == 'scheduled' then

@@ -398,11 +398,15 @@ class RedisTransport(Transport):
 
     # -- acting on jobs --------------------------------------------------------------
     def revoke(self, job_id: str, now: float, purge_at: float | None,
-               terminate: bool = False) -> str:
+               terminate: bool = False, follow_ups: Sequence[Job] = (),
+               chord: tuple[str, str] | None = None) -> str:
+        packed = msgpack.packb([_job_dict(j) for j in follow_ups],
+                               use_bin_type=False) if follow_ups else ""
         answer = self._run("revoke", now, job_id, "" if purge_at is None else purge_at,
                            "1" if terminate else "0",
                            f"job {job_id} was revoked" + (" and terminated" if terminate
-                                                          else ""))
+                                                          else ""),
+                           packed, chord[0] if chord else "", chord[1] if chord else "")
         return answer.decode() if isinstance(answer, bytes) else str(answer)
 
     def terminated_jobs(self, worker: str) -> list[tuple[str, int]]:

@@ -524,7 +524,8 @@ class SQLiteTransport(Transport):
     # -- acting on jobs ----------------------------------------------------
     @_store_call
     def revoke(self, job_id: str, now: float, purge_at: float | None,
-               terminate: bool = False) -> str:
+               terminate: bool = False, follow_ups: Sequence[Job] = (),
+               chord: tuple[str, str] | None = None) -> str:
         from ..exceptions import TaskRevokedError
 
         error_type = f"{TaskRevokedError.__module__}.{TaskRevokedError.__qualname__}"
@@ -536,15 +537,21 @@ class SQLiteTransport(Transport):
             if state in ("pending", "scheduled"):
                 conn.execute(Q["revoke_waiting"],
                              (job_id, now, purge_at, error_type, f"job {job_id} was revoked"))
-                return "revoked"
-            if state == "running":
+                answer = "revoked"
+            elif state == "running":
                 if not terminate:
                     return "running"
                 conn.execute(Q["revoke_running"],
                              (job_id, now, purge_at, error_type,
                               f"job {job_id} was revoked and terminated"))
-                return "terminating"
-            return "finished"
+                answer = "terminating"
+            else:
+                return "finished"
+            if follow_ups:
+                insert_jobs(conn, follow_ups, now)
+            if chord:
+                chord_member_finished(conn, chord[0], chord[1], True, now)
+            return answer
 
     @_store_call
     def terminated_jobs(self, worker: str) -> list[tuple[str, int]]:

@@ -406,6 +406,26 @@ def test_a_failure_counted_as_another_member_fails_the_chord_once(transport):
     assert len(transport.list_jobs(task="t.body")) == 1
 
 
+def test_revoke_stores_follow_ups_and_counts_a_chord_member(transport):
+    header, body = _chord(transport, n=2, chord_id="c5")
+    dead = make_job(task="t.later", id="later-step")
+    dead.state, dead.error_type, dead.error_message = JobState.FAILURE, "E", "revoked"
+    assert transport.revoke(header[0].id, NOW, NOW + 60, follow_ups=[dead],
+                            chord=("c5", header[0].id)) == "revoked"
+    assert transport.get("later-step").state is JobState.FAILURE
+    assert transport.get(body.id) is None  # one of two members counted
+    claimed = transport.claim(["default"], "w1", 1, 10, NOW)
+    assert [j.id for j in claimed] == [header[1].id]
+    _finish(transport, claimed[0], 2)
+    fired = transport.get(body.id)
+    assert fired.state is JobState.FAILURE
+    assert fired.error_message.startswith(f"Dependency {header[0].id} raised")
+    # a revoke that does nothing (finished job) stores nothing with it
+    other = make_job(task="t.other", id="not-stored")
+    assert transport.revoke(header[1].id, NOW, None, follow_ups=[other]) == "finished"
+    assert transport.get("not-stored") is None
+
+
 def test_follow_ups_are_stored_only_with_an_applied_outcome(transport):
     job = make_job()
     transport.enqueue([job], NOW)

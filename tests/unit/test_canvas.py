@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from litejobs import chain, chord, group, signature
-from litejobs.exceptions import ChordError, ConfigurationError
+from litejobs.exceptions import ChordError, ConfigurationError, TaskRevokedError
 from litejobs.testing import use_store
 
 import jobs
@@ -217,6 +217,24 @@ def test_chains_in_a_chord_header(run):
         failed = run(lambda m=member: chord([m, jobs.add.s(1, 1)], jobs.tsum.s())())
         with pytest.raises(ChordError, match="early|late"):
             failed.get()
+
+
+def test_revoking_a_waiting_workflow_step_ends_the_workflow(store_path):
+    # a revoked step never runs; what waits on it fails instead of waiting forever
+    with use_store(jobs.app, store_path) as app:
+        c = chain(jobs.add.s(1, 1), jobs.add.s(10), jobs.add.s(100)).apply_async()
+        first = c.parent.parent
+        first.revoke()
+        with pytest.raises(TaskRevokedError):
+            c.get(timeout=5)
+        assert c.parent.state == "FAILURE" and first.state == "REVOKED"
+        joined = chord([jobs.add.s(1, 1), jobs.add.s(2, 2)], jobs.tsum.s())()
+        app.control.revoke(joined.parent.results[1].id)
+        app.run_until_idle()
+        with pytest.raises(ChordError, match="revoked"):
+            joined.get(timeout=5)
+        assert joined.parent.results[0].get() == 2
+        assert app.run_until_idle() == 0  # the body never ran and nothing waits
 
 
 def test_bad_workflows_are_refused():
