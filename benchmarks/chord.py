@@ -25,7 +25,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from run import _flush, start_redis, stop  # noqa: E402
+from run import celery_worker, flush_redis, start_redis, stop  # noqa: E402
 
 CELERY_TIMEOUT = 300
 
@@ -75,13 +75,8 @@ def celery_chord(url: str, members: int, expected: int) -> tuple[float, float]:
 
     import bench_celery
 
-    _flush(url)
-    proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "bench_celery", "worker",
-                             "-c", "2", "--pool", "prefork", "-l", "warning",
-                             "--without-gossip", "--without-mingle", "--without-heartbeat"],
-                            cwd=HERE, env=dict(os.environ, PYTHONPATH=HERE),
-                            start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    flush_redis(url)
+    proc = celery_worker(dict(os.environ, PYTHONPATH=HERE))
     try:
         bench_celery.add.delay(0, 0).get(timeout=30)
 

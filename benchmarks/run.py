@@ -75,6 +75,25 @@ def percentile(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
+def round_trips(call, trips: int) -> tuple[float, float]:
+    """p50 and p99 milliseconds of ``call(i)``: send one job and wait for its result."""
+    latencies = []
+    for i in range(trips):
+        t0 = time.perf_counter()
+        call(i)
+        latencies.append((time.perf_counter() - t0) * 1000)
+    return percentile(latencies, 50), percentile(latencies, 99)
+
+
+def celery_worker(env: dict) -> subprocess.Popen:
+    """`celery -A bench_celery worker -c 2`, as quiet and lean as Celery allows."""
+    return subprocess.Popen([sys.executable, "-m", "celery", "-A", "bench_celery", "worker",
+                             "-c", "2", "--pool", "prefork", "-l", "warning",
+                             "--without-gossip", "--without-mingle", "--without-heartbeat"],
+                            cwd=HERE, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 # -- litejobs -------------------------------------------------------------------
 def start_redis(workdir: str) -> tuple[subprocess.Popen, str]:
     import socket
@@ -90,7 +109,7 @@ def start_redis(workdir: str) -> tuple[subprocess.Popen, str]:
     return proc, f"redis://127.0.0.1:{port}/0"
 
 
-def _flush(url: str | None) -> None:
+def flush_redis(url: str | None) -> None:
     if url:
         import redis
 
@@ -119,7 +138,7 @@ def bench_litejobs(workdir: str, n: int, bulk: int, trips: int, idle: float,
         app.close()
 
     db = url or os.path.join(workdir, "drain.sqlite")
-    _flush(url)
+    flush_redis(url)
     with use_store(bench_tasks.app, db) as app:
         for i in range(n - 1):
             bench_tasks.add.delay(i, i)
@@ -136,12 +155,8 @@ def bench_litejobs(workdir: str, n: int, bulk: int, trips: int, idle: float,
             done = wait_for(lambda: app.transport.counts().get("default", {})
                             .get("success", 0) == n, 300, interval=0.001)
             out["drain"] = n / (done - start)
-            latencies = []
-            for i in range(trips):
-                t0 = time.perf_counter()
-                bench_tasks.add.delay(i, i).get(timeout=10)
-                latencies.append((time.perf_counter() - t0) * 1000)
-            out["rt_p50"], out["rt_p99"] = percentile(latencies, 50), percentile(latencies, 99)
+            out["rt_p50"], out["rt_p99"] = round_trips(
+                lambda i: bench_tasks.add.delay(i, i).get(timeout=10), trips)
             # countdown precision: how late a job due in 0.2 s starts
             late = []
             for _ in range(20):
@@ -194,12 +209,8 @@ def bench_huey(workdir: str, n: int, trips: int, idle: float) -> dict | None:
         done = wait_for(lambda: h.result_count() >= n, 600, interval=0.02)
         out["drain"] = n / (done - start)
         h.storage.flush_results()
-        latencies = []
-        for i in range(trips):
-            t0 = time.perf_counter()
-            bench_huey.add(i, i).get(blocking=True, timeout=30)
-            latencies.append((time.perf_counter() - t0) * 1000)
-        out["rt_p50"], out["rt_p99"] = percentile(latencies, 50), percentile(latencies, 99)
+        out["rt_p50"], out["rt_p99"] = round_trips(
+            lambda i: bench_huey.add(i, i).get(blocking=True, timeout=30), trips)
         out["eta_late_p50"] = out["eta_late_max"] = None
         time.sleep(1)
         out["idle_cpu"], out["rss"] = idle_cpu_and_rss(proc.pid, idle)
@@ -223,32 +234,24 @@ def bench_celery(workdir: str, url: str, n: int, trips: int, idle: float) -> dic
     import bench_celery
 
     out: dict = {}
-    _flush(url)
+    flush_redis(url)
     bench_celery.add.delay(0, 0)
     start = time.perf_counter()
     for i in range(n):
         bench_celery.add.delay(i, i)
     out["enqueue"] = n / (time.perf_counter() - start)
     out["bulk"] = None
-    _flush(url)
+    flush_redis(url)
     results = [bench_celery.add.delay(i, i) for i in range(n)]
     env = dict(os.environ, PYTHONPATH=HERE)
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "bench_celery", "worker",
-                             "-c", "2", "--pool", "prefork", "-l", "warning",
-                             "--without-gossip", "--without-mingle", "--without-heartbeat"],
-                            cwd=HERE, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = celery_worker(env)
     try:
         for r in results:
             r.get(timeout=600)
         out["drain"] = n / (time.perf_counter() - start)
-        latencies = []
-        for i in range(trips):
-            t0 = time.perf_counter()
-            bench_celery.add.delay(i, i).get(timeout=10)
-            latencies.append((time.perf_counter() - t0) * 1000)
-        out["rt_p50"], out["rt_p99"] = percentile(latencies, 50), percentile(latencies, 99)
+        out["rt_p50"], out["rt_p99"] = round_trips(
+            lambda i: bench_celery.add.delay(i, i).get(timeout=10), trips)
         out["eta_late_p50"] = out["eta_late_max"] = None
         time.sleep(1)
         out["idle_cpu"], out["rss"] = idle_cpu_and_rss(proc.pid, idle)

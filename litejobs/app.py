@@ -419,6 +419,7 @@ class Control:
         waits forever on a job that will never run.
         """
         from .exceptions import TaskRevokedError
+        from .failure import class_path
         from .links import fail_links, failed_chord_member
 
         transport = self.app.transport
@@ -430,8 +431,7 @@ class Control:
         chord = None
         if job is not None and not job.state.finished:
             if job.options.get("link") or job.options.get("link_error"):
-                error_type = f"{TaskRevokedError.__module__}.{TaskRevokedError.__qualname__}"
-                follow_ups = fail_links(self.app, job, error_type,
+                follow_ups = fail_links(self.app, job, class_path(TaskRevokedError),
                                         f"job {job_id} was revoked", purge_at)
             chord_id, member = failed_chord_member(job.options)
             chord = (chord_id, member or job_id) if chord_id else None

@@ -91,6 +91,8 @@ def _job(app: App, sig: Signature, args: tuple, kwargs: dict[str, Any],
          options: dict[str, Any], extra: dict[str, Any]) -> Job:
     call_args = sig.args if sig.immutable else args + sig.args
     merged = {**options, **sig.options, **extra}
+    if "chord_tail" in merged:  # a chain's early step: its last step is the chord member
+        merged.pop("chord", None)
     for key in ("link", "link_error"):
         if merged.get(key) is not None:  # one step or a list of them, as Celery takes
             steps = merged[key]
@@ -111,12 +113,7 @@ def _jobs(app: App, sigs: list[Any], args: tuple, kwargs: dict[str, Any],
             sig = sig.tasks[0]
         own = sig.options
         if own and (len(own) > 1 or not isinstance(own.get("task_id"), str)):
-            # options of its own: checked in full
-            if "chord_tail" in own:  # a chain's first step: its last step is the member
-                out.append(_job(app, sig, args, kwargs, options,
-                                {k: v for k, v in extra.items() if k != "chord"}))
-            else:
-                out.append(_job(app, sig, args, kwargs, options, extra))
+            out.append(_job(app, sig, args, kwargs, options, extra))  # checked in full
             continue
         template = templates.get(sig.task)
         if template is None:

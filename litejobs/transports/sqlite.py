@@ -527,8 +527,9 @@ class SQLiteTransport(Transport):
                terminate: bool = False, follow_ups: Sequence[Job] = (),
                chord: tuple[str, str] | None = None) -> str:
         from ..exceptions import TaskRevokedError
+        from ..failure import class_path
 
-        error_type = f"{TaskRevokedError.__module__}.{TaskRevokedError.__qualname__}"
+        error_type = class_path(TaskRevokedError)
         with self._write() as conn:
             row = conn.execute(Q["get_state"], (job_id,)).fetchall()
             if not row:

@@ -69,9 +69,10 @@ def chord_member_finished(conn: apsw.Connection, chord_id: str, job_id: str,
         error = conn.execute(Q["job_error"], (failed_member,)).fetchall()
         kind, message = error[0] if error else ("unknown", "")
         from ..exceptions import ChordError
+        from ..failure import class_path
 
         body.state = JobState.FAILURE
-        body.error_type = f"{ChordError.__module__}.{ChordError.__qualname__}"
+        body.error_type = class_path(ChordError)
         body.error_message = (f"Dependency {failed_member} raised "
                               f"{(kind or 'an error').rpartition('.')[2]}: {message}")
         body.payload = serializer.dumps_call(body.task, args, kwargs)
