@@ -68,7 +68,7 @@ def run_chaos(workdir: str, n_jobs: int, producers: int = 4, workers: int = 2,
         start = time.monotonic()
         try:
             while time.monotonic() - start < timeout:
-                done = app.transport.counts().get("default", {}).get("success", 0)
+                done = app.transport.count_jobs().get("default", {}).get("success", 0)
                 if done >= n_jobs and all(m.poll() is not None for m in makers):
                     break
                 victims = [c for p in procs for c in _children(p.pid)]
@@ -91,7 +91,7 @@ def run_chaos(workdir: str, n_jobs: int, producers: int = 4, workers: int = 2,
                     os.killpg(p.pid, signal.SIGKILL)
             for m in makers:
                 m.wait(30)
-        counts = app.transport.counts().get("default", {})
+        counts = app.transport.count_jobs().get("default", {})
         integrity = app.transport.pragma("integrity_check")
 
     runs: dict[str, list[list[float | int | None]]] = defaultdict(list)  # tag -> [pid, start, end]

@@ -152,7 +152,7 @@ def bench_litejobs(workdir: str, n: int, bulk: int, trips: int, idle: float,
             # Block on the last job (the wake-up, not a polling loop that would take CPU
             # from the worker), then make sure every other job is done too.
             last.get(timeout=300)
-            done = wait_for(lambda: app.transport.counts().get("default", {})
+            done = wait_for(lambda: app.transport.count_jobs().get("default", {})
                             .get("success", 0) == n, 300, interval=0.001)
             out["drain"] = n / (done - start)
             out["rt_p50"], out["rt_p99"] = round_trips(

@@ -290,10 +290,10 @@ class App:
 
     def pause_queue(self, queue: str) -> None:
         """Stop every worker claiming from ``queue``; its jobs stay queued."""
-        self.transport.set_paused(queue, True)
+        self.transport.set_queue_paused(queue, True)
 
     def resume_queue(self, queue: str) -> None:
-        self.transport.set_paused(queue, False)
+        self.transport.set_queue_paused(queue, False)
 
     def metrics(self) -> dict[str, Any]:
         """Queue depth by state, live workers, per-task outcomes and runtimes."""

@@ -76,14 +76,15 @@ class Beat:
 
     def sync(self) -> None:
         """Store the schedules declared in code; forget those no longer there."""
-        self.app.transport.beat_sync([(e.name, e.task, repr(e.schedule)) for e in self.entries])
+        self.app.transport.sync_schedules(
+            [(e.name, e.task, repr(e.schedule)) for e in self.entries])
         self._synced = True
 
     def run_once(self, now: float | None = None) -> float:
         """Lead (or stand by) and fire what is due; return seconds until the next look."""
         now = clock_now() if now is None else now
         transport = self.app.transport
-        leading = transport.beat_lead(self.holder, now, self.lease)
+        leading = transport.lead_beat(self.holder, now, self.lease)
         if leading != self.leading:
             log.warning("beat %s %s", self.holder,
                         "leads: firing schedules" if leading else "stands by")
@@ -93,27 +94,27 @@ class Beat:
         if not self._synced:
             self.sync()  # the leader's schedules are the ones stored
         tz = ZoneInfo(self.app.conf.timezone)
-        state = {e.name: e for e in transport.beat_entries()}
+        state = {e.name: e for e in transport.list_schedules()}
         nearest = now + TICK_SECONDS
         for entry in self.entries:
             stored = state.get(entry.name)
             last = stored.last_run if stored else None
             if last is None and not entry.schedule.fires_at_start:
                 # a crontab seen for the first time waits for its next slot
-                transport.beat_fire(entry.name, now, None,
+                transport.fire_schedule(entry.name, now, None,
                                     entry.schedule.next_slot(now, now, tz), now)
                 last = now
             slot = entry.schedule.due_slot(last, now, tz)
             if slot is not None:
                 next_run = entry.schedule.next_slot(slot, now, tz)
                 job = self._job(entry, slot)
-                if transport.beat_fire(entry.name, slot, job, next_run, now):
+                if transport.fire_schedule(entry.name, slot, job, next_run, now):
                     log.info("beat: sent %s (%s) for %s", entry.name, entry.task, slot)
                 nearest = min(nearest, next_run)
             else:
                 next_run = entry.schedule.next_slot(last, now, tz)
                 if stored is None or stored.next_run != next_run:
-                    transport.beat_set_next(entry.name, next_run)
+                    transport.set_schedule_next_run(entry.name, next_run)
                 nearest = min(nearest, next_run)
         return max(0.0, min(nearest - now, TICK_SECONDS))
 
@@ -123,7 +124,7 @@ class Beat:
 
     def stop(self) -> None:
         if self.leading:
-            self.app.transport.beat_resign(self.holder)
+            self.app.transport.resign_beat(self.holder)
             self.leading = False
 
     def run_forever(self, should_stop: Callable[[], bool]) -> None:

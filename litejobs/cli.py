@@ -190,7 +190,7 @@ def beat(db: str, app_spec: str | None, loglevel: str) -> None:
 @click.argument("queue")
 def pause(db: str, queue: str) -> None:
     """Pause QUEUE: its jobs stay queued and no worker claims them until resumed."""
-    _open(db).transport.set_paused(queue, True)
+    _open(db).transport.set_queue_paused(queue, True)
     click.echo(f"paused queue {queue!r}")
 
 
@@ -199,7 +199,7 @@ def pause(db: str, queue: str) -> None:
 @click.argument("queue")
 def resume(db: str, queue: str) -> None:
     """Resume a paused QUEUE."""
-    _open(db).transport.set_paused(queue, False)
+    _open(db).transport.set_queue_paused(queue, False)
     click.echo(f"resumed queue {queue!r}")
 
 
@@ -213,12 +213,12 @@ def events(db: str, as_json: bool, from_start: bool, count: int | None,
            timeout: float | None) -> None:
     """Tail job events live, like `celery events` (Ctrl-C to stop)."""
     transport = _open(db).transport
-    seq = 0 if from_start else transport.last_event_seq()
+    seq = 0 if from_start else transport.get_last_event_seq()
     shown = 0
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
         while True:
-            for event in transport.events_since(seq):
+            for event in transport.list_events(seq):
                 seq = event.seq
                 if as_json:
                     click.echo(json.dumps({
@@ -299,8 +299,8 @@ def _ago(ts: float | None, now: float) -> str:
 def status_data(app: App) -> dict[str, Any]:
     transport = app.transport
     now = clock_now()
-    counts = transport.counts()
-    workers = transport.workers(now)
+    counts = transport.count_jobs()
+    workers = transport.list_workers(now)
     consumed = {q for w in workers for q in w.queues}
     warnings = []
     for queue, by_state in sorted(counts.items()):
@@ -308,15 +308,15 @@ def status_data(app: App) -> dict[str, Any]:
         if waiting and queue not in consumed:
             warnings.append(f"queue {queue!r} has {waiting} waiting job(s) and no live worker "
                             "consumes it")
-    leader = transport.beat_leader(now)
+    leader = transport.get_beat_leader(now)
     return {
         "store": safe_url(app.url),
         "queues": counts,
-        "paused": transport.paused_queues(),
+        "paused": transport.list_paused_queues(),
         "schedules": [
             {"name": e.name, "task": e.task, "schedule": e.schedule,
              "last_run": _iso(e.last_run), "next_run": _iso(e.next_run)}
-            for e in transport.beat_entries()],
+            for e in transport.list_schedules()],
         "beat_leader": leader,
         "workers": [
             {"id": w.id, "host": w.host, "pid": w.pid, "queues": w.queues,

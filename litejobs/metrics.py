@@ -21,18 +21,18 @@ def collect(app: App) -> dict[str, Any]:
     transport = app.transport
     outcomes: dict[str, dict[str, int]] = {}
     runtimes: dict[str, dict[str, float]] = {}
-    for (task, kind), (count, total) in transport.event_stats().items():
+    for (task, kind), (count, total) in transport.count_events().items():
         outcomes.setdefault(task, {})[kind] = count
         if kind in ("task-succeeded", "task-failed", "task-retried"):
             entry = runtimes.setdefault(task, {"count": 0, "sum": 0.0})
             entry["count"] += count
             entry["sum"] += total
-    workers = transport.workers(clock_now())
+    workers = transport.list_workers(clock_now())
     return {
-        "queues": transport.counts(),
+        "queues": transport.count_jobs(),
         "workers": len(workers),
         "running": sum(w.running for w in workers),
-        "paused_queues": transport.paused_queues(),
+        "paused_queues": transport.list_paused_queues(),
         "outcomes": outcomes,
         "runtimes": runtimes,
     }

@@ -127,7 +127,7 @@ class Supervisor:
     def run(self) -> int:
         transport = self.app.transport
         info = self.info()
-        transport.heartbeat(info, clock_now(), self.lease)
+        transport.record_heartbeat(info, clock_now(), self.lease)
         if self.pool == "solo":
             return self._run_solo(info)
         self.scoreboard = Scoreboard(self.concurrency)
@@ -175,7 +175,7 @@ class Supervisor:
                     self._terminate_revoked()
                     next_rescue = mono + RESCUE_EVERY
                 if mono >= next_beat:
-                    transport.heartbeat(self.info(), clock_now(), self.lease)
+                    transport.record_heartbeat(self.info(), clock_now(), self.lease)
                     self._maintain()
                     next_beat = mono + beat_every
             except StoreError as exc:
@@ -265,7 +265,7 @@ class Supervisor:
             sig = -code if code < 0 else None
             why = f"pool child {pid} died ({'signal ' + signal.Signals(sig).name if sig else f'exit code {code}'})"  # noqa: E501
             log.error("%s", why)
-        lost = self.app.transport.lost_jobs(clock_now(), worker=self.id, pid=pid)
+        lost = self.app.transport.find_lost_jobs(clock_now(), worker=self.id, pid=pid)
         if lost:
             outcomes = [lost_outcome(x, why or f"pool child {pid} exited", self.app,
                                      requeue_all=self.stopping == "cold") for x in lost]
@@ -342,7 +342,7 @@ class Supervisor:
     def _terminate_revoked(self) -> None:
         assert self.scoreboard is not None
         transport = self.app.transport
-        for job_id, pid in transport.terminated_jobs(self.id):
+        for job_id, pid in transport.list_terminated_jobs(self.id):
             slot = self.children.get(pid)
             if slot is not None and self.scoreboard.read(slot)[0] == job_id:
                 log.warning("terminating job %s (revoked): killing pool child %d", job_id, pid)
@@ -353,7 +353,7 @@ class Supervisor:
     # -- leases and upkeep -----------------------------------------------------
     def _rescue(self) -> None:
         transport = self.app.transport
-        lost = transport.lost_jobs(clock_now())
+        lost = transport.find_lost_jobs(clock_now())
         if lost:
             log.warning("rescuing %d job(s) of workers whose lease ran out", len(lost))
             self._settle_lost([lost_outcome(x, "the worker running it stopped renewing its "
@@ -451,7 +451,7 @@ class Supervisor:
         try:
             run_consumer(self.app, self.id, self.queues, None, 0, self.max_tasks_per_child,
                          None, self.hostname, should_stop=stop, set_idle=stop.set_idle,
-                         heartbeat=lambda: self.app.transport.heartbeat(
+                         heartbeat=lambda: self.app.transport.record_heartbeat(
                              info, clock_now(), self.lease),
                          heartbeat_every=max(min(self.lease / 3, 5.0), 0.2))
         finally:

@@ -130,7 +130,7 @@ class Consumer:
     def idle_wait(self, limit: float) -> None:
         """Sleep until the store changes, the next scheduled job is due, or ``limit``."""
         timeout = limit
-        eta = self.transport.next_eta()
+        eta = self.transport.get_next_eta()
         if eta is not None:
             timeout = min(timeout, max(eta - clock_now(), 0.0))
         if timeout > 0:
@@ -164,14 +164,15 @@ class InProcessWorker:
     def run_until_idle(self, timeout: float | None = 60.0) -> int:
         app = self.app
         transport = app.transport
-        queues = self.queues or sorted(set(app.known_queues()) | set(transport.waiting_queues()))
+        queues = self.queues or sorted(
+            set(app.known_queues()) | set(transport.list_waiting_queues()))
         info = WorkerInfo(id=f"inprocess-{socket.gethostname()}-{os.getpid()}-{id(self):x}",
                           host=socket.gethostname(), pid=os.getpid(), queues=queues,
                           concurrency=1, started_at=clock_now())
         # A heartbeat row, so that a real worker sharing the store does not take our
         # running jobs for a dead worker's.
         lease = app.conf.worker_lease_timeout
-        transport.heartbeat(info, clock_now(), lease)
+        transport.record_heartbeat(info, clock_now(), lease)
         consumer = Consumer(app, transport, queues, worker_id=info.id)
         deadline = None if timeout is None else time.monotonic() + timeout
         beat_at = time.monotonic() + lease / 3
@@ -185,7 +186,7 @@ class InProcessWorker:
                     if not transport.has_work(queues, clock_now()):
                         return ran
                 if time.monotonic() > beat_at:
-                    transport.heartbeat(info, clock_now(), lease)
+                    transport.record_heartbeat(info, clock_now(), lease)
                     beat_at = time.monotonic() + lease / 3
                 if deadline is not None and time.monotonic() > deadline:
                     raise LiteJobsError(f"run_until_idle: jobs still due after {timeout}s")

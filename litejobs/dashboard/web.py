@@ -186,7 +186,7 @@ def create_app(litejobs_app: App, auth: tuple[str, str] | None = None,
         if action == "purge":
             store.transport.purge(queue)
         elif action in ("pause", "resume"):
-            store.transport.set_paused(queue, action == "pause")
+            store.transport.set_queue_paused(queue, action == "pause")
         else:
             return PlainTextResponse(f"unknown action {action!r}", status_code=404)
         return back(request)
@@ -223,7 +223,7 @@ def _overview(store: App) -> dict[str, Any]:
     now = clock_now()
     bucket = 10.0
     since = math.floor((now - 300) / bucket) * bucket
-    done = dict(store.transport.throughput(since, bucket))
+    done = dict(store.transport.count_throughput(since, bucket))
     data["throughput"] = [
         {"t": since + i * bucket, "per_second": done.get(since + i * bucket, 0) / bucket}
         for i in range(int(300 / bucket) + 1)]

@@ -142,35 +142,35 @@ class Transport(abc.ABC):
         """
 
     @abc.abstractmethod
-    def set_paused(self, queue: str, paused: bool) -> None:
+    def set_queue_paused(self, queue: str, paused: bool) -> None:
         """Pause a queue (it keeps its jobs; nobody claims from it) or resume it."""
 
     @abc.abstractmethod
-    def paused_queues(self) -> list[str]:
+    def list_paused_queues(self) -> list[str]:
         """Names of paused queues."""
 
     @abc.abstractmethod
-    def beat_lead(self, holder: str, now: float, lease: float) -> bool:
+    def lead_beat(self, holder: str, now: float, lease: float) -> bool:
         """Take or renew the beat's leader lease; False while another holder's is live."""
 
     @abc.abstractmethod
-    def beat_resign(self, holder: str) -> None:
+    def resign_beat(self, holder: str) -> None:
         """Give up the leader lease (a beat that stops cleanly)."""
 
     @abc.abstractmethod
-    def beat_leader(self, now: float) -> str | None:
+    def get_beat_leader(self, now: float) -> str | None:
         """Who leads the beat now, if anyone."""
 
     @abc.abstractmethod
-    def beat_entries(self) -> list[BeatEntryState]:
+    def list_schedules(self) -> list[BeatEntryState]:
         """Every stored schedule with its last and next run."""
 
     @abc.abstractmethod
-    def beat_sync(self, entries: Sequence[tuple[str, str, str]]) -> None:
+    def sync_schedules(self, entries: Sequence[tuple[str, str, str]]) -> None:
         """Store ``(name, task, schedule text)`` for each schedule; forget the others."""
 
     @abc.abstractmethod
-    def beat_fire(self, name: str, slot: float, job: Job | None, next_run: float,
+    def fire_schedule(self, name: str, slot: float, job: Job | None, next_run: float,
                   now: float) -> bool:
         """Record that ``slot`` fired and enqueue ``job``, in one transaction, once.
 
@@ -178,7 +178,7 @@ class Transport(abc.ABC):
         """
 
     @abc.abstractmethod
-    def beat_set_next(self, name: str, next_run: float) -> None:
+    def set_schedule_next_run(self, name: str, next_run: float) -> None:
         """Record when a schedule runs next (for ``status``)."""
 
     @abc.abstractmethod
@@ -199,7 +199,7 @@ class Transport(abc.ABC):
         """Cheap read: is any job in ``queues`` claimable now (or due to be promoted)?"""
 
     @abc.abstractmethod
-    def next_eta(self) -> float | None:
+    def get_next_eta(self) -> float | None:
         """The earliest eta of a scheduled job, if any (for sleeping until it)."""
 
     @abc.abstractmethod
@@ -225,11 +225,11 @@ class Transport(abc.ABC):
         return [self.get_state(job_id) for job_id in job_ids]
 
     @abc.abstractmethod
-    def waiting_queues(self) -> list[str]:
+    def list_waiting_queues(self) -> list[str]:
         """Names of queues holding pending or scheduled jobs (cheap: indexes only)."""
 
     @abc.abstractmethod
-    def counts(self) -> dict[str, dict[str, int]]:
+    def count_jobs(self) -> dict[str, dict[str, int]]:
         """Jobs per queue per state: ``{"default": {"pending": 3, ...}}``."""
 
     @abc.abstractmethod
@@ -260,7 +260,7 @@ class Transport(abc.ABC):
         """
 
     @abc.abstractmethod
-    def terminated_jobs(self, worker: str) -> list[tuple[str, int]]:
+    def list_terminated_jobs(self, worker: str) -> list[tuple[str, int]]:
         """``(job_id, pid)`` of this worker's jobs revoked with terminate, still to be killed."""
 
     @abc.abstractmethod
@@ -285,7 +285,7 @@ class Transport(abc.ABC):
 
     # -- workers and maintenance -------------------------------------------
     @abc.abstractmethod
-    def heartbeat(self, worker: WorkerInfo, now: float, lease: float) -> None:
+    def record_heartbeat(self, worker: WorkerInfo, now: float, lease: float) -> None:
         """Store or renew a worker; its running jobs stay leased until ``now + lease``."""
 
     @abc.abstractmethod
@@ -293,11 +293,11 @@ class Transport(abc.ABC):
         """Remove a worker that stopped cleanly."""
 
     @abc.abstractmethod
-    def workers(self, now: float) -> list[WorkerInfo]:
+    def list_workers(self, now: float) -> list[WorkerInfo]:
         """Live workers (lease not run out)."""
 
     @abc.abstractmethod
-    def lost_jobs(self, now: float, worker: str | None = None,
+    def find_lost_jobs(self, now: float, worker: str | None = None,
                   pid: int | None = None) -> list[Lost]:
         """Running jobs whose holder is gone.
 
@@ -310,19 +310,19 @@ class Transport(abc.ABC):
         """Remove heartbeat rows whose lease ran out long ago."""
 
     @abc.abstractmethod
-    def events_since(self, seq: int, limit: int = 1000) -> list[Event]:
+    def list_events(self, seq: int, limit: int = 1000) -> list[Event]:
         """Events after ``seq``, oldest first (retention is capped)."""
 
     @abc.abstractmethod
-    def throughput(self, since: float, bucket: float) -> list[tuple[float, int]]:
+    def count_throughput(self, since: float, bucket: float) -> list[tuple[float, int]]:
         """Jobs finished per ``bucket`` seconds since ``since``: ``[(bucket start, n)]``."""
 
     @abc.abstractmethod
-    def last_event_seq(self) -> int:
+    def get_last_event_seq(self) -> int:
         """The newest event's sequence number (0 if none)."""
 
     @abc.abstractmethod
-    def event_stats(self) -> dict[tuple[str, str], tuple[int, float]]:
+    def count_events(self) -> dict[tuple[str, str], tuple[int, float]]:
         """``(task, kind) -> (count, total runtime)`` over the events kept."""
 
     @abc.abstractmethod

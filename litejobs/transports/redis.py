@@ -294,7 +294,7 @@ class RedisTransport(Transport):
         return bool(self._run("has_work", now, msgpack.packb(list(queues),
                                                              use_bin_type=False)))
 
-    def next_eta(self) -> float | None:
+    def get_next_eta(self) -> float | None:
         first = self.r.zrange(self._key("sched"), 0, 0, withscores=True)
         return float(first[0][1]) if first else None
 
@@ -357,7 +357,7 @@ class RedisTransport(Transport):
                  int(retries or 0))
                 for state, custom, retries in pipe.execute()]
 
-    def waiting_queues(self) -> list[str]:
+    def list_waiting_queues(self) -> list[str]:
         out = set()
         for key, value in self.r.hgetall(self._key("counts")).items():
             queue, _, state = key.decode().partition("\0")
@@ -365,7 +365,7 @@ class RedisTransport(Transport):
                 out.add(queue)
         return sorted(out)
 
-    def counts(self) -> dict[str, dict[str, int]]:
+    def count_jobs(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         for key, value in self.r.hgetall(self._key("counts")).items():
             queue, _, state = key.decode().partition("\0")
@@ -409,7 +409,7 @@ class RedisTransport(Transport):
                            packed, chord[0] if chord else "", chord[1] if chord else "")
         return answer.decode() if isinstance(answer, bytes) else str(answer)
 
-    def terminated_jobs(self, worker: str) -> list[tuple[str, int]]:
+    def list_terminated_jobs(self, worker: str) -> list[tuple[str, int]]:
         out = []
         for job_id, holder in self.r.hgetall(self._key("terminate")).items():
             who, _, pid = holder.decode().rpartition("|")
@@ -439,7 +439,7 @@ class RedisTransport(Transport):
                 "success", "failure", "revoked"}:
             raise ValueError("only finished jobs can be purged by state")
         if states is None:  # waiting jobs: their queues' sets and the schedule
-            queues = [queue] if queue else sorted(self.counts())
+            queues = [queue] if queue else sorted(self.count_jobs())
             sources = [f"q:{q}" for q in queues] + ["sched"]
             packed = ""
         else:  # finished jobs: the listing index
@@ -457,18 +457,18 @@ class RedisTransport(Transport):
         return total
 
     # -- queues ------------------------------------------------------------------------
-    def set_paused(self, queue: str, paused: bool) -> None:
+    def set_queue_paused(self, queue: str, paused: bool) -> None:
         if paused:
             self.r.sadd(self._key("paused"), queue)
         else:
             self.r.srem(self._key("paused"), queue)
         self.r.publish(self._key("wake"), self.r.incr(self._key("version")))
 
-    def paused_queues(self) -> list[str]:
+    def list_paused_queues(self) -> list[str]:
         return sorted(p.decode() for p in self.r.smembers(self._key("paused")))
 
     # -- workers and maintenance ---------------------------------------------------------
-    def heartbeat(self, worker: WorkerInfo, now: float, lease: float) -> None:
+    def record_heartbeat(self, worker: WorkerInfo, now: float, lease: float) -> None:
         pipe = self.r.pipeline()
         pipe.hset(self._key("w", worker.id), mapping={
             "host": worker.host, "pid": worker.pid, "queues": ",".join(worker.queues),
@@ -482,7 +482,7 @@ class RedisTransport(Transport):
         self.r.zrem(self._key("workers"), worker_id)
         self.r.delete(self._key("w", worker_id))
 
-    def workers(self, now: float) -> list[WorkerInfo]:
+    def list_workers(self, now: float) -> list[WorkerInfo]:
         out = []
         for raw_id, until in self.r.zrangebyscore(self._key("workers"), now, "+inf",
                                                   withscores=True):
@@ -497,7 +497,7 @@ class RedisTransport(Transport):
                 running=int(h["running"]), processed=int(h["processed"])))
         return sorted(out, key=lambda w: w.started_at)
 
-    def lost_jobs(self, now: float, worker: str | None = None,
+    def find_lost_jobs(self, now: float, worker: str | None = None,
                   pid: int | None = None) -> list[Lost]:
         if worker is not None:
             holders = [worker]
@@ -531,7 +531,7 @@ class RedisTransport(Transport):
         return int(self._run("prune", now, limit))
 
     # -- events --------------------------------------------------------------------------
-    def events_since(self, seq: int, limit: int = 1000) -> list[Event]:
+    def list_events(self, seq: int, limit: int = 1000) -> list[Event]:
         start = f"({seq // 1000}-{seq % 1000}" if seq else "-"
         out = []
         for stream_id, fields in self.r.xrange(self._key("events"), start, "+", count=limit):
@@ -544,14 +544,14 @@ class RedisTransport(Transport):
                              detail=f["detail"] or None))
         return out
 
-    def last_event_seq(self) -> int:
+    def get_last_event_seq(self) -> int:
         last = self.r.xrevrange(self._key("events"), count=1)
         if not last:
             return 0
         ms, _, n = last[0][0].decode().partition("-")
         return int(ms) * 1000 + int(n)
 
-    def event_stats(self) -> dict[tuple[str, str], tuple[int, float]]:
+    def count_events(self) -> dict[tuple[str, str], tuple[int, float]]:
         counts = self.r.hgetall(self._key("event_counts"))
         runtimes = self.r.hgetall(self._key("event_runtime"))
         out = {}
@@ -560,28 +560,28 @@ class RedisTransport(Transport):
             out[(task, kind)] = (int(value), float(runtimes.get(key, 0.0)))
         return out
 
-    def throughput(self, since: float, bucket: float) -> list[tuple[float, int]]:
+    def count_throughput(self, since: float, bucket: float) -> list[tuple[float, int]]:
         per: dict[float, int] = {}
-        for event in self.events_since(int(since * 1000) * 1000, limit=EVENTS_KEPT):
+        for event in self.list_events(int(since * 1000) * 1000, limit=EVENTS_KEPT):
             if event.kind in ("task-succeeded", "task-failed"):
                 b = (event.ts // bucket) * bucket
                 per[b] = per.get(b, 0) + 1
         return sorted(per.items())
 
     # -- periodic tasks ------------------------------------------------------------------
-    def beat_lead(self, holder: str, now: float, lease: float) -> bool:
+    def lead_beat(self, holder: str, now: float, lease: float) -> bool:
         return bool(self._run("beat_lead", now, holder, now + lease))
 
-    def beat_resign(self, holder: str) -> None:
+    def resign_beat(self, holder: str) -> None:
         key = self._key("beat", "lock")
         if self.r.hget(key, "holder") == holder.encode():
             self.r.delete(key)
 
-    def beat_leader(self, now: float) -> str | None:
+    def get_beat_leader(self, now: float) -> str | None:
         holder, until = self.r.hmget(self._key("beat", "lock"), "holder", "until")
         return holder.decode() if holder and float(until or 0) >= now else None
 
-    def beat_entries(self) -> list[BeatEntryState]:
+    def list_schedules(self) -> list[BeatEntryState]:
         out = []
         for name in sorted(n.decode() for n in self.r.smembers(self._key("beat", "names"))):
             h = {k.decode(): v.decode()
@@ -591,7 +591,7 @@ class RedisTransport(Transport):
                                       float(h["next_run"]) if h.get("next_run") else None))
         return out
 
-    def beat_sync(self, entries: Sequence[tuple[str, str, str]]) -> None:
+    def sync_schedules(self, entries: Sequence[tuple[str, str, str]]) -> None:
         names = {name for name, _task, _schedule in entries}
         for old in self.r.smembers(self._key("beat", "names")):
             if old.decode() not in names:
@@ -602,12 +602,12 @@ class RedisTransport(Transport):
             self.r.hset(self._key("beat", "entry", name),
                         mapping={"task": task, "schedule": schedule})
 
-    def beat_fire(self, name: str, slot: float, job: Job | None, next_run: float,
+    def fire_schedule(self, name: str, slot: float, job: Job | None, next_run: float,
                   now: float) -> bool:
         packed = msgpack.packb(_job_dict(job), use_bin_type=False) if job is not None else ""
         return bool(self._run("beat_fire", now, name, repr(slot), repr(next_run), packed))
 
-    def beat_set_next(self, name: str, next_run: float) -> None:
+    def set_schedule_next_run(self, name: str, next_run: float) -> None:
         self.r.hset(self._key("beat", "entry", name), "next_run", repr(next_run))
 
 

@@ -369,34 +369,34 @@ class SQLiteTransport(Transport):
 
     # -- queues ----------------------------------------------------------------
     @_store_call
-    def set_paused(self, queue: str, paused: bool) -> None:
+    def set_queue_paused(self, queue: str, paused: bool) -> None:
         self._conn.execute(Q["set_paused"], (queue, 1 if paused else 0))
 
     @_store_call
-    def paused_queues(self) -> list[str]:
+    def list_paused_queues(self) -> list[str]:
         return sorted(r[0] for r in self._conn.execute(Q["paused_queues"]))
 
     # -- periodic tasks --------------------------------------------------------
     @_store_call
-    def beat_lead(self, holder: str, now: float, lease: float) -> bool:
+    def lead_beat(self, holder: str, now: float, lease: float) -> bool:
         self._conn.execute(Q["beat_lead"], (holder, now, now + lease))
         return self._conn.changes() > 0
 
     @_store_call
-    def beat_resign(self, holder: str) -> None:
+    def resign_beat(self, holder: str) -> None:
         self._conn.execute(Q["beat_resign"], (holder,))
 
     @_store_call
-    def beat_leader(self, now: float) -> str | None:
+    def get_beat_leader(self, now: float) -> str | None:
         rows = self._conn.execute(Q["beat_leader"]).fetchall()
         return rows[0][0] if rows and rows[0][1] >= now else None
 
     @_store_call
-    def beat_entries(self) -> list[BeatEntryState]:
+    def list_schedules(self) -> list[BeatEntryState]:
         return [BeatEntryState(*r) for r in self._conn.execute(Q["beat_entries"])]
 
     @_store_call
-    def beat_sync(self, entries: Sequence[tuple[str, str, str]]) -> None:
+    def sync_schedules(self, entries: Sequence[tuple[str, str, str]]) -> None:
         with self._write() as conn:
             names = {name for name, _task, _schedule in entries}
             for row in conn.execute(Q["beat_entries"]).fetchall():
@@ -406,7 +406,7 @@ class SQLiteTransport(Transport):
                 conn.execute(Q["beat_upsert"], entry)
 
     @_store_call
-    def beat_fire(self, name: str, slot: float, job: Job | None, next_run: float,
+    def fire_schedule(self, name: str, slot: float, job: Job | None, next_run: float,
                   now: float) -> bool:
         with self._write() as conn:
             conn.execute(Q["beat_mark"], (name, slot, next_run))
@@ -417,11 +417,11 @@ class SQLiteTransport(Transport):
             return True
 
     @_store_call
-    def beat_set_next(self, name: str, next_run: float) -> None:
+    def set_schedule_next_run(self, name: str, next_run: float) -> None:
         self._conn.execute(Q["beat_set_next"], (name, next_run))
 
     @_store_call
-    def next_eta(self) -> float | None:
+    def get_next_eta(self) -> float | None:
         return self._conn.execute(Q["next_eta"]).fetchall()[0][0]
 
     def wait_for_change(self, timeout: float) -> bool:
@@ -498,11 +498,11 @@ class SQLiteTransport(Transport):
             return out
 
     @_store_call
-    def waiting_queues(self) -> list[str]:
+    def list_waiting_queues(self) -> list[str]:
         return [r[0] for r in self._conn.execute(Q["waiting_queues"])]
 
     @_store_call
-    def counts(self) -> dict[str, dict[str, int]]:
+    def count_jobs(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         for queue, state, n in self._conn.execute(Q["counts"]):
             out.setdefault(queue, {})[state] = n
@@ -555,7 +555,7 @@ class SQLiteTransport(Transport):
             return answer
 
     @_store_call
-    def terminated_jobs(self, worker: str) -> list[tuple[str, int]]:
+    def list_terminated_jobs(self, worker: str) -> list[tuple[str, int]]:
         return [(r[0], r[1]) for r in self._conn.execute(Q["terminated_jobs"], (worker,))]
 
     @_store_call
@@ -600,7 +600,7 @@ class SQLiteTransport(Transport):
 
     # -- workers and maintenance -------------------------------------------
     @_store_call
-    def heartbeat(self, worker: WorkerInfo, now: float, lease: float) -> None:
+    def record_heartbeat(self, worker: WorkerInfo, now: float, lease: float) -> None:
         self._conn.execute(Q["upsert_worker"], (
             worker.id, worker.host, worker.pid, ",".join(worker.queues), worker.concurrency,
             worker.started_at, now, now + lease, worker.running, worker.processed))
@@ -610,7 +610,7 @@ class SQLiteTransport(Transport):
         self._conn.execute(Q["delete_worker"], (worker_id,))
 
     @_store_call
-    def workers(self, now: float) -> list[WorkerInfo]:
+    def list_workers(self, now: float) -> list[WorkerInfo]:
         return [
             WorkerInfo(id=r[0], host=r[1], pid=r[2], queues=r[3].split(","), concurrency=r[4],
                        started_at=r[5], heartbeat_at=r[6], lease_until=r[7], running=r[8],
@@ -619,7 +619,7 @@ class SQLiteTransport(Transport):
         ]
 
     @_store_call
-    def lost_jobs(self, now: float, worker: str | None = None,
+    def find_lost_jobs(self, now: float, worker: str | None = None,
                   pid: int | None = None) -> list[Lost]:
         if worker is not None and pid is not None:
             rows = self._conn.execute(Q["lost_child_jobs"], (worker, pid))
@@ -643,20 +643,20 @@ class SQLiteTransport(Transport):
         return pruned
 
     @_store_call
-    def events_since(self, seq: int, limit: int = 1000) -> list[Event]:
+    def list_events(self, seq: int, limit: int = 1000) -> list[Event]:
         return [Event(*row) for row in self._conn.execute(Q["events_since"], (seq, limit))]
 
     @_store_call
-    def throughput(self, since: float, bucket: float) -> list[tuple[float, int]]:
+    def count_throughput(self, since: float, bucket: float) -> list[tuple[float, int]]:
         return [(b, n) for b, n in self._conn.execute(Q["finished_per_bucket"],
                                                        (bucket, since))]
 
     @_store_call
-    def last_event_seq(self) -> int:
+    def get_last_event_seq(self) -> int:
         return self._conn.execute(Q["last_event_seq"]).fetchall()[0][0]
 
     @_store_call
-    def event_stats(self) -> dict[tuple[str, str], tuple[int, float]]:
+    def count_events(self) -> dict[tuple[str, str], tuple[int, float]]:
         return {(task, kind): (n, total)
                 for task, kind, n, total in self._conn.execute(Q["event_stats"])}
 

@@ -38,7 +38,7 @@ class WorkerProcess:
         def ready():
             if self.proc.poll() is not None:
                 pytest.fail(f"worker exited with {self.proc.returncode}:\n{self.output()}")
-            return any(w.pid == self.pid for w in app.transport.workers(now()))
+            return any(w.pid == self.pid for w in app.transport.list_workers(now()))
 
         wait_until(ready, timeout, message="worker heartbeat")
 

@@ -40,7 +40,7 @@ def test_two_beats_fire_once_per_tick_and_survive_a_leader_kill(app, store_path,
         assert len(slots) == len(set(slots))
         assert all(abs((b - a) - 1.0) < 1e-6 for a, b in zip(slots, slots[1:], strict=False))
         # When the leader is SIGKILLed, the other takes over within the lease (5 s)
-        leader = app.transport.beat_leader(time.time())
+        leader = app.transport.get_beat_leader(time.time())
         victim = next(p for p in beats if f":{p.pid}:" in leader)
         os.killpg(victim.pid, signal.SIGKILL)
         victim.wait(10)
@@ -124,7 +124,7 @@ def test_pause_and_resume_a_queue(app, store_path, start_worker):
     app.resume_queue("default")
     assert held.get(timeout=20) == 3
     app.pause_queue("default")
-    assert app.transport.paused_queues() == ["default"]
+    assert app.transport.list_paused_queues() == ["default"]
 
 
 def test_an_idle_worker_does_not_spin_on_a_paused_queue(app, start_worker):

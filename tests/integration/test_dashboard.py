@@ -132,10 +132,10 @@ def test_pause_resume_and_purge_from_the_page(app, dashboard):
     token = d.csrf()
     held = jobs.add.delay(1, 1)
     assert d.request("/queues/default/pause", data={"csrf": token})[0] == 303
-    assert app.transport.paused_queues() == ["default"]
+    assert app.transport.list_paused_queues() == ["default"]
     assert app.run_until_idle() == 0  # a paused queue is not claimed
     assert d.request("/queues/default/resume", data={"csrf": token})[0] == 303
-    assert app.transport.paused_queues() == []
+    assert app.transport.list_paused_queues() == []
     assert d.request("/queues/default/purge", data={"csrf": token})[0] == 303
     assert app.transport.get(held.id) is None
 

@@ -64,7 +64,7 @@ def test_overview_live_retry_and_pause_in_a_browser(app, dashboard, browser,  # 
     # When a queue is paused from the page, nothing is claimed from it
     page.goto(d.base + "/")
     page.click('#queues tr[data-queue="default"] button[value="pause"]')
-    wait_until(lambda: app.transport.paused_queues() == ["default"], 10, message="paused")
+    wait_until(lambda: app.transport.list_paused_queues() == ["default"], 10, message="paused")
     held = jobs.add.delay(5, 5)
     page.wait_for_timeout(1000)
     assert held.state == "PENDING"

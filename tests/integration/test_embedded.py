@@ -24,7 +24,7 @@ def test_start_worker_runs_jobs_and_stops_warm(app, start_method):
         assert worker.stop(timeout=30) == 0
     assert slow.state == "SUCCESS"  # warm: the running job finished first
     assert not worker.alive
-    assert app.transport.workers(time.time()) == []
+    assert app.transport.list_workers(time.time()) == []
 
 
 def test_start_worker_as_context_manager_with_queues(app):

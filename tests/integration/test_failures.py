@@ -150,12 +150,12 @@ def test_disk_full_raises_clearly_and_loses_nothing_acknowledged(small_disk):
             for i in range(100_000):
                 jobs.add.delay(i, i)
                 acknowledged += 1
-        stored = sum(app.transport.counts().get("default", {}).values())
+        stored = sum(app.transport.count_jobs().get("default", {}).values())
         assert stored == acknowledged  # every delay() that returned is stored; no more
         filler.unlink()
         jobs.add.delay(1, 1)  # space is back: enqueue works again
         assert app.run_until_idle() == acknowledged + 1
-        assert app.transport.counts()["default"] == {"success": acknowledged + 1}
+        assert app.transport.count_jobs()["default"] == {"success": acknowledged + 1}
 
 
 def test_the_worker_prunes_expired_results(app, start_worker):

@@ -40,7 +40,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 def test_worker_on_redis_runs_jobs_workflows_and_retries(redis_app, redis_url, start_worker,
                                                         ledger):
     start_worker("-A", "jobs", "-c", "2", store=redis_url, wait=False)
-    wait_until(lambda: redis_app.transport.workers(time.time()), 20, message="worker up")
+    wait_until(lambda: redis_app.transport.list_workers(time.time()), 20, message="worker up")
     assert jobs.add.delay(2, 3).get(timeout=20) == 5
     assert jobs.flaky.delay(2).get(timeout=20) == 2
     with pytest.raises(jobs.AppError):
@@ -107,7 +107,7 @@ def test_credentials_never_appear_in_output(tmp_path, start_worker):
         wait_until(lambda: _pings(url), 10, message="redis up")
         worker = start_worker("-A", "jobs", "-c", "1", store=url, wait=False)
         with use_store(jobs.app, url) as app:
-            wait_until(lambda: app.transport.workers(time.time()), 20, message="worker up")
+            wait_until(lambda: app.transport.list_workers(time.time()), 20, message="worker up")
             assert jobs.add.delay(1, 2).get(timeout=20) == 3
         out = cli("status", url)
         assert out.returncode == 0 and "Workers (1 live)" in out.stdout
@@ -124,7 +124,7 @@ def test_crashes_terminate_and_beat_on_redis(redis_app, redis_url, start_worker,
                                              monkeypatch):
     monkeypatch.setenv("LITEJOBS_TEST_BEAT", "1")
     worker = start_worker("-A", "jobs", "-c", "2", "-B", store=redis_url, wait=False)
-    wait_until(lambda: redis_app.transport.workers(time.time()), 20, message="worker up")
+    wait_until(lambda: redis_app.transport.list_workers(time.time()), 20, message="worker up")
     # a killed pool child: its job runs again; an at-most-once job fails WorkerLostError
     again = jobs.sleep.delay(1.0)
     once = jobs.sleep_at_most_once.delay(30)
@@ -158,14 +158,14 @@ def test_two_machines_one_killed_every_job_done(redis_app, redis_url, start_work
                          wait=False, lease=3)
     start_worker("-A", "jobs", "-c", "2", "-n", "machine-b", store=redis_url, wait=False,
                  lease=3)
-    wait_until(lambda: len(redis_app.transport.workers(time.time())) == 2, 20,
+    wait_until(lambda: len(redis_app.transport.list_workers(time.time())) == 2, 20,
                message="both workers up")
     litejobs.group(jobs.record.s(f"j{i}", 0.001) for i in range(20000))()
     # When one of them is SIGKILLed mid-run
     wait_until(lambda: len(read_ledger(ledger)) > 4000, 60, message="work under way")
     os.killpg(first.pid, signal.SIGKILL)
     # Then every job is done; only jobs running on the dead machine ran twice
-    wait_until(lambda: redis_app.transport.counts().get("default", {}).get("success") == 20000,
+    wait_until(lambda: redis_app.transport.count_jobs().get("default", {}).get("success") == 20000,
                180, interval=0.5, message="every job done")
     starts = [tag for kind, tag, _pid, _ts in read_ledger(ledger) if kind == "start"]
     assert set(starts) == {f"j{i}" for i in range(20000)}
@@ -174,7 +174,7 @@ def test_two_machines_one_killed_every_job_done(redis_app, redis_url, start_work
 
 def test_wake_up_is_fast_on_redis(redis_app, redis_url, start_worker):
     start_worker("-A", "jobs", "-c", "1", store=redis_url, wait=False)
-    wait_until(lambda: redis_app.transport.workers(time.time()), 20, message="worker up")
+    wait_until(lambda: redis_app.transport.list_workers(time.time()), 20, message="worker up")
     jobs.add.delay(0, 0).get(timeout=20)
     took = []
     for i in range(20):
@@ -209,7 +209,7 @@ def test_a_redis_restart_with_aof_is_survived(tmp_path, start_worker, ledger):
     try:
         with use_store(jobs.app, url) as app:
             start_worker("-A", "jobs", "-c", "2", store=url, wait=False)
-            wait_until(lambda: app.transport.workers(time.time()), 20, message="worker up")
+            wait_until(lambda: app.transport.list_workers(time.time()), 20, message="worker up")
             first = [jobs.record.delay(f"a{i}", 0.01) for i in range(100)]
             assert all(r.get(timeout=30) for r in first)
             time.sleep(1.5)  # past one fsync of the append-only file
@@ -268,13 +268,13 @@ def test_password_from_the_environment_and_tls(tmp_path, start_worker, monkeypat
                    message="redis up")
         worker = start_worker("-A", "jobs", "-c", "1", store=url, wait=False)
         with use_store(jobs.app, url) as app:
-            wait_until(lambda: app.transport.workers(time.time()), 20, message="worker up")
+            wait_until(lambda: app.transport.list_workers(time.time()), 20, message="worker up")
             # Then jobs flow, and the same store answers over TLS (rediss://)
             assert jobs.add.delay(1, 2).get(timeout=20) == 3
         tls_url = f"rediss://127.0.0.1:{tls_port}/0?ssl_cert_reqs=none"
         with use_store(jobs.app, tls_url) as app:
             assert jobs.add.delay(2, 3).get(timeout=20) == 5
-            assert app.transport.counts()["default"]["success"] == 2
+            assert app.transport.count_jobs()["default"]["success"] == 2
         assert "hunter2" not in worker.output()
     finally:
         server.kill()

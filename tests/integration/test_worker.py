@@ -130,7 +130,7 @@ def test_warm_shutdown_finishes_running_jobs(app, start_worker):
     assert worker.wait(30) == 0
     assert running.state == "SUCCESS" and running.get() == 1.0
     assert queued.state == "PENDING"  # not claimed after the shutdown began
-    assert app.transport.workers(time.time()) == []
+    assert app.transport.list_workers(time.time()) == []
 
 
 def test_second_ctrl_c_hands_running_jobs_back(app, start_worker):
@@ -211,7 +211,7 @@ def test_many_producers_two_workers_every_job_exactly_once(app, start_worker, st
     assert [p.wait(120) for p in procs] == [0] * 4
 
     def done():
-        counts = app.transport.counts().get("default", {})
+        counts = app.transport.count_jobs().get("default", {})
         return counts.get("success", 0) == 20000
 
     wait_until(done, 120, interval=0.2, message="20,000 jobs done")
@@ -226,7 +226,7 @@ def test_revoke_purge_and_retry_commands(app, store_path, start_worker):
     assert queued[0].state == "REVOKED"
     out = cli("purge", store_path)
     assert "purged 2" in out.stdout
-    assert app.transport.counts()["default"] == {"revoked": 1}
+    assert app.transport.count_jobs()["default"] == {"revoked": 1}
     start_worker("-A", "jobs", "-c", "1")
     failed = jobs.fail_once.delay("t1")
     with pytest.raises(jobs.AppError):

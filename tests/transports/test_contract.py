@@ -43,14 +43,14 @@ def test_enqueue_ignores_an_id_it_has(transport):
     job = make_job()
     assert transport.enqueue([job], NOW) == 1
     assert transport.enqueue([job, make_job()], NOW) == 1
-    assert sum(c.get("pending", 0) for c in transport.counts().values()) == 2
+    assert sum(c.get("pending", 0) for c in transport.count_jobs().values()) == 2
 
 
 def test_future_eta_is_scheduled_until_due(transport):
     job = make_job(eta=NOW + 10)
     transport.enqueue([job], NOW)
     assert transport.get(job.id).state is JobState.SCHEDULED
-    assert transport.next_eta() == NOW + 10
+    assert transport.get_next_eta() == NOW + 10
     assert not transport.has_work(["default"], NOW)
     assert transport.claim(["default"], "w1", 1, 10, NOW) == []
     assert transport.has_work(["default"], NOW + 10)
@@ -198,9 +198,9 @@ def test_revoke(transport):
     assert transport.get(running.id).state is JobState.RUNNING
     assert transport.revoke(running.id, NOW, None, terminate=True) == "terminating"
     assert transport.get(running.id).state is JobState.REVOKED
-    assert transport.terminated_jobs("w1") == [(running.id, 42)]
+    assert transport.list_terminated_jobs("w1") == [(running.id, 42)]
     transport.clear_terminated(running.id)
-    assert transport.terminated_jobs("w1") == []
+    assert transport.list_terminated_jobs("w1") == []
     assert transport.revoke(running.id, NOW, None) == "finished"
     assert transport.revoke("nope", NOW, None) == "unknown"
     # a late outcome of the terminated run does not resurrect it
@@ -210,22 +210,23 @@ def test_revoke(transport):
 def test_lost_jobs_of_a_dead_child_and_of_a_dead_worker(transport):
     jobs = [make_job(acks_late=i % 2 == 0) for i in range(4)]
     transport.enqueue(jobs, NOW)
-    transport.heartbeat(worker_info("w1"), NOW, 30)
-    transport.heartbeat(worker_info("w2"), NOW, 30)
+    transport.record_heartbeat(worker_info("w1"), NOW, 30)
+    transport.record_heartbeat(worker_info("w2"), NOW, 30)
     transport.claim(["default"], "w1", 10, 1, NOW)
     transport.claim(["default"], "w1", 11, 1, NOW)
     transport.claim(["default"], "w2", 20, 2, NOW)
-    lost = transport.lost_jobs(NOW, worker="w1", pid=10)
+    lost = transport.find_lost_jobs(NOW, worker="w1", pid=10)
     assert [(x.job_id, x.acks_late) for x in lost] == [(jobs[0].id, True)]
-    assert {x.job_id for x in transport.lost_jobs(NOW, worker="w1")} == {jobs[0].id, jobs[1].id}
-    assert transport.lost_jobs(NOW + 29) == []  # every lease still live
-    transport.heartbeat(worker_info("w1"), NOW + 20, 30)  # w1 renews, w2 does not
-    dead = transport.lost_jobs(NOW + 31)
+    assert {x.job_id for x in transport.find_lost_jobs(NOW, worker="w1")} == {
+        jobs[0].id, jobs[1].id}
+    assert transport.find_lost_jobs(NOW + 29) == []  # every lease still live
+    transport.record_heartbeat(worker_info("w1"), NOW + 20, 30)  # w1 renews, w2 does not
+    dead = transport.find_lost_jobs(NOW + 31)
     assert {x.job_id for x in dead} == {jobs[2].id, jobs[3].id}
-    assert [w.id for w in transport.workers(NOW + 31)] == ["w1"]
+    assert [w.id for w in transport.list_workers(NOW + 31)] == ["w1"]
     assert transport.forget_dead_workers(NOW + 31) == 1
     transport.unregister_worker("w1")
-    assert transport.workers(NOW) == []
+    assert transport.list_workers(NOW) == []
 
 
 def test_prune_removes_only_expired_results(transport):
@@ -258,7 +259,7 @@ def test_retry_failed_and_purge(transport):
     assert transport.retry_failed(job_id="nope", now=NOW) == 0
     assert transport.purge("other") == 1
     assert transport.purge() == 4
-    assert transport.counts() == {}
+    assert transport.count_jobs() == {}
 
 
 def test_purge_and_retry_failed_cover_more_jobs_than_one_batch(transport):
@@ -272,11 +273,11 @@ def test_purge_and_retry_failed_cover_more_jobs_than_one_batch(transport):
     transport.settle([Outcome(j.id, 1, JobState.FAILURE, failure=Failure("E", "m"))
                       for j in claimed], NOW)
     assert transport.retry_failed(task="t.bad", now=NOW) == 550
-    assert transport.counts()["f"] == {"pending": 550, "failure": 550}
+    assert transport.count_jobs()["f"] == {"pending": 550, "failure": 550}
     assert transport.purge(states=[JobState.FAILURE]) == 550
     assert transport.purge("b") == sum(1 for j in waiting if j.queue == "b")
     assert transport.purge() == sum(1 for j in waiting if j.queue == "a") + 550
-    assert transport.counts() == {}
+    assert transport.count_jobs() == {}
 
 
 def test_get_many_and_get_states_keep_the_order_asked(transport):
@@ -298,7 +299,7 @@ def test_counts_and_list_jobs(transport):
     jobs = [make_job(task="t.a"), make_job(task="t.b", queue="q2"), make_job(task="t.a")]
     transport.enqueue(jobs, NOW)
     transport.claim(["default"], "w1", 1, 1, NOW)
-    assert transport.counts() == {"default": {"pending": 1, "running": 1}, "q2": {"pending": 1}}
+    assert transport.count_jobs() == {"default": {"pending": 1, "running": 1}, "q2": {"pending": 1}}
     assert [j.id for j in transport.list_jobs()] == [j.id for j in reversed(jobs)]
     assert [j.id for j in transport.list_jobs(task="t.a")] == [jobs[2].id, jobs[0].id]
     assert [j.id for j in transport.list_jobs(state=JobState.RUNNING)] == [jobs[0].id]
@@ -322,7 +323,7 @@ def test_waiting_queues(transport):
     transport.enqueue([make_job(queue="a"), make_job(queue="b", eta=NOW + 60),
                        make_job(queue="c")], NOW)
     transport.claim(["c"], "w1", 1, 1, NOW)
-    assert sorted(transport.waiting_queues()) == ["a", "b"]
+    assert sorted(transport.list_waiting_queues()) == ["a", "b"]
 
 
 def _chord(transport, n=3, chord_id="c1"):

@@ -54,7 +54,7 @@ class Lifecycle(RuleBasedStateMachine):
 
     @rule(worker=st.sampled_from(WORKERS), limit=st.integers(1, 3))
     def claim(self, worker, limit):
-        self.store.heartbeat(WorkerInfo(worker, "h", 1, ["default"], 1, self.now),
+        self.store.record_heartbeat(WorkerInfo(worker, "h", 1, ["default"], 1, self.now),
                              self.now, LEASE)
         self.beats[worker] = self.now
         due = {i for i in self._waiting() if self.jobs[i]["eta"] <= self.now}
@@ -98,14 +98,14 @@ class Lifecycle(RuleBasedStateMachine):
         self.now += seconds
 
     @rule(worker=st.sampled_from(WORKERS))
-    def heartbeat(self, worker):
-        self.store.heartbeat(WorkerInfo(worker, "h", 1, ["default"], 1, self.now),
+    def record_heartbeat(self, worker):
+        self.store.record_heartbeat(WorkerInfo(worker, "h", 1, ["default"], 1, self.now),
                              self.now, LEASE)
         self.beats[worker] = self.now
 
     @rule()
     def rescue(self):
-        lost = self.store.lost_jobs(self.now)
+        lost = self.store.find_lost_jobs(self.now)
         expected = {i for i in self._running()
                     if self.beats.get(self.jobs[i]["worker"], -1e18) + LEASE < self.now}
         assert {x.job_id for x in lost} == expected

@@ -121,7 +121,7 @@ def test_many_processes_creating_one_store_at_once(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-c", code, path]) for _ in range(8)]
     assert [p.wait(timeout=60) for p in procs] == [0] * 8
     t = SQLiteTransport(path)
-    assert t.counts() == {"default": {"pending": 8}}
+    assert t.count_jobs() == {"default": {"pending": 8}}
     t.close()
 
 
@@ -152,7 +152,7 @@ def test_a_connection_never_crosses_a_fork(store_path):
         answer = b"error"
         try:
             closed_before_fork = t._conn is None
-            pending = sum(c.get("pending", 0) for c in t.counts().values())
+            pending = sum(c.get("pending", 0) for c in t.count_jobs().values())
             answer = f"{closed_before_fork} {pending}".encode()
         finally:
             os.write(w, answer)
@@ -161,7 +161,7 @@ def test_a_connection_never_crosses_a_fork(store_path):
     os.waitpid(pid, 0)
     assert os.read(r, 100) == b"True 1"
     os.close(r)
-    assert t.counts() == {"default": {"pending": 1}}  # the parent reopens on its next use
+    assert t.count_jobs() == {"default": {"pending": 1}}  # the parent reopens on its next use
     t.close()
 
 

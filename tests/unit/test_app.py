@@ -171,7 +171,7 @@ def test_unserializable_arguments_store_nothing(app):
         jobs.identity.delay(object())
     with pytest.raises(SerializationError, match="value="):
         jobs.identity.apply_async(kwargs={"value": {1, object()}})
-    assert app.transport.counts() == {}
+    assert app.transport.count_jobs() == {}
 
 
 def test_bad_send_options_are_refused(app):
@@ -187,7 +187,7 @@ def test_bad_send_options_are_refused(app):
         jobs.add.apply_async((1, 2), priority=256)
     with pytest.raises(ConfigurationError, match="from -255 to 255"):
         app.conf.task_default_priority = -1000
-    assert app.transport.counts() == {}
+    assert app.transport.count_jobs() == {}
 
 
 def test_unknown_task_options_raise_at_declaration(store_path):

@@ -22,7 +22,7 @@ def test_workers_record_job_events(app):
     jobs.flaky.delay(1)
     app.run_until_idle()
     app.run_until_idle()
-    events = app.transport.events_since(0)
+    events = app.transport.list_events(0)
     by_job = {}
     for e in events:
         by_job.setdefault(e.job_id, []).append(e.kind)
@@ -34,7 +34,7 @@ def test_workers_record_job_events(app):
     assert failed.detail == "jobs.AppError" and failed.task == "jobs.fail"
     done = [e for e in events if e.kind == "task-succeeded"][0]
     assert done.runtime is not None and done.runtime >= 0
-    assert app.transport.last_event_seq() == events[-1].seq
+    assert app.transport.get_last_event_seq() == events[-1].seq
 
 
 def test_events_can_be_turned_off(tmp_path):
@@ -46,7 +46,7 @@ def test_events_can_be_turned_off(tmp_path):
 
     noop.delay()
     app.run_until_idle()
-    assert app.transport.events_since(0) == []
+    assert app.transport.list_events(0) == []
     app.close()
 
 
@@ -58,7 +58,7 @@ def test_event_retention_is_capped(app, monkeypatch):
         jobs.add.delay(i, i)
     app.run_until_idle()
     app.transport.prune(0)
-    assert len(app.transport.events_since(0)) == 5
+    assert len(app.transport.list_events(0)) == 5
 
 
 def test_metrics_and_prometheus_text(app):

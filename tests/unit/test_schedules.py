@@ -150,7 +150,7 @@ def test_crontab_entry_waits_for_its_slot_then_fires(app):
     beat.run_once(ts(2024, 5, 1, 10, 15, 0))
     beat.run_once(ts(2024, 5, 1, 10, 15, 30))
     assert len(fired(app)) == 1
-    entry = app.transport.beat_entries()[0]
+    entry = app.transport.list_schedules()[0]
     assert entry.name == "quarter" and entry.next_run == ts(2024, 5, 1, 10, 30)
 
 
@@ -166,11 +166,11 @@ def test_declaring_schedules_and_removing_one(app):
     assert names == {"a", "hourly-ish"}
     beat = Beat(app, holder="b")
     beat.run_once(1_700_000_000.0)
-    assert {e.name for e in app.transport.beat_entries()} == {"a", "hourly-ish"}
+    assert {e.name for e in app.transport.list_schedules()} == {"a", "hourly-ish"}
     assert app.transport.list_jobs(task="tick")[0].queue == "q"
     del app.conf.beat_schedule  # back to the default: no dict entries
     Beat(app, holder="b").run_once(1_700_000_001.0)
-    assert {e.name for e in app.transport.beat_entries()} == {"hourly-ish"}
+    assert {e.name for e in app.transport.list_schedules()} == {"hourly-ish"}
     with pytest.raises(ConfigurationError):
         app.conf.beat_schedule = {"bad": {"task": "tick"}}
         entries_of(app)
