@@ -121,7 +121,12 @@ class ChordSpec:
     id: str
     member_ids: list[str]
     body: Job
-    result_expires: float | None = None  #: how long a failed body (ChordError) is kept
+    result_expires: float | None = None  #: how long a failed body is kept
+    #: how the body is stored FAILED when a member failed: the error's class path, and a
+    #: template of its message ({member}: the failed member's id, {type}: its exception
+    #: class name without module, {message}: its message)
+    failure_type: str = "litejobs.exceptions.ChordError"
+    failure_message: str = "Dependency {member} raised {type}: {message}"
 
 
 # Options a task accepts at declaration (Celery's names), with their defaults.

@@ -140,6 +140,15 @@ def dumps(obj: Any, what: str = "value", context: str = "") -> bytes:
     return data
 
 
+def dumps_plain(obj: Any) -> bytes:
+    """Pack plain data (None, bool, int, float, str, bytes, list, dict) without extension
+    types, bytes as msgpack str: the format a Redis Lua script's ``cmsgpack`` reads."""
+    try:
+        return msgpack.packb(obj, use_bin_type=False)
+    except (ValueError, OverflowError, TypeError) as exc:
+        raise SerializationError(f"cannot pack {_type_name(obj)} for the store: {exc}") from None
+
+
 def loads(data: bytes) -> Any:
     """Unpack bytes made by :func:`dumps`; corrupt or oversized input raises SerializationError."""
     if len(data) > MAX_PAYLOAD_BYTES:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..exceptions import ConfigurationError
 from .base import Event, Lost, Transport, WorkerInfo
+from .sqlite import SQLiteTransport
 
 __all__ = ["Event", "Lost", "Transport", "WorkerInfo", "open_transport", "safe_url"]
 
@@ -25,10 +27,9 @@ def open_transport(url: str, **options: Any) -> Transport:
         raise ValueError(f"store URL must be a non-empty string, not {url!r}")
     if url.startswith(("redis://", "rediss://", "unix://")):
         try:
-            from .redis import RedisTransport  # type: ignore[import-not-found]
+            # only for a redis:// URL: redis-py is an optional extra
+            from .redis import RedisTransport  # noqa: PLC0415
         except ModuleNotFoundError as exc:
-            from ..exceptions import ConfigurationError
-
             if exc.name == "redis":
                 raise ConfigurationError(
                     "the Redis transport needs redis-py: pip install 'litejobs[redis]'"
@@ -37,7 +38,5 @@ def open_transport(url: str, **options: Any) -> Transport:
                 "this litejobs has no Redis transport yet; use a SQLite path"
             ) from None
         return RedisTransport(url, **options)
-    from .sqlite import SQLiteTransport
-
     return SQLiteTransport(url, durability=options.get("durability", "normal"),
                            events=options.get("events", True))

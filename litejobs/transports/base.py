@@ -1,8 +1,11 @@
 """The transport interface: the verbs of a job's life, implemented once per store.
 
-Transports know only ``job``, ``serializer`` and ``exceptions``; never the app,
-tasks or worker. Every time-dependent verb takes ``now`` (epoch seconds), so
-tests step a clock instead of sleeping.
+The verbs are grouped by what they act on, one small ABC each, which ``Transport``
+combines: jobs, groups, queues, workers, beat (schedules), events and maintenance.
+
+Transports know only ``job``, ``serializer``, ``exceptions`` and ``timeutil``; never the
+app, tasks or worker. Every verb that compares with the clock takes ``now`` (epoch
+seconds), so tests step a clock instead of sleeping; no store calls ``time.time()``.
 """
 
 from __future__ import annotations
@@ -11,19 +14,22 @@ import abc
 import dataclasses
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from importlib import resources
 
+from ..exceptions import TaskRevokedError
 from ..job import ChordSpec, Job, JobState, Outcome
 
 log = logging.getLogger("litejobs.store")
 
 EVENTS_KEPT = 100_000  # the newest job events a store keeps; older ones go with each prune
+#: the error a revoked job is stored with
+REVOKED_ERROR_TYPE = f"{TaskRevokedError.__module__}.{TaskRevokedError.__qualname__}"
 
 
-def load_named_sections(filename: str) -> dict[str, str]:
-    """The ``-- name: X`` sections of a file beside this one (sqlite.sql, redis.lua)."""
-    text = resources.files(__package__).joinpath(filename).read_text()
+def load_named_sections(package: str, filename: str) -> dict[str, str]:
+    """The ``-- name: X`` sections of a file shipped in ``package`` (queries.sql, scripts.lua)."""
+    text = resources.files(package).joinpath(filename).read_text()
     sections: dict[str, str] = {}
     for chunk in re.split(r"^-- name: ", text, flags=re.M)[1:]:
         name, _, body = chunk.partition("\n")
@@ -36,6 +42,27 @@ def log_stale(stale: Sequence[str]) -> None:
     if stale:
         log.warning("dropped %d stale outcome(s) (job re-claimed or revoked since): %s",
                     len(stale), ", ".join(stale[:10]))
+
+
+def revoke_message(job_id: str, terminate: bool) -> str:
+    """The error message a revoked job is stored with."""
+    return f"job {job_id} was revoked" + (" and terminated" if terminate else "")
+
+
+_PLACEHOLDER = re.compile(r"\{(member|type|message)\}")
+
+
+def chord_failure_message(template: str, member: str, error_type: str | None,
+                          message: str | None) -> str:
+    """Fill a ``ChordSpec.failure_message`` template for the failed ``member``.
+
+    ``{type}`` is the member's exception class name without its module. Plain text
+    substitution in one pass (the Lua join does the same): a value is never scanned
+    again, and braces that name nothing are left as they are.
+    """
+    values = {"member": member, "type": (error_type or "an error").rpartition(".")[2],
+              "message": message or ""}
+    return _PLACEHOLDER.sub(lambda m: values[m[1]], template)
 
 
 @dataclasses.dataclass
@@ -92,33 +119,25 @@ class Lost:
     max_retries: int | None = -1  #: the job's own max_retries; -1: the task's
 
 
-class Transport(abc.ABC):
-    """One store of jobs, results and worker heartbeats."""
+class JobVerbs(abc.ABC):
+    """Jobs: store them, lease and settle them, read them, and act on them by id.
 
-    url: str
+    A job's state only moves through these verbs: ``enqueue`` stores it waiting (or
+    finished), ``claim`` leases it, ``settle`` applies what became of a claim (fenced by
+    its attempt number), ``revoke``/``retry_failed``/``purge``/``forget`` are the
+    operator's hands on it.
+    """
 
-    # -- producing ---------------------------------------------------------
+    # -- storing and leasing ---------------------------------------------------
     @abc.abstractmethod
     def enqueue(self, jobs: Sequence[Job], now: float, chords: Sequence[ChordSpec] = ()) -> int:
         """Store new jobs (and chords over them) in one transaction; known ids are left alone.
 
         Returns how many jobs were new. A job with ``eta > now`` is SCHEDULED, else
-        PENDING; a job given in a finished state (FAILURE) is stored as such.
+        PENDING; a job given in a finished state (SUCCESS, FAILURE, REVOKED) is stored as
+        such, with its result or error (type, message, args, traceback) and ``purge_at``.
         """
 
-    @abc.abstractmethod
-    def save_group(self, group_id: str, member_ids: Sequence[str], now: float) -> None:
-        """Remember a group's members (``GroupResult.save()``)."""
-
-    @abc.abstractmethod
-    def restore_group(self, group_id: str) -> list[str] | None:
-        """The member ids of a saved group, or None."""
-
-    @abc.abstractmethod
-    def delete_group(self, group_id: str) -> None:
-        """Forget a saved group."""
-
-    # -- consuming ---------------------------------------------------------
     @abc.abstractmethod
     def claim(
         self,
@@ -142,71 +161,20 @@ class Transport(abc.ABC):
         """
 
     @abc.abstractmethod
-    def set_queue_paused(self, queue: str, paused: bool) -> None:
-        """Pause a queue (it keeps its jobs; nobody claims from it) or resume it."""
-
-    @abc.abstractmethod
-    def list_paused_queues(self) -> list[str]:
-        """Names of paused queues."""
-
-    @abc.abstractmethod
-    def lead_beat(self, holder: str, now: float, lease: float) -> bool:
-        """Take or renew the beat's leader lease; False while another holder's is live."""
-
-    @abc.abstractmethod
-    def resign_beat(self, holder: str) -> None:
-        """Give up the leader lease (a beat that stops cleanly)."""
-
-    @abc.abstractmethod
-    def get_beat_leader(self, now: float) -> str | None:
-        """Who leads the beat now, if anyone."""
-
-    @abc.abstractmethod
-    def list_schedules(self) -> list[BeatEntryState]:
-        """Every stored schedule with its last and next run."""
-
-    @abc.abstractmethod
-    def sync_schedules(self, entries: Sequence[tuple[str, str, str]]) -> None:
-        """Store ``(name, task, schedule text)`` for each schedule; forget the others."""
-
-    @abc.abstractmethod
-    def fire_schedule(self, name: str, slot: float, job: Job | None, next_run: float,
-                  now: float) -> bool:
-        """Record that ``slot`` fired and enqueue ``job``, in one transaction, once.
-
-        Returns False (and enqueues nothing) if that slot or a later one already fired.
-        """
-
-    @abc.abstractmethod
-    def set_schedule_next_run(self, name: str, next_run: float) -> None:
-        """Record when a schedule runs next (for ``status``)."""
-
-    @abc.abstractmethod
     def settle(self, outcomes: Sequence[Outcome], now: float) -> list[str]:
         """Apply outcomes in one transaction; return the ids of stale ones (fenced off).
 
         An applied outcome also stores its ``follow_ups`` and ``chords``, and, for a
         chord member's final outcome, counts it once toward its chord; the last member's
-        transaction enqueues the chord's body (or stores it FAILED with ChordError).
+        transaction enqueues the chord's body, or, if a member failed, stores the body
+        FAILED as its ``ChordSpec`` says (``failure_type``, ``failure_message``).
         """
 
     @abc.abstractmethod
     def set_custom_state(self, job_id: str, attempt: int, state: str, meta: bytes | None) -> bool:
         """Record ``update_state`` of a running job; False if the claim is stale."""
 
-    @abc.abstractmethod
-    def has_work(self, queues: Sequence[str], now: float) -> bool:
-        """Cheap read: is any job in ``queues`` claimable now (or due to be promoted)?"""
-
-    @abc.abstractmethod
-    def get_next_eta(self) -> float | None:
-        """The earliest eta of a scheduled job, if any (for sleeping until it)."""
-
-    @abc.abstractmethod
-    def wait_for_change(self, timeout: float) -> bool:
-        """Block until the store may have changed, or ``timeout`` seconds; True if woken."""
-
-    # -- reading -----------------------------------------------------------
+    # -- reading -----------------------------------------------------------------
     @abc.abstractmethod
     def get(self, job_id: str) -> Job | None:
         """The whole job, or None for an unknown (or pruned) id."""
@@ -225,14 +193,6 @@ class Transport(abc.ABC):
         return [self.get_state(job_id) for job_id in job_ids]
 
     @abc.abstractmethod
-    def list_waiting_queues(self) -> list[str]:
-        """Names of queues holding pending or scheduled jobs (cheap: indexes only)."""
-
-    @abc.abstractmethod
-    def count_jobs(self) -> dict[str, dict[str, int]]:
-        """Jobs per queue per state: ``{"default": {"pending": 3, ...}}``."""
-
-    @abc.abstractmethod
     def list_jobs(
         self,
         state: JobState | None = None,
@@ -243,7 +203,11 @@ class Transport(abc.ABC):
     ) -> list[Job]:
         """Jobs, newest first, filtered."""
 
-    # -- acting on jobs ----------------------------------------------------
+    @abc.abstractmethod
+    def count_jobs(self) -> dict[str, dict[str, int]]:
+        """Jobs per queue per state: ``{"default": {"pending": 3, ...}}``."""
+
+    # -- acting on jobs ------------------------------------------------------------
     @abc.abstractmethod
     def revoke(self, job_id: str, now: float, purge_at: float | None,
                terminate: bool = False, follow_ups: Sequence[Job] = (),
@@ -269,12 +233,16 @@ class Transport(abc.ABC):
 
     @abc.abstractmethod
     def forget(self, job_id: str) -> bool:
-        """Drop a finished job's record and result."""
+        """Drop a finished job's record and result; False if it is unknown or not finished."""
 
     @abc.abstractmethod
-    def retry_failed(self, job_id: str | None = None, task: str | None = None,
-                     now: float = 0.0) -> int:
-        """Queue failed (or revoked, by id) jobs again; all failed ones when no id is given."""
+    def retry_failed(self, job_id: str | None = None, task: str | None = None, *,
+                     now: float) -> int:
+        """Queue failed (or revoked, by id) jobs again, due at ``now``.
+
+        By id: that job; by ``task``: its failed jobs; neither: every failed job.
+        Returns how many were queued.
+        """
 
     @abc.abstractmethod
     def purge(self, queue: str | None = None, states: Sequence[JobState] | None = None) -> int:
@@ -283,7 +251,58 @@ class Transport(abc.ABC):
         Running jobs are never purged. ``queue`` limits it to one queue.
         """
 
-    # -- workers and maintenance -------------------------------------------
+
+class GroupVerbs(abc.ABC):
+    """Saved groups (``GroupResult.save()``): a group id and its member ids."""
+
+    @abc.abstractmethod
+    def save_group(self, group_id: str, member_ids: Sequence[str], now: float) -> None:
+        """Remember a group's members."""
+
+    @abc.abstractmethod
+    def restore_group(self, group_id: str) -> list[str] | None:
+        """The member ids of a saved group, or None."""
+
+    @abc.abstractmethod
+    def delete_group(self, group_id: str) -> None:
+        """Forget a saved group."""
+
+
+class QueueVerbs(abc.ABC):
+    """Queues: pausing them, and the cheap reads an idle worker sleeps on."""
+
+    @abc.abstractmethod
+    def set_queue_paused(self, queue: str, paused: bool) -> None:
+        """Pause a queue (it keeps its jobs; nobody claims from it) or resume it."""
+
+    @abc.abstractmethod
+    def list_paused_queues(self) -> list[str]:
+        """Names of paused queues, sorted."""
+
+    @abc.abstractmethod
+    def list_waiting_queues(self) -> list[str]:
+        """Names of queues holding pending or scheduled jobs (cheap: indexes only)."""
+
+    @abc.abstractmethod
+    def has_work(self, queues: Sequence[str], now: float) -> bool:
+        """Cheap read: is any job in ``queues`` claimable now (or due to be promoted)?"""
+
+    @abc.abstractmethod
+    def get_next_eta(self) -> float | None:
+        """The earliest eta of a scheduled job, if any (for sleeping until it).
+
+        It reads no clock: a scheduled job whose eta has passed is still scheduled until
+        the next claim promotes it, and its eta is returned like any other.
+        """
+
+    @abc.abstractmethod
+    def wait_for_change(self, timeout: float) -> bool:
+        """Block until the store may have changed, or ``timeout`` seconds; True if woken."""
+
+
+class WorkerVerbs(abc.ABC):
+    """Workers: heartbeats (a worker's lease on its running jobs) and finding lost jobs."""
+
     @abc.abstractmethod
     def record_heartbeat(self, worker: WorkerInfo, now: float, lease: float) -> None:
         """Store or renew a worker; its running jobs stay leased until ``now + lease``."""
@@ -294,11 +313,11 @@ class Transport(abc.ABC):
 
     @abc.abstractmethod
     def list_workers(self, now: float) -> list[WorkerInfo]:
-        """Live workers (lease not run out)."""
+        """Live workers (lease not run out at ``now``), oldest first."""
 
     @abc.abstractmethod
     def find_lost_jobs(self, now: float, worker: str | None = None,
-                  pid: int | None = None) -> list[Lost]:
+                       pid: int | None = None) -> list[Lost]:
         """Running jobs whose holder is gone.
 
         With ``worker`` and ``pid``: that pool child's jobs (it died). With ``worker`` only:
@@ -307,15 +326,56 @@ class Transport(abc.ABC):
 
     @abc.abstractmethod
     def forget_dead_workers(self, now: float) -> int:
-        """Remove heartbeat rows whose lease ran out long ago."""
+        """Remove the workers whose lease ran out before ``now``; return how many.
+
+        Callers pass a time well in the past (``now - 1 hour``) to keep recently dead
+        workers visible for a while.
+        """
+
+
+class BeatVerbs(abc.ABC):
+    """Periodic schedules: one beat leads (a lease), and each slot fires once."""
+
+    @abc.abstractmethod
+    def lead_beat(self, holder: str, now: float, lease: float) -> bool:
+        """Take or renew the beat's leader lease; False while another holder's is live."""
+
+    @abc.abstractmethod
+    def resign_beat(self, holder: str) -> None:
+        """Give up the leader lease (a beat that stops cleanly); others' leases stay."""
+
+    @abc.abstractmethod
+    def get_beat_leader(self, now: float) -> str | None:
+        """Who leads the beat at ``now``, if anyone."""
+
+    @abc.abstractmethod
+    def list_schedules(self) -> list[BeatEntryState]:
+        """Every stored schedule with its last and next run, by name."""
+
+    @abc.abstractmethod
+    def sync_schedules(self, entries: Sequence[tuple[str, str, str]]) -> None:
+        """Store ``(name, task, schedule text)`` for each schedule; forget the others."""
+
+    @abc.abstractmethod
+    def fire_schedule(self, name: str, slot: float, job: Job | None, next_run: float,
+                      now: float) -> bool:
+        """Record that ``slot`` fired and enqueue ``job``, in one transaction, once.
+
+        Returns False (and enqueues nothing) if that slot or a later one already fired,
+        or if no schedule of that name is stored.
+        """
+
+    @abc.abstractmethod
+    def set_schedule_next_run(self, name: str, next_run: float) -> None:
+        """Record when a schedule runs next (for ``status``)."""
+
+
+class EventVerbs(abc.ABC):
+    """Job events (started, succeeded, failed, ...) recorded by claim and settle."""
 
     @abc.abstractmethod
     def list_events(self, seq: int, limit: int = 1000) -> list[Event]:
         """Events after ``seq``, oldest first (retention is capped)."""
-
-    @abc.abstractmethod
-    def count_throughput(self, since: float, bucket: float) -> list[tuple[float, int]]:
-        """Jobs finished per ``bucket`` seconds since ``since``: ``[(bucket start, n)]``."""
 
     @abc.abstractmethod
     def get_last_event_seq(self) -> int:
@@ -326,11 +386,38 @@ class Transport(abc.ABC):
         """``(task, kind) -> (count, total runtime)`` over the events kept."""
 
     @abc.abstractmethod
+    def count_throughput(self, since: float, bucket: float) -> list[tuple[float, int]]:
+        """Jobs finished (succeeded or failed) per ``bucket`` seconds, from events whose
+        time is at or after ``since``: ``[(bucket start, n)]``, oldest first."""
+
+
+class MaintenanceVerbs(abc.ABC):
+    """Keeping a store small and healthy: pruning, checkpointing, closing."""
+
+    @abc.abstractmethod
     def prune(self, now: float, limit: int = 500) -> int:
-        """Delete up to ``limit`` finished jobs whose results expired; return how many."""
+        """Delete up to ``limit`` finished jobs whose results expired by ``now``.
+
+        Also caps the events kept. Returns how many jobs were deleted.
+        """
+
+    @abc.abstractmethod
+    def checkpoint(self, mode: str = "PASSIVE") -> tuple[int, int] | None:
+        """Fold the write-ahead log into the store (``PASSIVE``, ``RESTART``, ``TRUNCATE``).
+
+        Returns ``(frames in the log, frames checkpointed)``, or None when the store
+        has no such log (Redis) or the checkpoint gave way to other connections.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional for stores without resources
-        """Release connections."""
+        """Release connections; closing twice is harmless."""
+
+
+class Transport(JobVerbs, GroupVerbs, QueueVerbs, WorkerVerbs, BeatVerbs, EventVerbs,
+                MaintenanceVerbs):
+    """One store of jobs, results and worker heartbeats: every group of verbs."""
+
+    url: str
 
     def __enter__(self) -> Transport:
         return self
@@ -339,5 +426,6 @@ class Transport(abc.ABC):
         self.close()
 
 
-def queues_key(queues: Iterable[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(queues))
+#: the groups of verbs ``Transport`` combines, in order
+VERB_GROUPS: tuple[type, ...] = (JobVerbs, GroupVerbs, QueueVerbs, WorkerVerbs, BeatVerbs,
+                                 EventVerbs, MaintenanceVerbs)

@@ -127,19 +127,13 @@ def test_many_processes_creating_one_store_at_once(tmp_path):
 
 def test_claim_and_lookups_use_indexes(store_path):
     t = SQLiteTransport(store_path)
-    from litejobs.transports.sqlite import Q, _claim_many_sql
-
-    def plan(sql, params):
-        rows = t._conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
-        return " | ".join(r[-1] for r in rows)
-
-    one = plan(Q["claim_one_queue"], ("w", 1, NOW, "default", 10))
+    one = t.explain("claim_one_queue", ("w", 1, NOW, "default", 10))
     assert "job_pending" in one and "TEMP B-TREE" not in one
-    many = plan(_claim_many_sql(2), ("w", 1, NOW, 10, "a", "b"))
+    many = t.explain("claim_queues", ("w", 1, NOW, 10, "a", "b"))
     assert many.count("job_pending") == 2
-    assert "job_scheduled" in plan(Q["promote_due"], (NOW,))
-    assert "job_purge" in plan(Q["prune"], (NOW, 10))
-    assert "sqlite_autoindex_job_1" in plan("SELECT * FROM job WHERE id = ?", ("x",))
+    assert "job_scheduled" in t.explain("promote_due", (NOW,))
+    assert "job_purge" in t.explain("prune", (NOW, 10))
+    assert "sqlite_autoindex_job_1" in t.explain("get_job", ("x",))
     t.close()
 
 
@@ -151,7 +145,7 @@ def test_a_connection_never_crosses_a_fork(store_path):
     if pid == 0:
         answer = b"error"
         try:
-            closed_before_fork = t._conn is None
+            closed_before_fork = not t.connected
             pending = sum(c.get("pending", 0) for c in t.count_jobs().values())
             answer = f"{closed_before_fork} {pending}".encode()
         finally:
@@ -161,7 +155,9 @@ def test_a_connection_never_crosses_a_fork(store_path):
     os.waitpid(pid, 0)
     assert os.read(r, 100) == b"True 1"
     os.close(r)
-    assert t.count_jobs() == {"default": {"pending": 1}}  # the parent reopens on its next use
+    assert not t.connected  # the parent closed before the fork too
+    assert t.count_jobs() == {"default": {"pending": 1}}  # and reopens on its next use
+    assert t.connected
     t.close()
 
 

@@ -146,11 +146,14 @@ def test_failure_reraises_the_tasks_own_exception(app):
 
 
 def test_failure_of_an_unimportable_exception_class_is_a_task_error(app):
+    from litejobs.job import JobState
+
+    # a job stored as failed by a class this process cannot import
     job = app.make_job("jobs.add", (1, 1), {}, {})
+    job.state = JobState.FAILURE
+    job.error_type, job.error_message = "gone.module.Vanished", "it broke"
+    job.traceback = "Traceback: ..."
     app.transport.enqueue([job], 0)
-    app.transport._conn.execute(
-        "UPDATE job SET state='failure', error_type='gone.module.Vanished', "
-        "error_message='it broke', traceback='Traceback: ...' WHERE id=?", (job.id,))
     with pytest.raises(TaskError) as info:
         app.AsyncResult(job.id).get()
     assert info.value.exc_type == "gone.module.Vanished"
@@ -314,9 +317,11 @@ def test_results_expire(app):
 
 
 def test_corrupt_payload_fails_that_job_and_others_still_run(app):
-    bad = jobs.add.delay(1, 1)
+    corrupt = app.make_job("jobs.add", (1, 1), {}, {})
+    corrupt.payload = b"\xc1\xff"  # 0xc1 is never valid msgpack
+    app.transport.enqueue([corrupt], corrupt.eta)
+    bad = app.AsyncResult(corrupt.id)
     good = jobs.add.delay(2, 2)
-    app.transport._conn.execute("UPDATE job SET payload = x'c1ff' WHERE id = ?", (bad.id,))
     app.run_until_idle()
     assert good.get() == 4
     with pytest.raises(SerializationError, match="cannot decode the arguments"):

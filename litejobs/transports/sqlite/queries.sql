@@ -1,4 +1,6 @@
--- Every statement the SQLite transport runs, by name. `-- name: X` starts one.
+-- Every named statement of the SQLite transport; `-- name: X` starts one (schema.Q[X]).
+-- (Statements built from parts -- the multi-queue claim, list_jobs' filters, purge by
+-- state -- are in reads.py and writes.py, beside the code that builds them.)
 -- Job states: scheduled -> pending -> running -> success | failure | revoked.
 
 -- name: schema_1
@@ -124,9 +126,11 @@ INSERT OR IGNORE INTO job (id, task, queue, priority, state, eta, expires, retri
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: insert_finished_job
-INSERT OR IGNORE INTO job (id, task, queue, priority, state, eta, retries, acks_late, payload,
-                           options, error_type, error_message, created_at, done_at, purge_at)
-VALUES (?, ?, ?, ?, ?, ?, 0, 1, ?, ?, ?, ?, ?, ?, ?);
+-- A job given in a finished state (a chain step that will never run, an imported result).
+INSERT OR IGNORE INTO job (id, task, queue, priority, state, eta, expires, retries, acks_late,
+                           payload, options, result, error_type, error_message, error_args,
+                           traceback, created_at, done_at, purge_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: insert_chord
 INSERT OR IGNORE INTO chord (id, size, created_at) VALUES (?, ?, ?);
@@ -224,9 +228,6 @@ ON CONFLICT (queue) DO UPDATE SET paused = ?2;
 INSERT INTO event (ts, kind, job_id, task, queue, worker, runtime, detail)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?);
 
--- name: settled_event_info
-SELECT task, queue, started_at FROM job WHERE id = ?;
-
 -- name: events_since
 SELECT seq, ts, kind, job_id, task, queue, worker, runtime, detail FROM event
 WHERE seq > ? ORDER BY seq LIMIT ?;
@@ -293,8 +294,11 @@ WHERE id = ?1 AND attempts = ?2 AND state = 'running';
 UPDATE job SET custom_state = ?3, meta = ?4
 WHERE id = ?1 AND attempts = ?2 AND state = 'running';
 
--- name: get_job
-SELECT * FROM job WHERE id = ?;
+-- name: job_columns
+-- Every column of a job, in the order reads.row_to_job takes them.
+seq, id, task, queue, priority, state, eta, expires, attempts, retries, acks_late, payload,
+options, result, error_type, error_message, error_args, traceback, custom_state, meta, worker,
+pid, created_at, started_at, done_at, purge_at, crashes;
 
 -- name: get_state
 SELECT state, custom_state, retries FROM job WHERE id = ?;

@@ -1,4 +1,4 @@
--- Every Lua script of the Redis transport, by name; `-- name: X` starts one.
+-- Every Lua script of the Redis transport, by name; `-- name: X` starts one (scripts.py).
 -- `prelude` is prepended to every other script. ARGV[1] is always the key prefix,
 -- ARGV[2] how many events to keep, ARGV[3] the time now.
 
@@ -44,9 +44,12 @@ local function insert(job, now)
     redis.call('ZADD', P .. ':q:' .. job.queue, score(job.priority, job.eta), job.id)
   elseif state == 'scheduled' then
     redis.call('ZADD', P .. ':sched', num(job.eta), job.id)
-  else  -- stored finished (a chain step that will never run)
+  else  -- stored finished (a chain step that will never run, an imported result)
     redis.call('HSET', key, 'error_type', job.error_type or '', 'error_message',
                job.error_message or '', 'done_at', num(now))
+    if job.result then redis.call('HSET', key, 'result', job.result) end
+    if job.error_args then redis.call('HSET', key, 'error_args', job.error_args) end
+    if job.traceback then redis.call('HSET', key, 'traceback', job.traceback) end
     if job.purge_at then
       redis.call('HSET', key, 'purge_at', num(job.purge_at))
       redis.call('ZADD', P .. ':purge', job.purge_at, job.id)
@@ -59,6 +62,39 @@ local function array_header(n)
   if n < 65536 then return string.char(0xdc, math.floor(n / 256), n % 256) end
   return string.char(0xdd, math.floor(n / 16777216) % 256, math.floor(n / 65536) % 256,
                      math.floor(n / 256) % 256, n % 256)
+end
+local function fill(template, values)
+  -- {name} placeholders replaced by plain text (string.find with plain = true, no
+  -- patterns): a value is never scanned again, and an unknown {name} is left as it is
+  local out, i = {}, 1
+  while true do
+    local s = string.find(template, '{', i, true)
+    if not s then break end
+    local e = string.find(template, '}', s + 1, true)
+    if not e then break end
+    local value = values[string.sub(template, s + 1, e - 1)]
+    if value then
+      table.insert(out, string.sub(template, i, s - 1))
+      table.insert(out, value)
+      i = e + 1
+    else
+      table.insert(out, string.sub(template, i, s))
+      i = s + 1
+    end
+  end
+  table.insert(out, string.sub(template, i))
+  return table.concat(out)
+end
+local function short_type(etype)
+  -- a class path without its module ('an error' when there is none)
+  if not etype or etype == '' then return 'an error' end
+  local last = etype
+  local dot = string.find(last, '.', 1, true)
+  while dot do
+    last = string.sub(last, dot + 1)
+    dot = string.find(last, '.', 1, true)
+  end
+  return last
 end
 local function store_chord(c, now)
   local key = P .. ':chord:' .. c.id
@@ -84,9 +120,9 @@ local function chord_member_finished(chord_id, job_id, failed, now)
                                           'error_message'))
     job.state = 'failure'
     job.payload = body.payload
-    job.error_type = 'litejobs.exceptions.ChordError'
-    job.error_message = 'Dependency ' .. failed_member .. ' raised ' ..
-      (string.match(etype or 'error', '([^.]+)$') or 'error') .. ': ' .. (emsg or '')
+    job.error_type = body.failure_type
+    job.error_message = fill(body.failure_message, {member = failed_member,
+                             type = short_type(etype), message = emsg or ''})
     if body.result_expires then job.purge_at = now + body.result_expires end
   elseif body.immutable then
     job.payload = body.payload
@@ -283,7 +319,7 @@ return {stale, out}
 
 -- name: revoke
 -- ARGV: prefix, events_kept, now, id, purge_at or '', terminate ('1'/'0'), message,
--- packed follow-up jobs or '', chord id or '', chord member or ''
+-- packed follow-up jobs or '', chord id or '', chord member or '', error type
 -- (the follow-ups and the chord count are stored with the revocation)
 local now = tonumber(ARGV[3])
 local id = ARGV[4]
@@ -292,7 +328,7 @@ local state, queue = unpack(redis.call('HMGET', key, 'state', 'queue'))
 if not state then return 'unknown' end
 local function finish()
   redis.call('HSET', key, 'state', 'revoked', 'done_at', num(now),
-             'error_type', 'litejobs.exceptions.TaskRevokedError', 'error_message', ARGV[7])
+             'error_type', ARGV[11], 'error_message', ARGV[7])
   if ARGV[5] ~= '' then
     redis.call('HSET', key, 'purge_at', ARGV[5])
     redis.call('ZADD', P .. ':purge', ARGV[5], id)
@@ -359,7 +395,7 @@ if n > 0 then touch() end
 return {n, seen}
 
 -- name: purge
--- ARGV: prefix, events_kept, now, queue or '', packed list of states or '', source
+-- ARGV: prefix, events_kept, now (unused), queue or '', packed list of states or '', source
 -- (a sorted set under the prefix: 'all', 'sched' or 'q:<queue>'), offset, batch.
 -- One batch from offset; returns {deleted, kept, seen}: the caller moves the offset
 -- past the kept ones and stops at a short batch.
@@ -410,7 +446,7 @@ end
 return n
 
 -- name: custom_state
--- ARGV: prefix, events_kept, now, id, attempt, custom state, packed meta
+-- ARGV: prefix, events_kept, now (unused), id, attempt, custom state, packed meta
 local key = jk(ARGV[4])
 local state, attempts = unpack(redis.call('HMGET', key, 'state', 'attempts'))
 if state ~= 'running' or attempts ~= ARGV[5] then return 0 end
@@ -419,7 +455,7 @@ touch()
 return 1
 
 -- name: forget
--- ARGV: prefix, events_kept, now, id
+-- ARGV: prefix, events_kept, now (unused), id
 local key = jk(ARGV[4])
 local state, queue = unpack(redis.call('HMGET', key, 'state', 'queue'))
 if state ~= 'success' and state ~= 'failure' and state ~= 'revoked' then return 0 end
@@ -441,6 +477,7 @@ return 1
 -- name: beat_fire
 -- ARGV: prefix, events_kept, now, name, slot, next_run, packed job or ''
 local now = tonumber(ARGV[3])
+if redis.call('SISMEMBER', P .. ':beat:names', ARGV[4]) == 0 then return 0 end
 local key = P .. ':beat:entry:' .. ARGV[4]
 local last = redis.call('HGET', key, 'last_run')
 if last and last ~= '' and tonumber(last) >= tonumber(ARGV[5]) then return 0 end

@@ -1,0 +1,442 @@
+"""RedisTransport: each verb of the interface, as one Lua script or a few plain commands."""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+
+from ... import serializer
+from ...exceptions import StoreError
+from ...job import ChordSpec, Job, JobState, Outcome
+from .. import safe_url
+from ..base import (
+    EVENTS_KEPT,
+    REVOKED_ERROR_TYPE,
+    BeatEntryState,
+    Event,
+    Lost,
+    Transport,
+    WorkerInfo,
+    log_stale,
+    revoke_message,
+)
+from . import codec
+from .codec import pack
+from .scripts import Scripts
+
+# Jobs one script looks at when a command scans many (purge, retry --failed): Redis
+# runs nothing else while a script runs, so a scan goes in batches of this many.
+SCAN_BATCH = 500
+EVENTS_BATCH = 1000  # events read per round trip when counting throughput
+
+
+def _mapped_errors(cls: type) -> type:
+    """Wrap every public verb so that Redis' errors reach callers as StoreError."""
+
+    def wrap(method: Any) -> Any:
+        @functools.wraps(method)
+        def verb(self: RedisTransport, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except redis.RedisError as exc:
+                raise StoreError(f"Redis at {safe_url(self.url)}: {exc}") from None
+
+        return verb
+
+    for name, value in list(vars(cls).items()):
+        if callable(value) and not name.startswith("_") and name != "close":
+            setattr(cls, name, wrap(value))
+    return cls
+
+
+@_mapped_errors
+class RedisTransport(Transport):
+    """Jobs, results and heartbeats in Redis, for workers on many machines."""
+
+    def __init__(self, url: str, prefix: str = "litejobs", events: bool = True,
+                 username: str | None = None, password: str | None = None,
+                 **_options: Any) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.events = events
+        try:
+            credentials = {k: v for k, v in (("username", username), ("password", password))
+                           if v is not None}  # given as options, they win over the URL's
+            self.r = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30,
+                                          health_check_interval=30, retry_on_timeout=True,
+                                          **credentials)
+            self.r.ping()
+        except redis.RedisError as exc:
+            raise StoreError(f"cannot reach Redis at {safe_url(url)}: {exc}") from None
+        self.r.set(f"{prefix}:events_on", "1" if events else "0")
+        self._scripts = Scripts(self.r, prefix)
+        self._lock = threading.Lock()
+        self._pubsub: Any = None
+        self._pubsub_pid = 0
+
+    def __repr__(self) -> str:
+        return f"<RedisTransport {safe_url(self.url)}>"
+
+    def _key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    # -- jobs ------------------------------------------------------------------------
+    def enqueue(self, jobs: Sequence[Job], now: float, chords: Sequence[ChordSpec] = ()) -> int:
+        packed = pack([codec.job_dict(j) for j in jobs])
+        packed_chords = pack([codec.chord_dict(c) for c in chords]) if chords else ""
+        return int(self._scripts.run("enqueue", now, packed, packed_chords))
+
+    def claim(self, queues: Sequence[str], worker: str, pid: int, limit: int, now: float,
+              settle: Sequence[Outcome] = (), rate_limits: dict[str, float] | None = None,
+              queue_limits: dict[str, int] | None = None) -> list[Job]:
+        request: dict[str, Any] = {"queues": list(queues), "worker": worker, "pid": pid,
+                                   "limit": limit,
+                                   "settle": [codec.outcome_dict(o) for o in settle]}
+        if rate_limits:
+            request["rates"] = rate_limits
+        if queue_limits:
+            request["limits"] = queue_limits
+        stale, rows = self._scripts.run("claim", now, pack(request))
+        log_stale([s.decode() for s in stale])
+        jobs = [codec.job_from_flat(flat) for flat in rows]
+        jobs.sort(key=lambda j: (-j.priority, j.eta, j.id))
+        return jobs
+
+    def settle(self, outcomes: Sequence[Outcome], now: float) -> list[str]:
+        packed = pack([codec.outcome_dict(o) for o in outcomes])
+        stale = [s.decode() for s in self._scripts.run("settle", now, packed)]
+        log_stale(stale)
+        return stale
+
+    def set_custom_state(self, job_id: str, attempt: int, state: str, meta: bytes | None) -> bool:
+        return bool(self._scripts.run("custom_state", 0, job_id, attempt, state, meta or b""))
+
+    def get(self, job_id: str) -> Job | None:
+        raw = self.r.hgetall(self._key("job", job_id))
+        return codec.job_from_hash(job_id, raw) if raw else None
+
+    def get_state(self, job_id: str) -> tuple[JobState, str | None, int] | None:
+        return codec.state_triple(*self.r.hmget(self._key("job", job_id),
+                                                "state", "custom_state", "retries"))
+
+    def get_many(self, job_ids: Sequence[str]) -> list[Job | None]:
+        pipe = self.r.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hgetall(self._key("job", job_id))
+        return [codec.job_from_hash(job_id, raw) if raw else None
+                for job_id, raw in zip(job_ids, pipe.execute(), strict=True)]
+
+    def get_states(self, job_ids: Sequence[str]
+                   ) -> list[tuple[JobState, str | None, int] | None]:
+        pipe = self.r.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hmget(self._key("job", job_id), "state", "custom_state", "retries")
+        return [codec.state_triple(*reply) for reply in pipe.execute()]
+
+    def list_jobs(self, state: JobState | None = None, queue: str | None = None,
+                  task: str | None = None, limit: int = 100, offset: int = 0) -> list[Job]:
+        out: list[Job] = []
+        skipped = 0
+        start = 0
+        while len(out) < limit:
+            ids = self.r.zrevrange(self._key("all"), start, start + 499)
+            if not ids:
+                break
+            start += len(ids)
+            for raw_id in ids:
+                job = self.get(raw_id.decode())
+                if job is None or (state and job.state is not state) or (
+                        queue and job.queue != queue) or (task and job.task != task):
+                    continue
+                if skipped < offset:
+                    skipped += 1
+                    continue
+                out.append(job)
+                if len(out) >= limit:
+                    break
+        return out
+
+    def count_jobs(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for key, value in self.r.hgetall(self._key("counts")).items():
+            queue, _, state = key.decode().partition("\0")
+            if int(value) > 0:
+                out.setdefault(queue, {})[state] = int(value)
+        return out
+
+    def revoke(self, job_id: str, now: float, purge_at: float | None,
+               terminate: bool = False, follow_ups: Sequence[Job] = (),
+               chord: tuple[str, str] | None = None) -> str:
+        packed = pack([codec.job_dict(j) for j in follow_ups]) if follow_ups else ""
+        answer = self._scripts.run(
+            "revoke", now, job_id, "" if purge_at is None else purge_at,
+            "1" if terminate else "0", revoke_message(job_id, terminate), packed,
+            chord[0] if chord else "", chord[1] if chord else "", REVOKED_ERROR_TYPE)
+        return answer.decode() if isinstance(answer, bytes) else str(answer)
+
+    def list_terminated_jobs(self, worker: str) -> list[tuple[str, int]]:
+        out = []
+        for job_id, holder in self.r.hgetall(self._key("terminate")).items():
+            who, _, pid = holder.decode().rpartition("|")
+            if who == worker:
+                out.append((job_id.decode(), int(pid)))
+        return out
+
+    def clear_terminated(self, job_id: str) -> None:
+        self.r.hdel(self._key("terminate"), job_id)
+
+    def forget(self, job_id: str) -> bool:
+        return bool(self._scripts.run("forget", 0, job_id))
+
+    def retry_failed(self, job_id: str | None = None, task: str | None = None, *,
+                     now: float) -> int:
+        if job_id:
+            return int(self._scripts.run("retry_failed", now, job_id, "", 0, 0)[0])
+        total = offset = 0
+        while True:  # batches, so a large store never blocks Redis in one script
+            n, seen = self._scripts.run("retry_failed", now, "", task or "", offset,
+                                        SCAN_BATCH)
+            total, offset = total + int(n), offset + int(seen)
+            if int(seen) < SCAN_BATCH:
+                return total
+
+    def purge(self, queue: str | None = None, states: Sequence[JobState] | None = None) -> int:
+        if states is not None and not {s.value for s in states} <= {
+                "success", "failure", "revoked"}:
+            raise ValueError("only finished jobs can be purged by state")
+        if states is None:  # waiting jobs: their queues' sets and the schedule
+            queues = [queue] if queue else sorted(self.count_jobs())
+            sources = [f"q:{q}" for q in queues] + ["sched"]
+            packed: bytes | str = ""
+        else:  # finished jobs: the listing index
+            sources = ["all"]
+            packed = pack([s.value for s in states])
+        total = 0
+        for source in sources:
+            offset = 0
+            while True:
+                n, kept, seen = self._scripts.run("purge", 0, queue or "", packed, source,
+                                                  offset, SCAN_BATCH)
+                total, offset = total + int(n), offset + int(kept)
+                if int(seen) < SCAN_BATCH:
+                    break
+        return total
+
+    # -- groups ------------------------------------------------------------------------
+    def save_group(self, group_id: str, member_ids: Sequence[str], now: float) -> None:
+        self.r.set(self._key("group", group_id), serializer.dumps(list(member_ids)))
+
+    def restore_group(self, group_id: str) -> list[str] | None:
+        blob = self.r.get(self._key("group", group_id))
+        return serializer.loads(blob) if blob else None
+
+    def delete_group(self, group_id: str) -> None:
+        self.r.delete(self._key("group", group_id))
+
+    # -- queues ------------------------------------------------------------------------
+    def set_queue_paused(self, queue: str, paused: bool) -> None:
+        if paused:
+            self.r.sadd(self._key("paused"), queue)
+        else:
+            self.r.srem(self._key("paused"), queue)
+        self.r.publish(self._key("wake"), self.r.incr(self._key("version")))
+
+    def list_paused_queues(self) -> list[str]:
+        return sorted(p.decode() for p in self.r.smembers(self._key("paused")))
+
+    def list_waiting_queues(self) -> list[str]:
+        out = set()
+        for key, value in self.r.hgetall(self._key("counts")).items():
+            queue, _, state = key.decode().partition("\0")
+            if state in ("pending", "scheduled") and int(value) > 0:
+                out.add(queue)
+        return sorted(out)
+
+    def has_work(self, queues: Sequence[str], now: float) -> bool:
+        return bool(self._scripts.run("has_work", now, pack(list(queues))))
+
+    def get_next_eta(self) -> float | None:
+        first = self.r.zrange(self._key("sched"), 0, 0, withscores=True)
+        return float(first[0][1]) if first else None
+
+    def wait_for_change(self, timeout: float) -> bool:
+        """Every change publishes on P:wake; messages wait in our socket until read."""
+        if self._pubsub is None or self._pubsub_pid != os.getpid():
+            self._pubsub = self.r.pubsub(ignore_subscribe_messages=True)
+            self._pubsub.subscribe(self._key("wake"))
+            self._pubsub_pid = os.getpid()
+            return True  # anything before the subscription may have been missed
+        try:
+            if self._drain_wakeups():
+                return True
+            deadline = time.monotonic() + timeout
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                if self._pubsub.get_message(timeout=remaining) is not None:
+                    self._drain_wakeups()
+                    return True
+        except redis.ConnectionError:
+            # Redis restarted, or dropped a subscriber that read too slowly: subscribe
+            # again on the next call, and let the caller look at the store meanwhile.
+            self._pubsub = None
+            return True
+
+    def _drain_wakeups(self) -> bool:
+        seen = False
+        while self._pubsub.get_message(timeout=0) is not None:
+            seen = True
+        return seen
+
+    # -- workers -----------------------------------------------------------------------
+    def record_heartbeat(self, worker: WorkerInfo, now: float, lease: float) -> None:
+        pipe = self.r.pipeline()
+        pipe.hset(self._key("w", worker.id), mapping=codec.worker_mapping(worker, now))
+        pipe.zadd(self._key("workers"), {worker.id: now + lease})
+        pipe.execute()
+
+    def unregister_worker(self, worker_id: str) -> None:
+        self.r.zrem(self._key("workers"), worker_id)
+        self.r.delete(self._key("w", worker_id))
+
+    def list_workers(self, now: float) -> list[WorkerInfo]:
+        out = []
+        for raw_id, until in self.r.zrangebyscore(self._key("workers"), now, "+inf",
+                                                  withscores=True):
+            wid = raw_id.decode()
+            raw = self.r.hgetall(self._key("w", wid))
+            if raw:
+                out.append(codec.worker_from_hash(wid, raw, until))
+        return sorted(out, key=lambda w: w.started_at)
+
+    def find_lost_jobs(self, now: float, worker: str | None = None,
+                       pid: int | None = None) -> list[Lost]:
+        if worker is not None:
+            holders = [worker]
+        else:
+            # every worker that ever held a job is in P:holders until its set empties
+            live = {w.decode() for w in self.r.zrangebyscore(self._key("workers"), now, "+inf")}
+            holders = [h.decode() for h in self.r.smembers(self._key("holders"))]
+            holders = [h for h in holders if h not in live]
+        out = []
+        for holder in holders:
+            held = self.r.smembers(self._key("run", holder))
+            if not held and worker is None:
+                self.r.srem(self._key("holders"), holder)
+            for raw_id in held:
+                job = self.get(raw_id.decode())
+                if job is None or job.state is not JobState.RUNNING:
+                    continue
+                if pid is not None and job.pid != pid:
+                    continue
+                out.append(Lost(job.id, job.attempts, job.acks_late, job.crashes, job.task,
+                                job.options.get("max_retries", -1)))
+        return out
+
+    def forget_dead_workers(self, now: float) -> int:
+        dead = self.r.zrangebyscore(self._key("workers"), "-inf", f"({now!r}")
+        for raw_id in dead:
+            self.unregister_worker(raw_id.decode())
+        return len(dead)
+
+    # -- beat --------------------------------------------------------------------------
+    def lead_beat(self, holder: str, now: float, lease: float) -> bool:
+        return bool(self._scripts.run("beat_lead", now, holder, now + lease))
+
+    def resign_beat(self, holder: str) -> None:
+        key = self._key("beat", "lock")
+        if self.r.hget(key, "holder") == holder.encode():
+            self.r.delete(key)
+
+    def get_beat_leader(self, now: float) -> str | None:
+        holder, until = self.r.hmget(self._key("beat", "lock"), "holder", "until")
+        return holder.decode() if holder and float(until or 0) >= now else None
+
+    def list_schedules(self) -> list[BeatEntryState]:
+        names = sorted(n.decode() for n in self.r.smembers(self._key("beat", "names")))
+        return [codec.schedule_from_hash(name, self.r.hgetall(self._key("beat", "entry", name)))
+                for name in names]
+
+    def sync_schedules(self, entries: Sequence[tuple[str, str, str]]) -> None:
+        names = {name for name, _task, _schedule in entries}
+        for old in self.r.smembers(self._key("beat", "names")):
+            if old.decode() not in names:
+                self.r.srem(self._key("beat", "names"), old)
+                self.r.delete(self._key("beat", "entry", old.decode()))
+        for name, task, schedule in entries:
+            self.r.sadd(self._key("beat", "names"), name)
+            self.r.hset(self._key("beat", "entry", name),
+                        mapping={"task": task, "schedule": schedule})
+
+    def fire_schedule(self, name: str, slot: float, job: Job | None, next_run: float,
+                      now: float) -> bool:
+        packed = pack(codec.job_dict(job)) if job is not None else ""
+        return bool(self._scripts.run("beat_fire", now, name, repr(slot), repr(next_run),
+                                      packed))
+
+    def set_schedule_next_run(self, name: str, next_run: float) -> None:
+        self.r.hset(self._key("beat", "entry", name), "next_run", repr(next_run))
+
+    # -- events ------------------------------------------------------------------------
+    def list_events(self, seq: int, limit: int = 1000) -> list[Event]:
+        return [codec.event_from_stream(stream_id, fields) for stream_id, fields in
+                self.r.xrange(self._key("events"), codec.seq_to_stream_start(seq), "+",
+                              count=limit)]
+
+    def get_last_event_seq(self) -> int:
+        last = self.r.xrevrange(self._key("events"), count=1)
+        return codec.stream_id_to_seq(last[0][0]) if last else 0
+
+    def count_events(self) -> dict[tuple[str, str], tuple[int, float]]:
+        counts = self.r.hgetall(self._key("event_counts"))
+        runtimes = self.r.hgetall(self._key("event_runtime"))
+        out = {}
+        for key, value in counts.items():
+            task, _, kind = key.decode().partition("\0")
+            out[(task, kind)] = (int(value), float(runtimes.get(key, 0.0)))
+        return out
+
+    def count_throughput(self, since: float, bucket: float) -> list[tuple[float, int]]:
+        # Newest first, by the time each event records (the caller's clock, not the
+        # stream ids' server clock), until a whole batch is older than ``since``.
+        per: dict[float, int] = {}
+        end: str = "+"
+        for _ in range(0, EVENTS_KEPT, EVENTS_BATCH):
+            batch = self.r.xrevrange(self._key("events"), end, "-", count=EVENTS_BATCH)
+            if not batch:
+                break
+            newest_in_range = False
+            for stream_id, fields in batch:
+                event = codec.event_from_stream(stream_id, fields)
+                if event.ts < since:
+                    continue
+                newest_in_range = True
+                if event.kind in ("task-succeeded", "task-failed"):
+                    b = (event.ts // bucket) * bucket
+                    per[b] = per.get(b, 0) + 1
+            if not newest_in_range or len(batch) < EVENTS_BATCH:
+                break
+            end = "(" + batch[-1][0].decode()
+        return sorted(per.items())
+
+    # -- maintenance -------------------------------------------------------------------
+    def prune(self, now: float, limit: int = 500) -> int:
+        return int(self._scripts.run("prune", now, limit))
+
+    def checkpoint(self, mode: str = "PASSIVE") -> tuple[int, int] | None:
+        """Redis keeps no write-ahead log of ours to fold: always None."""
+        return None
+
+    def close(self) -> None:
+        if self._pubsub is not None and self._pubsub_pid == os.getpid():
+            self._pubsub.close()
+        self._pubsub = None
+        self.r.close()
+

@@ -1,0 +1,281 @@
+"""What the SQLite transport writes: jobs, claims, outcomes, revocations and chord joins.
+
+Each function takes a connection already inside ``BEGIN IMMEDIATE`` (or a single
+autocommit statement); none commits. The SQL is in queries.sql, except the multi-queue
+claim, which is built here from one arm per queue.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import apsw
+
+from ... import serializer
+from ...job import ChordSpec, Job, JobState, Outcome
+from ..base import REVOKED_ERROR_TYPE, chord_failure_message, revoke_message
+from .reads import decode_options
+from .schema import Q
+
+# Rate-limited starts are spaced 2% wider than 1/rate: a claimed job starts a few ms
+# after its claim, and the margin (20 ms per second of starts) keeps any one-second
+# window of actual starts within the rate.
+RATE_SPACING = 1.02
+
+EVENT_KINDS = {
+    JobState.SUCCESS: "task-succeeded", JobState.FAILURE: "task-failed",
+    JobState.SCHEDULED: "task-retried", JobState.REVOKED: "task-revoked",
+    JobState.PENDING: "task-requeued",
+}
+
+
+# -- jobs -------------------------------------------------------------------------
+def job_row(j: Job, now: float, packed: dict[int, bytes]) -> tuple:
+    """The ``insert_job`` parameters of a waiting job."""
+    return (j.id, j.task, j.queue, j.priority, "scheduled" if j.eta > now else "pending",
+            j.eta, j.expires, j.retries, 1 if j.acks_late else 0, j.payload,
+            _options(j, packed), now)
+
+
+def _options(j: Job, packed: dict[int, bytes]) -> bytes | None:
+    if not j.options:
+        return None
+    # jobs of one bulk send share one options dict: pack it once
+    options = packed.get(id(j.options))
+    if options is None:
+        options = packed[id(j.options)] = serializer.dumps(j.options, "job options")
+    return options
+
+
+def insert_jobs(conn: apsw.Connection, jobs: Sequence[Job], now: float) -> None:
+    """Store jobs, waiting or (given in a finished state) finished; known ids are kept."""
+    packed: dict[int, bytes] = {}
+    waiting = [job_row(j, now, packed) for j in jobs if not j.state.finished]
+    if waiting:
+        conn.executemany(Q["insert_job"], waiting)
+    for j in jobs:
+        if j.state.finished:
+            conn.execute(Q["insert_finished_job"], (
+                j.id, j.task, j.queue, j.priority, j.state.value, j.eta, j.expires, j.retries,
+                1 if j.acks_late else 0, j.payload, _options(j, packed), j.result,
+                j.error_type, j.error_message, j.error_args, j.traceback, now, now,
+                j.purge_at))
+
+
+# -- claiming -----------------------------------------------------------------------
+def claim(conn: apsw.Connection, queues: Sequence[str], worker: str, pid: int, limit: int,
+          now: float, rate_limits: dict[str, float] | None,
+          queue_limits: dict[str, int] | None, events: bool) -> list[Job]:
+    """Promote due jobs and lease up to ``limit`` of the best pending ones."""
+    conn.execute(Q["promote_due"], (now,))
+    paused = {r[0] for r in conn.execute(Q["paused_queues"])}
+    active = [q for q in queues if q not in paused]
+    rows: list[tuple] = []
+    if queue_limits and any(q in queue_limits for q in active):
+        for queue in active:  # a limited queue takes only what it has room for
+            room = limit - len(rows)
+            if queue in queue_limits:
+                running = conn.execute(Q["running_in_queue"], (queue,)).fetchall()
+                room = min(room, queue_limits[queue] - running[0][0])
+            if room > 0:
+                rows += conn.execute(Q["claim_one_queue"],
+                                     (worker, pid, now, queue, room)).fetchall()
+    elif len(active) == 1:
+        rows = conn.execute(Q["claim_one_queue"], (worker, pid, now, active[0], limit)).fetchall()
+    elif active:
+        rows = conn.execute(claim_many_sql(len(active)),
+                            (worker, pid, now, limit, *active)).fetchall()
+    claimed = [(row[0], _claimed(row, worker, pid, now)) for row in rows]
+    claimed.sort(key=lambda sj: (-sj[1].priority, sj[1].eta, sj[0]))
+    jobs = [job for _seq, job in claimed]
+    if rate_limits and jobs:
+        jobs = _rate_limit(conn, jobs, rate_limits, now)
+    if events and jobs:
+        conn.executemany(Q["insert_event"], [
+            (now, "task-started", j.id, j.task, j.queue, worker, None, None) for j in jobs])
+    return jobs
+
+
+@functools.lru_cache(maxsize=32)
+def claim_many_sql(n_queues: int) -> str:
+    """The claim over ``n_queues`` queues (parameters: worker, pid, now, limit, *queues)."""
+    # One ordered, limited arm per queue, merged: each arm walks the pending index, so
+    # the claim stays O(queues * log n) instead of sorting every pending job.
+    arm = ("SELECT * FROM (SELECT seq, priority, eta FROM job WHERE state = 'pending' "
+           "AND queue = ?{} ORDER BY priority DESC, eta, seq LIMIT ?4)")
+    merged = " UNION ALL ".join(arm.format(5 + i) for i in range(n_queues))
+    returning = Q["claim_columns"].rstrip(";")
+    return (
+        "UPDATE job SET state = 'running', attempts = attempts + 1, worker = ?1, pid = ?2, "
+        f"started_at = ?3 WHERE seq IN (SELECT seq FROM ({merged}) "
+        f"ORDER BY priority DESC, eta, seq LIMIT ?4) RETURNING {returning}"
+    )
+
+
+def _claimed(row: tuple, worker: str, pid: int, now: float) -> Job:
+    (_seq, id_, task, queue, priority, eta, expires, attempts, retries, acks_late,
+     payload, options, created_at) = row
+    return Job(id=id_, task=task, payload=payload, queue=queue, priority=priority,
+               state=JobState.RUNNING, eta=eta, expires=expires, attempts=attempts,
+               retries=retries, acks_late=bool(acks_late), options=decode_options(options),
+               worker=worker, pid=pid, created_at=created_at, started_at=now)
+
+
+def _rate_limit(conn: apsw.Connection, jobs: list[Job], rate_limits: dict[str, float],
+                now: float) -> list[Job]:
+    """Keep the jobs their task's rate allows now; put the rest back, due at their turn.
+
+    GCRA: a task's row holds the earliest time its next job may start; each start
+    moves it on by 1/rate. A deferred job waits as a scheduled job (no claim spins
+    on it, and other tasks of its queue go on), with no attempt spent.
+    """
+    kept: list[Job] = []
+    turns: dict[str, float] = {}
+    for job in jobs:
+        rate = rate_limits.get(job.task)
+        if not rate:
+            kept.append(job)
+            continue
+        if job.task not in turns:
+            row = conn.execute(Q["rate_tat"], (job.task,)).fetchall()
+            turns[job.task] = row[0][0] if row else now
+        turn = turns[job.task]
+        if turn <= now:
+            turns[job.task] = max(turn, now) + RATE_SPACING / rate
+            kept.append(job)
+        else:
+            conn.execute(Q["defer_claimed"], (job.id, turn, now))
+    for task, turn in turns.items():
+        conn.execute(Q["rate_set"], (task, turn))
+    return kept
+
+
+# -- outcomes -------------------------------------------------------------------------
+def apply_outcomes(conn: apsw.Connection, outcomes: Sequence[Outcome], now: float,
+                   events: bool) -> list[str]:
+    """Apply each outcome its claim still holds; return the ids of the stale ones."""
+    stale: list[str] = []
+    for o in outcomes:
+        state = o.state
+        f = o.failure
+        if state is JobState.SUCCESS:
+            if o.forget:
+                conn.execute(Q["settle_forget"], (o.job_id, o.attempt))
+            else:
+                conn.execute(Q["settle_success"], (o.job_id, o.attempt, o.result, now, o.purge_at))
+        elif state is JobState.FAILURE or state is JobState.REVOKED:
+            conn.execute(Q["settle_finished"], (
+                o.job_id, o.attempt, state.value, f.error_type if f else None,
+                f.message if f else None, f.args if f else None, f.traceback if f else None,
+                now, o.purge_at))
+        elif state is JobState.SCHEDULED:
+            conn.execute(Q["settle_retry"], (
+                o.job_id, o.attempt, o.eta if o.eta is not None else now, o.retries,
+                f.error_type if f else None, f.message if f else None,
+                f.traceback if f else None, now))
+        elif state is JobState.PENDING:
+            conn.execute(Q["settle_requeue"], (o.job_id, o.attempt, 1 if o.crashed else 0))
+        else:
+            raise ValueError(f"cannot settle a job into state {state}")
+        if conn.changes() == 0:
+            stale.append(o.job_id)
+            continue
+        if events and o.task:
+            conn.execute(Q["insert_event"], (now, EVENT_KINDS[state], o.job_id, o.task, o.queue,
+                                             None, o.runtime, f.error_type if f else None))
+        if o.follow_ups:
+            insert_jobs(conn, o.follow_ups, now)
+        for chord in o.chords:
+            insert_chord(conn, chord, now)
+        if o.chord_id and state.finished:
+            chord_member_finished(conn, o.chord_id, o.chord_member or o.job_id,
+                                  state is not JobState.SUCCESS, now)
+    return stale
+
+
+def revoke(conn: apsw.Connection, job_id: str, now: float, purge_at: float | None,
+           terminate: bool, follow_ups: Sequence[Job], chord: tuple[str, str] | None) -> str:
+    """Revoke a job that has not finished (see ``Transport.revoke``)."""
+    row = conn.execute(Q["get_state"], (job_id,)).fetchall()
+    if not row:
+        return "unknown"
+    state = row[0][0]
+    if state in ("pending", "scheduled"):
+        conn.execute(Q["revoke_waiting"], (job_id, now, purge_at, REVOKED_ERROR_TYPE,
+                                           revoke_message(job_id, False)))
+        answer = "revoked"
+    elif state == "running":
+        if not terminate:
+            return "running"
+        conn.execute(Q["revoke_running"], (job_id, now, purge_at, REVOKED_ERROR_TYPE,
+                                           revoke_message(job_id, True)))
+        answer = "terminating"
+    else:
+        return "finished"
+    if follow_ups:
+        insert_jobs(conn, follow_ups, now)
+    if chord:
+        chord_member_finished(conn, chord[0], chord[1], True, now)
+    return answer
+
+
+# -- chords ------------------------------------------------------------------------------
+def insert_chord(conn: apsw.Connection, chord: ChordSpec, now: float) -> None:
+    """Store a chord's join counter and, once, its members and body."""
+    body = chord.body
+    conn.execute(Q["insert_chord"], (chord.id, len(chord.member_ids), now))
+    conn.execute(Q["insert_chord_spec"], (
+        chord.id, serializer.dumps(chord.member_ids),
+        serializer.dumps({
+            "id": body.id, "task": body.task, "payload": body.payload,
+            "queue": body.queue, "priority": body.priority, "eta": body.eta,
+            "expires": body.expires, "acks_late": body.acks_late,
+            "options": body.options, "result_expires": chord.result_expires,
+            "failure_type": chord.failure_type, "failure_message": chord.failure_message})))
+
+
+def chord_member_finished(conn: apsw.Connection, chord_id: str, job_id: str,
+                          failed: bool, now: float) -> None:
+    """Count a header member once; in the transaction of the last one, fire the body.
+
+    The body is enqueued with the members' results in front of its own arguments or,
+    if a member failed, stored FAILED as the chord's spec says.
+    """
+    conn.execute(Q["chord_member_done"], (chord_id, job_id))
+    if conn.changes() == 0:
+        return  # counted before (a member that ran twice)
+    rows = conn.execute(Q["chord_count"], (chord_id, job_id if failed else None)).fetchall()
+    if not rows or rows[0][0] < rows[0][1]:
+        return
+    members_blob, body_blob, failed_member = conn.execute(
+        Q["chord_get"], (chord_id,)).fetchall()[0]
+    members = serializer.loads(members_blob)
+    spec = serializer.loads(body_blob)
+    body = Job(id=spec["id"], task=spec["task"], payload=spec["payload"], queue=spec["queue"],
+               priority=spec["priority"], eta=max(spec["eta"], now),
+               expires=spec["expires"], acks_late=spec["acks_late"],
+               options=spec["options"], created_at=now)
+    if failed_member is not None:
+        error = conn.execute(Q["job_error"], (failed_member,)).fetchall()
+        error_type, message = error[0] if error else (None, None)
+        body.state = JobState.FAILURE
+        # chords stored before these fields existed fail as ChordSpec's defaults say
+        body.error_type = spec.get("failure_type", ChordSpec.failure_type)
+        body.error_message = chord_failure_message(
+            spec.get("failure_message", ChordSpec.failure_message), failed_member,
+            error_type, message)
+        keep = spec.get("result_expires")
+        body.purge_at = now + keep if keep else None
+    elif not spec["options"].get("_immutable"):
+        results = []
+        for member in members:
+            row = conn.execute(Q["job_result"], (member,)).fetchall()
+            blob = row[0][0] if row else None
+            results.append(serializer.loads(blob) if blob is not None else None)
+        args, kwargs = serializer.loads_call(spec["payload"])
+        body.payload = serializer.dumps_call(body.task, (results, *args), kwargs)
+    insert_jobs(conn, [body], now)
+    conn.execute(Q["chord_done_delete"], (chord_id,))
+    conn.execute(Q["chord_delete"], (chord_id,))
+    conn.execute(Q["chord_spec_delete"], (chord_id,))
