@@ -425,7 +425,3 @@ class Transport(JobVerbs, GroupVerbs, QueueVerbs, WorkerVerbs, BeatVerbs, EventV
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-#: the groups of verbs ``Transport`` combines, in order
-VERB_GROUPS: tuple[type, ...] = (JobVerbs, GroupVerbs, QueueVerbs, WorkerVerbs, BeatVerbs,
-                                 EventVerbs, MaintenanceVerbs)

@@ -1,13 +1,20 @@
-"""The transport contract: every store passes the same tests."""
+"""The transport contract: every store passes the same tests.
+
+Every public verb of the interface is called here (``test_every_verb_has_a_contract_test``
+fails when one is not).
+"""
 
 from __future__ import annotations
 
+import abc
+import inspect
 import threading
 import time
+from pathlib import Path
 
 from litejobs import serializer
-from litejobs.job import Failure, Job, JobState, Outcome, new_id
-from litejobs.transports.base import WorkerInfo
+from litejobs.job import ChordSpec, Failure, Job, JobState, Outcome, new_id
+from litejobs.transports.base import Transport, WorkerInfo
 
 NOW = 1_700_000_000.0
 
@@ -327,8 +334,6 @@ def test_waiting_queues(transport):
 
 
 def _chord(transport, n=3, chord_id="c1"):
-    from litejobs.job import ChordSpec
-
     header = [make_job(task="t.member", options={"chord": chord_id}) for _ in range(n)]
     body = Job(id="body-" + chord_id, task="t.body",
                payload=serializer.dumps_call("t.body", ("extra",), {}), eta=NOW,
@@ -446,3 +451,198 @@ def test_save_and_restore_group(transport):
     assert transport.restore_group("nope") is None
     transport.delete_group("g1")
     assert transport.restore_group("g1") is None
+
+
+# -- jobs -----------------------------------------------------------------------------
+def test_enqueue_stores_a_job_given_finished_as_such(transport):
+    failed = make_job(id="given-failed", state=JobState.FAILURE, error_type="x.Boom",
+                      error_message="boom", error_args=serializer.dumps(["boom"]),
+                      traceback="Traceback ...", purge_at=NOW + 60)
+    done = make_job(id="given-done", state=JobState.SUCCESS, result=serializer.dumps(5))
+    waiting = make_job()
+    assert transport.enqueue([failed], NOW) == 1  # one job: SQLite's one-statement path
+    assert transport.enqueue([done, waiting], NOW) == 2
+    got = transport.get("given-failed")
+    assert got.state is JobState.FAILURE and got.done_at == NOW and got.purge_at == NOW + 60
+    assert (got.error_type, got.error_message, got.traceback) == ("x.Boom", "boom",
+                                                                 "Traceback ...")
+    assert serializer.loads(got.error_args) == ["boom"]
+    ok = transport.get("given-done")
+    assert ok.state is JobState.SUCCESS and serializer.loads(ok.result) == 5
+    assert [j.id for j in transport.claim(["default"], "w1", 1, 10, NOW)] == [waiting.id]
+    assert transport.count_jobs() == {"default": {"failure": 1, "success": 1, "running": 1}}
+    assert transport.prune(NOW + 61) == 1 and transport.get("given-failed") is None
+
+
+def test_forget_drops_only_finished_jobs(transport):
+    done, waiting = make_job(), make_job()
+    transport.enqueue([done, waiting], NOW)
+    claimed = transport.claim(["default"], "w1", 1, 1, NOW)[0]
+    transport.settle([Outcome(claimed.id, 1, JobState.SUCCESS, result=serializer.dumps(1))],
+                     NOW)
+    assert transport.forget(waiting.id) is False
+    assert transport.forget(done.id) is True
+    assert transport.get(done.id) is None
+    assert transport.forget(done.id) is False and transport.forget("nope") is False
+    assert transport.count_jobs() == {"default": {"pending": 1}}
+
+
+def test_a_chord_fails_its_body_as_its_spec_says(transport):
+    header = [make_job(task="t.member", options={"chord": "c6"}) for _ in range(2)]
+    body = Job(id="body-c6", task="t.body", payload=serializer.dumps_call("t.body", (), {}),
+               eta=NOW, created_at=NOW)
+    transport.enqueue(header, NOW, chords=[ChordSpec(
+        "c6", [j.id for j in header], body, 60.0, failure_type="my.errors.Broken",
+        failure_message="{type} in {member} ({message}) {unknown} 100%")])
+    claimed = transport.claim(["default"], "w1", 1, 10, NOW)
+    # a message with braces and % signs: filled in as plain text, never scanned again
+    transport.settle([Outcome(claimed[0].id, 1, JobState.FAILURE, chord_id="c6",
+                              failure=Failure("pkg.mod.ValueError", "50% {type} %s"))], NOW)
+    _finish(transport, claimed[1], 2)
+    fired = transport.get(body.id)
+    assert fired.state is JobState.FAILURE and fired.error_type == "my.errors.Broken"
+    assert fired.error_message == (f"ValueError in {claimed[0].id} (50% {{type}} %s) "
+                                   "{unknown} 100%")
+    assert fired.purge_at == NOW + 60
+
+
+# -- queues -----------------------------------------------------------------------------
+def test_a_paused_queue_keeps_its_jobs_until_resumed(transport):
+    a, b = make_job(queue="a"), make_job(queue="b")
+    transport.enqueue([a, b], NOW)
+    assert transport.list_paused_queues() == []
+    transport.set_queue_paused("c", True)
+    transport.set_queue_paused("a", True)
+    assert transport.list_paused_queues() == ["a", "c"]
+    assert not transport.has_work(["a"], NOW) and transport.has_work(["a", "b"], NOW)
+    assert [j.id for j in transport.claim(["a", "b"], "w1", 1, 10, NOW)] == [b.id]
+    assert transport.claim(["a"], "w1", 1, 10, NOW) == []
+    assert transport.get(a.id).state is JobState.PENDING
+    transport.set_queue_paused("a", False)
+    assert transport.list_paused_queues() == ["c"]
+    assert [j.id for j in transport.claim(["a"], "w1", 1, 10, NOW)] == [a.id]
+
+
+def test_get_next_eta_is_the_earliest_scheduled_job(transport):
+    assert transport.get_next_eta() is None
+    transport.enqueue([make_job(eta=NOW + 30), make_job(eta=NOW + 10), make_job()], NOW)
+    assert transport.get_next_eta() == NOW + 10
+    assert len(transport.claim(["default"], "w1", 1, 10, NOW + 10)) == 2  # promotes one
+    assert transport.get_next_eta() == NOW + 30
+
+
+# -- workers ----------------------------------------------------------------------------
+def test_forget_dead_workers_drops_leases_run_out_before_now(transport):
+    transport.record_heartbeat(worker_info("w1"), NOW, 30)
+    transport.record_heartbeat(worker_info("w2"), NOW, 60)
+    assert transport.forget_dead_workers(NOW + 30) == 0  # w1's lease ends at NOW + 30
+    assert [w.id for w in transport.list_workers(NOW + 30)] == ["w1", "w2"]
+    assert transport.forget_dead_workers(NOW + 31) == 1
+    assert [w.id for w in transport.list_workers(NOW)] == ["w2"]
+    transport.unregister_worker("w2")
+    transport.unregister_worker("never-seen")
+    assert transport.list_workers(NOW) == []
+
+
+# -- beat ---------------------------------------------------------------------------------
+def test_one_beat_leads_until_its_lease_runs_out_or_it_resigns(transport):
+    assert transport.get_beat_leader(NOW) is None
+    assert transport.lead_beat("b1", NOW, 10)
+    assert not transport.lead_beat("b2", NOW + 5, 10)
+    assert transport.get_beat_leader(NOW + 5) == "b1"
+    assert transport.lead_beat("b1", NOW + 5, 10)  # renewed: until NOW + 15
+    assert transport.get_beat_leader(NOW + 15) == "b1"
+    assert transport.get_beat_leader(NOW + 16) is None
+    assert transport.lead_beat("b2", NOW + 16, 10)
+    transport.resign_beat("b1")  # not the holder: changes nothing
+    assert transport.get_beat_leader(NOW + 17) == "b2"
+    transport.resign_beat("b2")
+    assert transport.get_beat_leader(NOW + 17) is None
+    assert transport.lead_beat("b1", NOW + 17, 10)
+
+
+def test_schedules_sync_and_each_slot_fires_once(transport):
+    transport.sync_schedules([("b", "t.b", "every 5s"), ("a", "t.a", "every 60s")])
+    assert [(e.name, e.task, e.schedule, e.last_run, e.next_run)
+            for e in transport.list_schedules()] == [("a", "t.a", "every 60s", None, None),
+                                                     ("b", "t.b", "every 5s", None, None)]
+    assert transport.fire_schedule("a", NOW, make_job(id="a-1"), NOW + 60, NOW)
+    assert not transport.fire_schedule("a", NOW, make_job(id="a-again"), NOW + 60, NOW)
+    assert not transport.fire_schedule("a", NOW - 60, make_job(id="a-old"), NOW, NOW)
+    assert transport.fire_schedule("a", NOW + 60, None, NOW + 120, NOW + 60)  # nothing to send
+    assert not transport.fire_schedule("nope", NOW, make_job(id="nope-1"), NOW + 60, NOW)
+    assert transport.get("a-1").state is JobState.PENDING
+    assert [transport.get(i) for i in ("a-again", "a-old", "nope-1")] == [None] * 3
+    transport.set_schedule_next_run("b", NOW + 5)
+    entries = {e.name: e for e in transport.list_schedules()}
+    assert (entries["a"].last_run, entries["a"].next_run) == (NOW + 60, NOW + 120)
+    assert (entries["b"].last_run, entries["b"].next_run) == (None, NOW + 5)
+    transport.sync_schedules([("b", "t.b2", "every 10s")])  # a is gone, b keeps its runs
+    assert [(e.name, e.task, e.schedule, e.next_run)
+            for e in transport.list_schedules()] == [("b", "t.b2", "every 10s", NOW + 5)]
+
+
+# -- events ---------------------------------------------------------------------------------
+def test_events_of_claims_and_outcomes(transport):
+    assert transport.list_events(0) == [] and transport.get_last_event_seq() == 0
+    assert transport.count_events() == {} and transport.count_throughput(0, 60) == []
+    jobs = [make_job(), make_job(), make_job()]
+    transport.enqueue(jobs, NOW)
+    c = transport.claim(["default"], "w1", 1, 3, NOW)
+    transport.settle([Outcome(c[0].id, 1, JobState.SUCCESS, task="t.add", queue="default",
+                              runtime=0.5)], NOW + 1)
+    transport.settle([Outcome(c[1].id, 1, JobState.SCHEDULED, task="t.add", queue="default",
+                              eta=NOW + 99, retries=1, failure=Failure("x.E", "m"))], NOW + 2)
+    transport.settle([Outcome(c[2].id, 1, JobState.FAILURE, task="t.add", queue="default",
+                              runtime=0.25, failure=Failure("x.E", "m"))], NOW + 70)
+    events = transport.list_events(0)
+    assert [(e.kind, e.job_id) for e in events] == [
+        *(("task-started", j.id) for j in c), ("task-succeeded", c[0].id),
+        ("task-retried", c[1].id), ("task-failed", c[2].id)]
+    assert [e.ts for e in events] == [NOW] * 3 + [NOW + 1, NOW + 2, NOW + 70]
+    assert all(e.worker == "w1" for e in events[:3]) and events[3].runtime == 0.5
+    assert events[5].detail == "x.E" and events[5].task == "t.add"
+    assert [e.seq for e in events] == sorted({e.seq for e in events})
+    assert transport.list_events(events[3].seq) == events[4:]
+    assert transport.list_events(0, limit=2) == events[:2]
+    assert transport.get_last_event_seq() == events[-1].seq
+    assert transport.count_events() == {
+        ("t.add", "task-started"): (3, 0.0), ("t.add", "task-succeeded"): (1, 0.5),
+        ("t.add", "task-retried"): (1, 0.0), ("t.add", "task-failed"): (1, 0.25)}
+    # finished (succeeded or failed) per minute; a retry is not finished
+    first, second = (NOW + 1) // 60 * 60, (NOW + 70) // 60 * 60
+    assert transport.count_throughput(NOW - 60, 60) == [(first, 1), (second, 1)]
+    assert transport.count_throughput(NOW + 60, 60) == [(second, 1)]  # events from since on
+
+
+# -- maintenance ------------------------------------------------------------------------------
+def test_checkpoint_reports_the_log_or_none(transport):
+    transport.enqueue([make_job() for _ in range(10)], NOW)
+    for mode in ("PASSIVE", "RESTART", "TRUNCATE"):
+        got = transport.checkpoint(mode)
+        assert got is None or (len(got) == 2 and all(isinstance(n, int) for n in got)
+                               and got[0] >= got[1])
+    assert len(transport.list_jobs()) == 10
+
+
+def test_close_keeps_the_data_and_closing_twice_is_harmless(make_transport):
+    first = make_transport()
+    job = make_job()
+    first.enqueue([job], NOW)
+    first.close()
+    first.close()
+    assert make_transport().get(job.id).state is JobState.PENDING
+
+
+def test_every_verb_has_a_contract_test():
+    groups = [cls for cls in inspect.getmro(Transport)
+              if cls not in (Transport, abc.ABC, object)]
+    verbs = {name for cls in groups for name, value in vars(cls).items()
+             if callable(value) and not name.startswith("_")}
+    assert {"enqueue", "claim", "lead_beat", "list_events", "checkpoint", "close"} <= verbs
+    # every verb belongs to a group: Transport itself only combines them
+    assert not [name for name, value in vars(Transport).items()
+                if callable(value) and not name.startswith("_")]
+    source = Path(__file__).read_text()
+    untested = sorted(v for v in verbs if f".{v}(" not in source)
+    assert untested == [], f"verbs with no contract test here: {untested}"
