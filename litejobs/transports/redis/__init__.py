@@ -1,9 +1,10 @@
 """The Redis store: the same verbs as SQLite, atomic through Lua scripts.
 
     codec.py        what goes to the scripts (through litejobs.serializer) and comes back
-    scripts.py      loading scripts.lua and running a script by name
+    scripts.py      loading the Lua and running a script by name
+    wakeups.py      the subscription an idle worker waits on
     transport.py    RedisTransport: each verb of the interface
-    scripts.lua     every script, with a shared prelude
+    scripts.lua     every script; prelude.lua, the functions they share
 
 Keys live under one prefix (``conf.redis_key_prefix``, default ``litejobs``):
 

@@ -1,22 +1,24 @@
 """The Lua scripts of the Redis transport (scripts.lua), loaded once and run by name.
 
-Each ``-- name: X`` section of scripts.lua is one script, with the shared ``prelude``
-in front. A script's ARGV starts with the key prefix, how many events to keep, and the
-time now; its own arguments follow.
+Each ``-- name: X`` section of scripts.lua is one script, with prelude.lua (the shared
+functions) in front. A script's ARGV starts with the key prefix, how many events to
+keep, and the time now; its own arguments follow.
 """
 
 from __future__ import annotations
 
+from importlib import resources
 from typing import Any
 
 import redis
 
-from ..base import EVENTS_KEPT, load_named_sections
+from ..base import EVENTS_KEPT
+from ..common import load_named_sections
 
 
 def _load() -> dict[str, str]:
+    prelude = resources.files(__package__).joinpath("prelude.lua").read_text()
     sections = load_named_sections(__package__, "scripts.lua")
-    prelude = sections.pop("prelude")
     return {name: prelude + body for name, body in sections.items()}
 
 

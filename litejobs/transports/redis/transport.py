@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
-import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,20 +12,12 @@ from ... import serializer
 from ...exceptions import StoreError
 from ...job import ChordSpec, Job, JobState, Outcome
 from .. import safe_url
-from ..base import (
-    EVENTS_KEPT,
-    REVOKED_ERROR_TYPE,
-    BeatEntryState,
-    Event,
-    Lost,
-    Transport,
-    WorkerInfo,
-    log_stale,
-    revoke_message,
-)
+from ..base import EVENTS_KEPT, BeatEntryState, Event, Lost, Transport, WorkerInfo
+from ..common import REVOKED_ERROR_TYPE, log_stale, revoke_message
 from . import codec
 from .codec import pack
 from .scripts import Scripts
+from .wakeups import WakeListener
 
 # Jobs one script looks at when a command scans many (purge, retry --failed): Redis
 # runs nothing else while a script runs, so a scan goes in batches of this many.
@@ -76,9 +65,7 @@ class RedisTransport(Transport):
             raise StoreError(f"cannot reach Redis at {safe_url(url)}: {exc}") from None
         self.r.set(f"{prefix}:events_on", "1" if events else "0")
         self._scripts = Scripts(self.r, prefix)
-        self._lock = threading.Lock()
-        self._pubsub: Any = None
-        self._pubsub_pid = 0
+        self._wakeups = WakeListener(self.r, self._key("wake"))
 
     def __repr__(self) -> str:
         return f"<RedisTransport {safe_url(self.url)}>"
@@ -266,34 +253,7 @@ class RedisTransport(Transport):
         return float(first[0][1]) if first else None
 
     def wait_for_change(self, timeout: float) -> bool:
-        """Every change publishes on P:wake; messages wait in our socket until read."""
-        if self._pubsub is None or self._pubsub_pid != os.getpid():
-            self._pubsub = self.r.pubsub(ignore_subscribe_messages=True)
-            self._pubsub.subscribe(self._key("wake"))
-            self._pubsub_pid = os.getpid()
-            return True  # anything before the subscription may have been missed
-        try:
-            if self._drain_wakeups():
-                return True
-            deadline = time.monotonic() + timeout
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                if self._pubsub.get_message(timeout=remaining) is not None:
-                    self._drain_wakeups()
-                    return True
-        except redis.ConnectionError:
-            # Redis restarted, or dropped a subscriber that read too slowly: subscribe
-            # again on the next call, and let the caller look at the store meanwhile.
-            self._pubsub = None
-            return True
-
-    def _drain_wakeups(self) -> bool:
-        seen = False
-        while self._pubsub.get_message(timeout=0) is not None:
-            seen = True
-        return seen
+        return self._wakeups.wait(timeout)
 
     # -- workers -----------------------------------------------------------------------
     def record_heartbeat(self, worker: WorkerInfo, now: float, lease: float) -> None:
@@ -435,8 +395,6 @@ class RedisTransport(Transport):
         return None
 
     def close(self) -> None:
-        if self._pubsub is not None and self._pubsub_pid == os.getpid():
-            self._pubsub.close()
-        self._pubsub = None
+        self._wakeups.close()
         self.r.close()
 

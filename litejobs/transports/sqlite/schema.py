@@ -12,7 +12,7 @@ import apsw
 import filelock
 
 from ...exceptions import SchemaError, StoreError
-from ..base import load_named_sections
+from ..common import load_named_sections
 
 SCHEMA_VERSION = 2
 APPLICATION_ID = 0x4C4A4F42  # "LJOB" in the header marks a litejobs store

@@ -15,7 +15,8 @@ from typing import Any
 from ... import serializer
 from ...exceptions import StoreError
 from ...job import ChordSpec, Job, JobState, Outcome
-from ..base import BeatEntryState, Event, Lost, Transport, WorkerInfo, log_stale
+from ..base import BeatEntryState, Event, Lost, Transport, WorkerInfo
+from ..common import log_stale
 from . import reads, writes
 from .connection import BUSY_TIMEOUT, Database
 from .schema import Q

@@ -14,7 +14,7 @@ import apsw
 
 from ... import serializer
 from ...job import ChordSpec, Job, JobState, Outcome
-from ..base import REVOKED_ERROR_TYPE, chord_failure_message, revoke_message
+from ..common import REVOKED_ERROR_TYPE, chord_failure_message, revoke_message
 from .reads import decode_options
 from .schema import Q
 
