@@ -15,6 +15,8 @@ import sys
 import tempfile
 import time
 
+import apsw
+
 import litejobs
 from litejobs.timeutil import now
 
@@ -37,10 +39,12 @@ def measure(finished: int, workdir: str, n: int = 10000) -> tuple[float, float, 
 
     if finished:
         t = now()
-        conn = app.transport._conn  # fixture setup only
+        app.transport  # noqa: B018 - create the schema first
+        conn = apsw.Connection(path)  # fixture setup only: a connection of its own
         conn.execute("BEGIN IMMEDIATE")
         conn.execute(FILL, (finished, t, t, t, t, t))
         conn.execute("COMMIT")
+        conn.close()
         app.transport.checkpoint("TRUNCATE")
     start = time.perf_counter()
     for i in range(n):

@@ -1,67 +1,46 @@
-"""App: the registry of tasks, the settings, the store, and sending jobs."""
+"""App: the Celery facade. Declaring tasks, settings, sending, results and control,
+over the core (core.py) that every lower layer is handed."""
 
 from __future__ import annotations
 
-import datetime as dt
-import importlib
-import os
-import threading
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, overload
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, overload
 
-from . import serializer
+from . import eager, outcomes, sending
+from .beat import Entry
+from .canvas import Signature, register_builtins
 from .config import Conf
-from .exceptions import ConfigurationError, NotRegistered
-from .job import PRIORITY_MAX, PRIORITY_MIN, Job, is_priority, new_id, validate_task_options
-from .result import AsyncResult
-from .task import SEND_OPTIONS, Task
+from .core import Core, JobTemplate, default_app, import_object
+from .embedded import EmbeddedWorker
+from .exceptions import ConfigurationError
+from .job import TASK_OPTION_DEFAULTS, validate_task_options
+from .metrics import collect
+from .result import AsyncResult, EagerResult, GroupResult
+from .schedules import as_schedule
+from .task import Task, default_name
 from .timeutil import now as clock_now
-from .timeutil import to_seconds, to_timestamp
-
-if TYPE_CHECKING:
-    from .embedded import EmbeddedWorker
-    from .result import GroupResult
-    from .transports.base import Transport
+from .worker import InProcessWorker
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_default_app: App | None = None
-# Per-job options kept with the job (the rest become columns).
-_JOB_OPTIONS = ("time_limit", "soft_time_limit", "ignore_result", "max_retries", "root_id",
-                "parent_id", "group_id", "link", "link_error", "chord", "chord_tail")
-# Every task any App in this process declared, by name: a worker started without -A
-# finds tasks that a module registered on its own App instance.
-_all_tasks: dict[str, Task] = {}
+__all__ = ["App", "Conf", "Control", "JobTemplate", "default_app"]
 
 
-def default_app() -> App:
-    """The App created last in this process (for ``AsyncResult(id)`` without an app)."""
-    if _default_app is None:
-        raise ConfigurationError("no litejobs.App has been created in this process yet")
-    return _default_app
+class App(Core):
+    """A litejobs application: ``App("jobs.sqlite")`` or ``App("redis://host:6379/0")``.
 
-
-class App:
-    """A litejobs application: ``App("jobs.sqlite")`` or ``App("redis://host:6379/0")``."""
+    ``task_cls`` is the base class of every task this app declares (a Task subclass, or
+    ``"module:Class"``), as in Celery.
+    """
 
     def __init__(self, url: str | None = None, *, eager: bool = False, main: str | None = None,
-                 **settings: Any) -> None:
-        global _default_app
-        self.url = url or os.environ.get("LITEJOBS_URL") or "litejobs.sqlite"
-        if not isinstance(self.url, str):
-            raise ConfigurationError(f"the store URL must be a string, not {self.url!r}")
-        self.main = main
-        self.conf = Conf(**settings)
+                 task_cls: type[Task] | str | None = None, **settings: Any) -> None:
+        super().__init__(url, main, settings)
         if eager:
             self.conf.task_always_eager = True
-        self.tasks: dict[str, Task] = {}
-        self._periodic: dict[str, Any] = {}  # name -> beat.Entry (add_periodic_task)
-        self._transport: Transport | None = None
-        self._transport_lock = threading.Lock()
-        _default_app = self
-        from .canvas import register_builtins
-
+        self.task_cls = _task_class(task_cls) if task_cls is not None else Task
+        self._bound_task_cls: type[Task] | None = None
         register_builtins(self)
 
     def __repr__(self) -> str:
@@ -71,32 +50,6 @@ class App:
     def config_from_object(self, obj: Any) -> None:
         """Load settings from a module (object or dotted name), a class or a dict."""
         self.conf.from_object(obj)
-
-    # -- the store -----------------------------------------------------------
-    @property
-    def transport(self) -> Transport:
-        """The store, opened on first use (so eager-only tests never create a file)."""
-        transport = self._transport
-        if transport is None:
-            with self._transport_lock:
-                if self._transport is None:
-                    from .transports import open_transport
-
-                    self._transport = open_transport(
-                        self.url, durability=self.conf.durability,
-                        events=self.conf.worker_send_task_events,
-                        prefix=self.conf.redis_key_prefix,
-                        username=self.conf.redis_username
-                        or os.environ.get("LITEJOBS_REDIS_USERNAME"),
-                        password=self.conf.redis_password
-                        or os.environ.get("LITEJOBS_REDIS_PASSWORD"))
-                transport = self._transport
-        return transport
-
-    def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
 
     def __enter__(self) -> App:
         return self
@@ -119,58 +72,71 @@ class App:
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(self, fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
-        """Register a function as a task: ``@app.task`` or ``@app.task(**options)``."""
+        """Register a function as a task: ``@app.task`` or ``@app.task(**options)``;
+        ``base=`` names the Task subclass to build it from (default: ``task_cls``)."""
         if fn is not None:
             if not callable(fn):
                 raise ConfigurationError(f"@app.task needs a function, not {fn!r}")
-            return self._register(fn, {})
+            return self._task_from_function(fn, {})
 
         def decorate(func: Callable[..., Any]) -> Task:
-            return self._register(func, options)
+            return self._task_from_function(func, options)
 
         return decorate
 
-    def _register(self, fn: Callable[..., Any], options: dict[str, Any]) -> Task:
-        name = getattr(fn, "__qualname__", repr(fn))
-        task: Task = Task(self, fn, validate_task_options(name, options))
-        self.tasks[task.name] = task
-        _all_tasks[task.name] = task
+    @property
+    def Task(self) -> type[Task]:  # noqa: N802 - Celery's name
+        """The base of this app's tasks, tied to it: ``class Mul(app.Task): ...``."""
+        if self._bound_task_cls is None:
+            base = self.task_cls
+            self._bound_task_cls = type(base.__name__, (base,), {
+                "_app": self, "__module__": base.__module__, "__qualname__": base.__qualname__})
+        return self._bound_task_cls
+
+    def register_task(self, task: Task | type[Task]) -> Task:
+        """Register a class-based task (an instance, or a class to instantiate)."""
+        if isinstance(task, type):
+            if not issubclass(task, Task):
+                raise ConfigurationError(f"register_task needs a litejobs.Task, not {task!r}")
+            task = task()
+        if not isinstance(task, Task):
+            raise ConfigurationError(f"register_task needs a litejobs.Task, not {task!r}")
+        if type(task).run is Task.run:
+            raise ConfigurationError(f"{type(task).__qualname__} defines no run() method")
+        task.bind_to(self)
+        self.add_task(task)
         return task
 
-    def resolve_task(self, name: str) -> Task:
-        """The task called ``name``: registered here, elsewhere in this process, or imported.
-
-        A name not yet seen imports its module (``tasks.add`` imports ``tasks``), as
-        ``litejobs worker`` does without ``-A``.
-        """
-        task = self.tasks.get(name) or _all_tasks.get(name)
-        if task is not None:
-            return task
-        module = name
-        while "." in module:
-            module = module.rpartition(".")[0]
-            try:
-                importlib.import_module(module)
-            except ImportError:
-                continue
-            except Exception as exc:  # the module exists but fails to import
-                raise NotRegistered(
-                    f"task {name!r} is not registered: importing {module} failed: "
-                    f"{type(exc).__name__}: {exc}") from None
-            task = self.tasks.get(name) or _all_tasks.get(name)
-            if task is not None:
-                return task
-            break
-        raise NotRegistered(
-            f"task {name!r} is not registered in this worker (start it with -A MODULE, or "
-            "check the name)"
-        )
+    def _task_from_function(self, fn: Callable[..., Any], options: dict[str, Any]) -> Task:
+        options = dict(options)
+        base = options.pop("base", None) or self.task_cls
+        if isinstance(base, str):
+            base = _task_class(base)
+        if not (isinstance(base, type) and issubclass(base, Task)):
+            raise ConfigurationError(f"base= must be a litejobs.Task subclass, not {base!r}")
+        where = getattr(fn, "__qualname__", repr(fn))
+        unknown = sorted(set(options) - set(TASK_OPTION_DEFAULTS))
+        if unknown:
+            validate_task_options(where, options)  # raises, naming the valid options
+        bind = options.get("bind", base.bind)
+        attrs: dict[str, Any] = {
+            **options,
+            "run": fn if bind else staticmethod(fn),
+            "__module__": getattr(fn, "__module__", base.__module__),
+            "__qualname__": where,
+            "__doc__": fn.__doc__,
+            "__wrapped__": fn,
+        }
+        if not options.get("name"):
+            attrs["name"] = default_name(fn, self.main)
+        cls = type(getattr(fn, "__name__", "task"), (base,), attrs)
+        task: Task = cls()
+        task.__name__ = getattr(fn, "__name__", task.name)  # type: ignore[attr-defined]
+        task.bind_to(self)
+        self.add_task(task)
+        return task
 
     # -- sending jobs ----------------------------------------------------------
-    @property
-    def eager(self) -> bool:
-        return bool(self.conf.task_always_eager)
-
     def send_task(
         self,
         name: str,
@@ -181,81 +147,15 @@ class App:
         **options: Any,
     ) -> AsyncResult[Any]:
         """Send a job by task name, without importing the task's code."""
-        unknown = set(options) - SEND_OPTIONS
-        if unknown:
-            raise ConfigurationError(
-                f"unknown option(s) {', '.join(sorted(unknown))} for {name}; valid options: "
-                + ", ".join(sorted(SEND_OPTIONS)))
-        if options.get("link") is not None or options.get("link_error") is not None:
-            from .canvas import Signature
+        return sending.send_task(self, name, args, kwargs, options, _task)
 
-            sig_options = {k: v for k, v in options.items()
-                           if v is not None and k not in ("link", "link_error")}
-            return Signature(name, args or (), kwargs, sig_options, app=self).apply_async(
-                link=options.get("link"), link_error=options.get("link_error"))
-        if self.eager:
-            task = _task or self.resolve_task(name)
-            return task.apply(args, kwargs, **{k: v for k, v in options.items() if v is not None})
-        job = self.make_job(name, args, kwargs, options, _task)
-        self.transport.enqueue([job], clock_now())
-        return AsyncResult(job.id, app=self, task_name=name)
+    def send_workflow(self, workflow: Any, args: tuple, kwargs: dict[str, Any],
+                      options: dict[str, Any]) -> Any:
+        return sending.send_workflow(self, workflow, args, kwargs, options)
 
-    def make_job(self, name: str, args: Iterable[Any] | None, kwargs: dict[str, Any] | None,
-                 options: dict[str, Any], task: Task | None = None) -> Job:
-        """Build (and check) the job ``send_task`` would store, without storing it."""
-        return self.job_template(name, options, task).make(args, kwargs)
-
-    def job_template(self, name: str, options: dict[str, Any],
-                     task: Task | None = None) -> JobTemplate:
-        """Everything about a job but its arguments and id, checked once (bulk sends)."""
-        if not isinstance(name, str) or not name:
-            raise ConfigurationError(f"task name must be a non-empty string, not {name!r}")
-        if task is None:
-            task = self.tasks.get(name) or _all_tasks.get(name)
-        now = clock_now()
-        conf = self.conf._values  # plain dict reads: this is the enqueue hot path
-        opts = {k: v for k, v in options.items() if v is not None}
-
-        when = now
-        if opts:
-            if "countdown" in opts:
-                if "eta" in opts:
-                    raise ConfigurationError(f"give countdown or eta for {name}, not both")
-                when = now + to_seconds(opts["countdown"], "countdown")
-            elif "eta" in opts:
-                when = to_timestamp(opts["eta"], "eta")
-
-        expires = opts.get("expires")
-        if expires is None and task is not None:
-            expires = task.expires
-        expires_at = None
-        if expires is not None:
-            if isinstance(expires, dt.datetime):
-                expires_at = to_timestamp(expires, "expires")
-            else:
-                expires_at = now + to_seconds(expires, "expires")
-
-        queue = opts.get("queue") or (task.queue if task else None) \
-            or conf["task_default_queue"]
-        if not isinstance(queue, str):
-            raise ConfigurationError(f"queue for {name} must be a string, not {queue!r}")
-        priority = opts.get("priority")
-        if priority is None:
-            priority = task.priority if task and task.priority is not None \
-                else conf["task_default_priority"]
-        elif not is_priority(priority):
-            raise ConfigurationError(f"priority for {name} must be an int from {PRIORITY_MIN} "
-                                     f"to {PRIORITY_MAX} (higher runs first), not {priority!r}")
-        acks_late = opts.get("acks_late")
-        if acks_late is None:
-            acks_late = task.acks_late if task and task.acks_late is not None \
-                else conf["task_acks_late"]
-        task_id = opts.get("task_id")
-        if task_id is not None and not isinstance(task_id, str):
-            raise ConfigurationError(f"task_id must be a string, not {task_id!r}")
-        job_options = {key: opts[key] for key in _JOB_OPTIONS if key in opts} if opts else {}
-        return JobTemplate(name, queue, priority, when, expires_at, opts.get("retries", 0),
-                           bool(acks_late), job_options, now, task_id)
+    def apply_task(self, task: Task, args: Iterable[Any] | None, kwargs: dict[str, Any] | None,
+                   options: dict[str, Any]) -> EagerResult[Any]:
+        return eager.apply(self, task, args, kwargs, options)
 
     # -- periodic tasks and queues -------------------------------------------------
     def add_periodic_task(self, schedule: Any, sig: Any, name: str | None = None,
@@ -264,15 +164,11 @@ class App:
 
         Returns the entry's name (by default, the signature's repr, as Celery does).
         """
-        from .beat import Entry
-        from .canvas import Signature
-        from .schedules import as_schedule
-
         if not isinstance(sig, Signature):
             raise ConfigurationError(f"add_periodic_task needs a signature (task.s(...)), "
                                      f"not {sig!r}")
         entry_name = name or repr(sig)
-        self._periodic[entry_name] = Entry(entry_name, sig.task, as_schedule(schedule),
+        self.periodic[entry_name] = Entry(entry_name, sig.task, as_schedule(schedule),
                                            sig.args, sig.kwargs, {**sig.options, **options})
         return entry_name
 
@@ -281,7 +177,7 @@ class App:
                       ) -> Callable[[Callable[..., Any]], Task]:
         """Declare a task and run it on ``schedule``: ``@app.periodic_task(crontab(...))``."""
         def decorate(fn: Callable[..., Any]) -> Task:
-            task = self._register(fn, task_options)
+            task = self._task_from_function(fn, task_options)
             self.add_periodic_task(schedule, task.s(*args, **(kwargs or {})),
                                    name=name or task.name)
             return task
@@ -297,21 +193,7 @@ class App:
 
     def metrics(self) -> dict[str, Any]:
         """Queue depth by state, live workers, per-task outcomes and runtimes."""
-        from .metrics import collect
-
         return collect(self)
-
-    def rate_limits(self) -> dict[str, float]:
-        """Jobs per second allowed for each task with a rate limit (for claiming)."""
-        from .timeutil import parse_rate
-
-        default = self.conf.task_default_rate_limit
-        limits: dict[str, float] = {}
-        for name, task in {**_all_tasks, **self.tasks}.items():
-            rate = task.rate_limit or default
-            if rate and not name.startswith("litejobs."):
-                limits[name] = parse_rate(rate)
-        return limits
 
     # -- results and control -----------------------------------------------------
     def AsyncResult(self, id: str) -> AsyncResult[Any]:  # noqa: N802 - Celery's name
@@ -335,69 +217,21 @@ class App:
         the default queue) is due. For tests that want the worker's path without a
         subprocess.
         """
-        from .worker import InProcessWorker
-
         return InProcessWorker(self, queues=queues).run_until_idle(timeout=timeout)
 
     def start_worker(self, concurrency: int | None = None,
                      queues: Iterable[str] | None = None, **options: Any) -> EmbeddedWorker:
         """Start the supervisor and pool in the background; returns at once."""
-        from .embedded import EmbeddedWorker
-
         return EmbeddedWorker.start(self, concurrency=concurrency, queues=queues, **options)
-
-    def known_queues(self) -> list[str]:
-        queues = {self.conf.task_default_queue}
-        queues.update(t.queue for t in self.tasks.values() if t.queue)
-        return sorted(queues)
-
-
-class JobTemplate:
-    """A checked job description awaiting arguments: ``make(args, kwargs)`` is cheap."""
-
-    __slots__ = ("name", "queue", "priority", "eta", "expires", "retries", "acks_late",
-                 "options", "created_at", "task_id")
-
-    def __init__(self, name: str, queue: str, priority: int, eta: float,
-                 expires: float | None, retries: int, acks_late: bool,
-                 options: dict[str, Any], created_at: float, task_id: str | None) -> None:
-        self.name, self.queue, self.priority, self.eta = name, queue, priority, eta
-        self.expires, self.retries, self.acks_late = expires, retries, acks_late
-        self.options, self.created_at, self.task_id = options, created_at, task_id
-
-    def make(self, args: Iterable[Any] | None, kwargs: dict[str, Any] | None,
-             task_id: str | None = None) -> Job:
-        name = self.name
-        if args is None:
-            args = ()
-        elif isinstance(args, (str, bytes, dict)):
-            raise ConfigurationError(
-                f"args of {name} must be a list or tuple, not {type(args).__name__} "
-                "(did you mean args=(value,)?)")
-        if kwargs is None:
-            kwargs = {}
-        elif not isinstance(kwargs, dict):
-            raise ConfigurationError(f"kwargs of {name} must be a dict, not "
-                                     f"{type(kwargs).__name__}")
-        payload = serializer.dumps_call(name, tuple(args), kwargs)
-        return Job(id=task_id or self.task_id or new_id(), task=name, payload=payload,
-                   queue=self.queue, priority=self.priority, eta=self.eta, expires=self.expires,
-                   retries=self.retries, acks_late=self.acks_late, options=self.options,
-                   created_at=self.created_at)
-
 
 class _GroupResults:
     def __init__(self, app: App) -> None:
         self.app = app
 
     def restore(self, group_id: str) -> GroupResult | None:
-        from .result import GroupResult
-
         return GroupResult.restore(group_id, app=self.app)
 
     def __call__(self, id: str, results: list[AsyncResult[Any]]) -> GroupResult:
-        from .result import GroupResult
-
         return GroupResult(id, results, app=self.app)
 
 
@@ -418,25 +252,19 @@ class Control:
         chain steps are stored FAILED, and a chord member counts as failed, so nothing
         waits forever on a job that will never run.
         """
-        from .exceptions import TaskRevokedError
-        from .failure import class_path
-        from .links import fail_links, failed_chord_member
-
         transport = self.app.transport
         now = clock_now()
-        expires = self.app.conf.result_expires
-        purge_at = now + expires if expires else None
-        job = transport.get(job_id)
-        follow_ups: list[Job] = []
-        chord = None
-        if job is not None and not job.state.finished:
-            if job.options.get("link") or job.options.get("link_error"):
-                follow_ups = fail_links(self.app, job, class_path(TaskRevokedError),
-                                        f"job {job_id} was revoked", purge_at)
-            chord_id, member = failed_chord_member(job.options)
-            chord = (chord_id, member or job_id) if chord_id else None
-        return transport.revoke(job_id, now, purge_at, terminate=terminate,
-                                follow_ups=follow_ups, chord=chord)
+        follow_ups, chord = outcomes.revocation(self.app, transport.get(job_id), job_id)
+        return transport.revoke(job_id, now, outcomes.purge_at(self.app, now),
+                                terminate=terminate, follow_ups=follow_ups, chord=chord)
 
     def purge(self, queue: str | None = None) -> int:
         return self.app.transport.purge(queue)
+
+
+def _task_class(spec: type[Task] | str) -> type[Task]:
+    """``task_cls``/``base``: a Task subclass, or ``"module:Class"`` naming one."""
+    cls = import_object(spec, "task_cls") if isinstance(spec, str) else spec
+    if not (isinstance(cls, type) and issubclass(cls, Task)):
+        raise ConfigurationError(f"task_cls must be a litejobs.Task subclass, not {spec!r}")
+    return cls

@@ -16,15 +16,13 @@ import secrets
 import socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from .core import Core
 from .exceptions import ConfigurationError
 from .schedules import BaseSchedule, as_schedule
 from .timeutil import now as clock_now
-
-if TYPE_CHECKING:
-    from .app import App
 
 log = logging.getLogger("litejobs.beat")
 
@@ -44,7 +42,7 @@ class Entry:
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
-def entries_of(app: App) -> list[Entry]:
+def entries_of(app: Core) -> list[Entry]:
     """Every schedule the app declares: ``conf.beat_schedule`` and ``add_periodic_task``."""
     found: dict[str, Entry] = {}
     for name, spec in app.conf.beat_schedule.items():
@@ -58,14 +56,14 @@ def entries_of(app: App) -> list[Entry]:
         found[name] = Entry(name, spec["task"], as_schedule(spec["schedule"]),
                             tuple(spec.get("args") or ()), dict(spec.get("kwargs") or {}),
                             dict(spec.get("options") or {}))
-    found.update(app._periodic)
+    found.update(app.periodic)
     return list(found.values())
 
 
 class Beat:
     """Run with ``run_once(now)`` in a loop (``litejobs beat``, or ``worker -B``)."""
 
-    def __init__(self, app: App, holder: str | None = None, lease: float = LEASE_SECONDS
+    def __init__(self, app: Core, holder: str | None = None, lease: float = LEASE_SECONDS
                  ) -> None:
         self.app = app
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"

@@ -1,33 +1,26 @@
 """Workflows as users write them: signatures, chain, group, chord, map, starmap, chunks.
 
-``links.py`` turns them into jobs and the links between them; ``eager.py`` runs them
-inline in eager mode.
+``links.py`` turns them into jobs and the links between them; ``sending.py`` stores
+them (or, in eager mode, runs them inline through the same expansion).
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .core import Core, default_app
 from .exceptions import ConfigurationError
 from .job import new_id
 from .result import AsyncResult, GroupResult
-from .timeutil import now as clock_now
-
-if TYPE_CHECKING:
-    from .app import App
 
 MAP_TASK = "litejobs.map"
 STARMAP_TASK = "litejobs.starmap"
 
 
-def _app_of(app: App | None) -> App:
-    if app is not None:
-        return app
-    from .app import default_app
-
-    return default_app()
+def _app_of(app: Core | None) -> Core:
+    return app if app is not None else default_app()
 
 
 class Signature:
@@ -35,7 +28,7 @@ class Signature:
 
     def __init__(self, task: str, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
                  options: dict[str, Any] | None = None, immutable: bool = False,
-                 app: App | None = None) -> None:
+                 app: Core | None = None) -> None:
         self.task = task
         self.args = tuple(args)
         self.kwargs = dict(kwargs or {})
@@ -109,8 +102,6 @@ class Signature:
 
     # -- as stored in a job's options ------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        from .links import describe
-
         options = dict(self.options)
         for key in ("link", "link_error"):
             if key in options:
@@ -119,14 +110,14 @@ class Signature:
                 "options": options, "immutable": self.immutable}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], app: App) -> Signature:
+    def from_dict(cls, data: dict[str, Any], app: Core) -> Signature:
         return cls(data["task"], data.get("args", ()), data.get("kwargs"), data.get("options"),
                    data.get("immutable", False), app)
 
 
 def signature(task: str | Signature | dict[str, Any], args: Iterable[Any] = (),
               kwargs: dict[str, Any] | None = None, options: dict[str, Any] | None = None,
-              app: App | None = None, immutable: bool = False, **extra: Any) -> Signature:
+              app: Core | None = None, immutable: bool = False, **extra: Any) -> Signature:
     """``signature("tasks.add", args=(2, 2))``: a signature by task name."""
     if isinstance(task, Signature):
         return task.clone()
@@ -138,7 +129,7 @@ def signature(task: str | Signature | dict[str, Any], args: Iterable[Any] = (),
 class group:  # noqa: N801 - Celery's name
     """Run signatures in parallel: ``group(add.s(i, i) for i in range(10))()``."""
 
-    def __init__(self, *tasks: Any, app: App | None = None) -> None:
+    def __init__(self, *tasks: Any, app: Core | None = None) -> None:
         if len(tasks) == 1 and not isinstance(tasks[0], (Signature, group, chain, chord)):
             tasks = tuple(tasks[0])
         for t in tasks:
@@ -153,7 +144,7 @@ class group:  # noqa: N801 - Celery's name
         self._app = app
 
     @property
-    def app(self) -> App:
+    def app(self) -> Core:
         return self.tasks[0].app if self.tasks else _app_of(self._app)
 
     def __repr__(self) -> str:
@@ -184,7 +175,7 @@ class group:  # noqa: N801 - Celery's name
 class chord:  # noqa: N801 - Celery's name
     """``chord(header, body)``: run the body once with every header result, in order."""
 
-    def __init__(self, header: Any, body: Signature | None = None, app: App | None = None
+    def __init__(self, header: Any, body: Signature | None = None, app: Core | None = None
                  ) -> None:
         self.header = header if isinstance(header, group) else group(header, app=app)
         self.body = body
@@ -192,7 +183,7 @@ class chord:  # noqa: N801 - Celery's name
         self._app = app
 
     @property
-    def app(self) -> App:
+    def app(self) -> Core:
         if self.body is not None:
             return self.body.app
         return self.header.app
@@ -257,23 +248,23 @@ class chain:  # noqa: N801 - Celery's name
         self.options: dict[str, Any] = {}
 
     @property
-    def app(self) -> App:
+    def app(self) -> Core:
         return self.tasks[0].app
 
     def __repr__(self) -> str:
         return " | ".join(repr(t) for t in self.tasks)
 
     def clone(self) -> chain:
-        return chain(*[_copy(t) for t in self.tasks])
+        return chain(*[copy_step(t) for t in self.tasks])
 
     def freeze(self) -> Any:
         """Fix every step's id now; returns the last step's result (parents linked)."""
-        return _freeze_all(self.tasks)[-1]
+        return freeze_steps(self.tasks)[-1]
 
     def __or__(self, other: Any) -> chain:
         return chain(self, other)
 
-    def _steps(self) -> list[Any]:
+    def steps(self) -> list[Any]:
         """Steps with "a group followed by a signature" turned into a chord, as Celery does."""
         steps: list[Any] = []
         for step in self.tasks:
@@ -287,33 +278,7 @@ class chain:  # noqa: N801 - Celery's name
 
     def apply_async(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
                     **options: Any) -> Any:
-        from .eager import run_workflow_eagerly
-        from .links import attach, build, describe
-
-        app = self.app
-        steps = [_copy(s) for s in self._steps()]
-        errbacks = options.pop("link_error", None)
-        links = options.pop("link", None)
-        results = _freeze_all(steps)
-        first_result = results[0]
-        if app.eager:
-            return run_workflow_eagerly(app, steps, tuple(args), kwargs or {}, options,
-                                        errbacks, links)
-        # Link from the end: each step carries the description of the next.
-        following: list[dict[str, Any]] = [describe(x) for x in _as_list(links)]
-        error_links = [describe(x) for x in _as_list(errbacks)]
-        for step in reversed(steps[1:]):
-            attach(step, following, error_links)
-            following = [describe(step)]
-        first = steps[0]
-        attach(first, following, error_links)
-        root = _first_id(first)
-        jobs, chords = build(app, first, tuple(args), kwargs or {}, options, root_id=root)
-        app.transport.enqueue(jobs, clock_now(), chords=chords)
-        if isinstance(first, group):
-            app.transport.save_group(first.options["group_id"],
-                                     [r.id for r in first_result.results], clock_now())
-        return results[-1]
+        return self.app.send_workflow(self, tuple(args), kwargs or {}, options)
 
     def delay(self, *args: Any, **kwargs: Any) -> Any:
         return self.apply_async(args, kwargs)
@@ -322,26 +287,68 @@ class chain:  # noqa: N801 - Celery's name
         return self.apply_async(args, kwargs)
 
 
+# -- steps as data (what a job's link and link_error options hold) -----------------------
+def describe(item: Any) -> dict[str, Any]:
+    """The msgpack-able description of a step, as stored in a job's ``link`` option."""
+    if isinstance(item, dict):
+        return item
+    if isinstance(item, Signature):
+        if "task_id" not in item.options:
+            item.freeze()
+        return {"sig": item.to_dict()}
+    if isinstance(item, chain):  # a group member: its first step, linked to the rest
+        return describe(item.tasks[0])
+    if isinstance(item, group):
+        if "group_id" not in item.options:
+            item.freeze()
+        return {"group": [describe(t)["sig"] for t in item.tasks],
+                "id": item.options["group_id"]}
+    if isinstance(item, chord):
+        if item.body is None:
+            raise ConfigurationError("a chord needs a body")
+        if "group_id" not in item.header.options:
+            item.freeze()
+        return {"chord": {"header": [describe(t)["sig"] for t in item.header.tasks],
+                          "body": describe(item.body)["sig"],
+                          "id": item.header.options["group_id"]}}
+    raise ConfigurationError(f"cannot link {item!r}: give a signature, group or chord")
+
+
+def from_description(app: Core, desc: dict[str, Any]) -> Any:
+    """The step ``describe`` described."""
+    if "sig" in desc:
+        return Signature.from_dict(desc["sig"], app)
+    if "group" in desc:
+        g = group([Signature.from_dict(s, app) for s in desc["group"]], app=app)
+        g.options["group_id"] = desc["id"]
+        return g
+    spec = desc["chord"]
+    c = chord(group([Signature.from_dict(s, app) for s in spec["header"]], app=app),
+              Signature.from_dict(spec["body"], app), app)
+    c.header.options["group_id"] = spec["id"]
+    return c
+
+
 # -- helpers ---------------------------------------------------------------------------
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _copy(step: Any) -> Any:
+def copy_step(step: Any) -> Any:
     if isinstance(step, (Signature, chain)):
         return step.clone()
     if isinstance(step, group):
-        g = group([_copy(t) for t in step.tasks], app=step._app)
+        g = group([copy_step(t) for t in step.tasks], app=step._app)
         g.options = dict(step.options)
         return g
-    c = chord(_copy(step.header), step.body.clone() if step.body else None, step._app)
+    c = chord(copy_step(step.header), step.body.clone() if step.body else None, step._app)
     c.options = dict(step.options)
     return c
 
 
-def _freeze_all(steps: list[Any]) -> list[Any]:
+def freeze_steps(steps: list[Any]) -> list[Any]:
     """Fix the ids of a chain's steps; each result's parent is the step before."""
     results = [step.freeze() for step in steps]
     for previous, result in itertools.pairwise(results):
@@ -350,18 +357,18 @@ def _freeze_all(steps: list[Any]) -> list[Any]:
     return results
 
 
-def _first_id(step: Any) -> str:
+def first_id(step: Any) -> str:
     if isinstance(step, Signature):
         return step.options["task_id"]
     if isinstance(step, chain):
-        return _first_id(step.tasks[0])
+        return first_id(step.tasks[0])
     if isinstance(step, group):
-        return _first_id(step.tasks[0]) if step.tasks else step.options["group_id"]
-    return _first_id(step.header)
+        return first_id(step.tasks[0]) if step.tasks else step.options["group_id"]
+    return first_id(step.header)
 
 
 # -- map, starmap, chunks ---------------------------------------------------------------
-def register_builtins(app: App) -> None:
+def register_builtins(app: Any) -> None:
     """Tasks behind ``task.map``, ``task.starmap`` and ``task.chunks``, on every App."""
 
     def map_(task: str, it: list[Any]) -> list[Any]:
@@ -379,7 +386,7 @@ def register_builtins(app: App) -> None:
 class chunks:  # noqa: N801 - Celery's name
     """``add.chunks(pairs, 10)``: a group of jobs, each running ``add`` on 10 argument tuples."""
 
-    def __init__(self, task: str, it: Iterable[Any], n: int, app: App) -> None:
+    def __init__(self, task: str, it: Iterable[Any], n: int, app: Core) -> None:
         if not isinstance(n, int) or n < 1:
             raise ConfigurationError(f"chunk size must be an int >= 1, not {n!r}")
         self.task, self.items, self.n, self.app = task, list(it), n, app

@@ -1,31 +1,40 @@
 """A pool child: claim, run and settle jobs until told to stop.
 
 Started by fork (``child_main``) or, where fork is missing or not wanted, as
-``python -m litejobs.child CONFIG`` (spawn), which imports the app anew.
+``python -m litejobs.loading CONFIG`` (spawn), which imports the app anew.
 """
 
 from __future__ import annotations
 
-import json
+import ctypes
 import logging
 import os
 import signal
-import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .core import Core
 from .exceptions import StoreError
+from .scoreboard import Scoreboard
 from .timeutil import now as clock_now
 from .worker import Consumer
-
-if TYPE_CHECKING:
-    from .app import App
-    from .scoreboard import Scoreboard
 
 log = logging.getLogger("litejobs.worker")
 
 IDLE_SLICE = 5.0  # an idle child also wakes this often (orphan check where no PDEATHSIG)
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # elsewhere the child's idle loop checks its parent pid
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 class _StopWaiting(Exception):
@@ -52,11 +61,9 @@ class StopFlag:
         return self.now
 
 
-def child_main(app: App, worker_id: str, queues: list[str], slot: int,
+def child_main(app: Core, worker_id: str, queues: list[str], slot: int,
                scoreboard: Scoreboard | None, max_tasks: int | None, parent_pid: int,
                hostname: str, queue_limits: dict[str, int] | None = None) -> int:
-    from .supervisor import die_with_parent
-
     die_with_parent(parent_pid)
     stop = StopFlag()
 
@@ -69,7 +76,7 @@ def child_main(app: App, worker_id: str, queues: list[str], slot: int,
     return 0
 
 
-def run_consumer(app: App, worker_id: str, queues: list[str], scoreboard: Scoreboard | None,
+def run_consumer(app: Core, worker_id: str, queues: list[str], scoreboard: Scoreboard | None,
                  slot: int, max_tasks: int | None, parent_pid: int | None, hostname: str,
                  should_stop: Callable[[], bool],
                  heartbeat: Callable[[], None] | None = None,
@@ -126,21 +133,3 @@ def run_consumer(app: App, worker_id: str, queues: list[str], scoreboard: Scoreb
             consumer.flush()
         except StoreError as exc:
             log.error("could not settle finished jobs on the way out: %s", exc)
-
-
-def _spawned_main(config: dict[str, Any]) -> int:
-    """Entry of a spawned child: import the app, then run as a forked child would."""
-    from .cli import load_app, setup_logging
-    from .scoreboard import Scoreboard
-
-    setup_logging(config.get("loglevel", "WARNING"))
-    sys.path.insert(0, os.getcwd())
-    app = load_app(config["app"], config["url"])
-    board = Scoreboard(config["slots"], path=config["scoreboard"])
-    return child_main(app, config["worker"], config["queues"], config["slot"], board,
-                      config["max_tasks"], config["parent"], config["hostname"],
-                      config.get("queue_limits"))
-
-
-if __name__ == "__main__":
-    sys.exit(_spawned_main(json.loads(sys.argv[1])))

@@ -5,22 +5,24 @@ Exit codes: 0 done; 1 a litejobs error (message on stderr); 2 bad usage; 3 no su
 
 from __future__ import annotations
 
-import importlib
+import ipaddress
 import json
-import logging
-import os
-import runpy
+import signal
 import sys
 import time
 from typing import Any
 
 import click
 
-from . import serializer, states
 from .app import App
+from .beat import Beat
+from .child import StopFlag
 from .exceptions import LiteJobsError
-from .job import Job, JobState
-from .timeutil import from_timestamp
+from .job import JobState
+from .loading import AppNotFound, setup_logging
+from .loading import load_app as _load_app
+from .metrics import iso, job_data, prometheus, status_data
+from .supervisor import Supervisor
 from .timeutil import now as clock_now
 from .transports import safe_url
 
@@ -28,47 +30,12 @@ EXIT_ERROR = 1
 EXIT_NOT_FOUND = 3
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), stream=sys.stderr,
-        format="[%(asctime)s: %(levelname)s/%(process)d] %(message)s")
-
-
 def load_app(spec: str | None, url: str | None) -> App:
-    """The App named by ``-A`` (``module``, ``module:attr`` or ``path/to/file.py``), on ``url``.
-
-    Without ``-A``, a bare App on ``url``: tasks are imported by name when first seen.
-    The store given on the command line wins over the one the module's App names.
-    """
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    app: App | None = None
-    if spec:
-        module_name, _, attr = spec.partition(":")
-        if module_name.endswith(".py"):
-            namespace = runpy.run_path(module_name, run_name="__mp_main__")
-            candidates = [v for v in namespace.values() if isinstance(v, App)]
-            found: Any = namespace.get(attr) if attr else None
-        else:
-            try:
-                module = importlib.import_module(module_name)
-            except ImportError as exc:
-                raise click.BadParameter(f"cannot import {module_name!r}: {exc}",
-                                         param_hint="-A/--app") from None
-            found = getattr(module, attr, None) if attr else getattr(module, "app", None)
-            candidates = [v for v in vars(module).values() if isinstance(v, App)]
-        if isinstance(found, App):
-            app = found
-        elif attr:
-            raise click.BadParameter(f"{spec!r}: no App named {attr!r}", param_hint="-A/--app")
-        elif len(candidates) == 1:
-            app = candidates[0]
-    if app is None:
-        app = App(url)
-    elif url and app.url != url:
-        app.close()
-        app.url = url
-    return app
+    """``loading.load_app``, with a bad ``-A`` reported as click reports bad options."""
+    try:
+        return _load_app(spec, url)
+    except AppNotFound as exc:
+        raise click.BadParameter(str(exc), param_hint="-A/--app") from None
 
 
 def _open(db: str) -> App:
@@ -124,8 +91,6 @@ def worker(db: str, app_spec: str | None, concurrency: int | None, queues: str |
     -Q takes queue names, each optionally with a limit on how many of its jobs run at
     once across every worker on the store: -Q emails:2,default
     """
-    from .supervisor import Supervisor
-
     setup_logging(loglevel)
     app = load_app(app_spec, db)
     queue_list, queue_limits = parse_queues(queues)
@@ -166,11 +131,6 @@ def parse_queues(spec: str | None) -> tuple[list[str] | None, dict[str, int]]:
                                 case_sensitive=False))
 def beat(db: str, app_spec: str | None, loglevel: str) -> None:
     """Send periodic jobs on schedule. Run several: one leads, the others stand by."""
-    import signal
-
-    from .beat import Beat
-    from .child import StopFlag
-
     setup_logging(loglevel)
     app = load_app(app_spec, db)
     runner = Beat(app)
@@ -230,7 +190,7 @@ def events(db: str, as_json: bool, from_start: bool, count: int | None,
                     extra = f" runtime={event.runtime:.4f}s" if event.runtime is not None else ""
                     extra += f" {event.detail}" if event.detail else ""
                     extra += f" worker={event.worker}" if event.worker else ""
-                    click.echo(f"{_iso(event.ts)} {event.kind} {event.task}[{event.job_id}] "
+                    click.echo(f"{iso(event.ts)} {event.kind} {event.task}[{event.job_id}] "
                                f"queue={event.queue}{extra}")
                 shown += 1
                 if count and shown >= count:
@@ -247,8 +207,6 @@ def events(db: str, as_json: bool, from_start: bool, count: int | None,
 @click.argument("db")
 def metrics(db: str) -> None:
     """Print the store's metrics in Prometheus' text format."""
-    from .metrics import prometheus
-
     click.echo(prometheus(_open(db)), nl=False)
 
 
@@ -262,12 +220,10 @@ def metrics(db: str) -> None:
 @click.option("--read-only", is_flag=True, help="Show everything, change nothing.")
 def dashboard(db: str, host: str, port: int, auth: str | None, read_only: bool) -> None:
     """Serve the web dashboard (queues, workers, jobs, schedules, actions, /metrics)."""
-    import ipaddress
+    try:  # the [dashboard] extra: imported only when asked for
+        import uvicorn  # noqa: PLC0415 - optional extra
 
-    try:
-        import uvicorn
-
-        from .dashboard.web import create_app
+        from .dashboard.web import create_app  # noqa: PLC0415 - needs the extra
     except ImportError:
         _fail("the dashboard needs its extra: pip install 'litejobs[dashboard]'")
         return
@@ -290,41 +246,6 @@ def dashboard(db: str, host: str, port: int, auth: str | None, read_only: bool) 
                + (" (read-only)" if read_only else ""), err=True)
     uvicorn.run(create_app(app, auth=credentials, read_only=read_only), host=host, port=port,
                 log_level="warning")
-
-
-def _ago(ts: float | None, now: float) -> str:
-    return "-" if ts is None else f"{now - ts:.1f}s ago"
-
-
-def status_data(app: App) -> dict[str, Any]:
-    transport = app.transport
-    now = clock_now()
-    counts = transport.count_jobs()
-    workers = transport.list_workers(now)
-    consumed = {q for w in workers for q in w.queues}
-    warnings = []
-    for queue, by_state in sorted(counts.items()):
-        waiting = by_state.get("pending", 0) + by_state.get("scheduled", 0)
-        if waiting and queue not in consumed:
-            warnings.append(f"queue {queue!r} has {waiting} waiting job(s) and no live worker "
-                            "consumes it")
-    leader = transport.get_beat_leader(now)
-    return {
-        "store": safe_url(app.url),
-        "queues": counts,
-        "paused": transport.list_paused_queues(),
-        "schedules": [
-            {"name": e.name, "task": e.task, "schedule": e.schedule,
-             "last_run": _iso(e.last_run), "next_run": _iso(e.next_run)}
-            for e in transport.list_schedules()],
-        "beat_leader": leader,
-        "workers": [
-            {"id": w.id, "host": w.host, "pid": w.pid, "queues": w.queues,
-             "concurrency": w.concurrency, "running": w.running, "processed": w.processed,
-             "heartbeat_age": round(now - w.heartbeat_at, 3), "started_at": w.started_at}
-            for w in workers],
-        "warnings": warnings,
-    }
 
 
 @main.command()
@@ -362,41 +283,6 @@ def status(db: str, as_json: bool) -> None:
                        f"last={s['last_run'] or '-'}  next={s['next_run'] or '-'}")
     for warning in data["warnings"]:
         click.echo(f"Warning: {warning}")
-
-
-def job_data(job: Job) -> dict[str, Any]:
-    def decoded(blob: bytes | None) -> Any:
-        if blob is None:
-            return None
-        try:
-            return serializer.loads(blob)
-        except LiteJobsError as exc:
-            return f"<undecodable: {exc}>"
-
-    try:
-        args, kwargs = serializer.loads_call(job.payload)
-    except LiteJobsError as exc:
-        args, kwargs = f"<undecodable: {exc}>", None
-    return {
-        "id": job.id, "task": job.task,
-        "state": states.celery_state(job.state, job.custom_state, job.retries),
-        "store_state": job.state.value, "queue": job.queue, "priority": job.priority,
-        "args": args, "kwargs": kwargs, "attempts": job.attempts, "retries": job.retries,
-        "acks_late": job.acks_late, "options": job.options,
-        "eta": _iso(job.eta), "expires": _iso(job.expires), "created": _iso(job.created_at),
-        "started": _iso(job.started_at), "done": _iso(job.done_at),
-        "result_expires": _iso(job.purge_at), "worker": job.worker, "pid": job.pid,
-        "result": decoded(job.result), "custom_state": job.custom_state,
-        "meta": decoded(job.meta),
-        "error": None if job.error_type is None else {
-            "type": job.error_type, "message": job.error_message},
-        "traceback": job.traceback,
-    }
-
-
-def _iso(ts: float | None) -> str | None:
-    value = from_timestamp(ts)
-    return value.isoformat() if value else None
 
 
 @main.command()

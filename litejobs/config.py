@@ -8,8 +8,11 @@ import importlib
 import types
 from collections.abc import Iterator, MutableMapping
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .exceptions import ConfigurationError
+from .job import PRIORITY_MAX, PRIORITY_MIN, is_priority
+from .timeutil import parse_rate
 
 DEFAULTS: dict[str, Any] = {
     "task_always_eager": False,
@@ -70,21 +73,15 @@ def _check(key: str, value: Any) -> Any:
         if not isinstance(value, str) or not value:
             raise bad("a non-empty string")
         if key == "timezone":
-            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
             try:
                 ZoneInfo(value)
             except (ZoneInfoNotFoundError, ValueError):
                 raise bad("an IANA time zone name such as 'Europe/Paris'") from None
     elif key == "task_default_priority":
-        from .job import PRIORITY_MAX, PRIORITY_MIN, is_priority
-
         if not is_priority(value):
             raise bad(f"an int from {PRIORITY_MIN} to {PRIORITY_MAX}")
     elif key == "task_default_rate_limit":
         if value is not None:
-            from .timeutil import parse_rate
-
             try:
                 parse_rate(value)
             except ValueError as exc:

@@ -1,126 +1,196 @@
-"""Eager mode: run a job inline through run_job, with the serializer round trip."""
+"""Eager mode: jobs built and checked as for the store, run inline through run_job.
+
+A task sent in eager mode is made by the same job template (so an option the store
+refuses is refused here, with the same error), its arguments and result go through
+the serializer, and a workflow is expanded by the same code the worker uses
+(``links.build`` and the follow-ups ``outcomes`` decides). Only the queue is
+different: a list in this process instead of the store, with chord joins counted
+here.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import collections
+from typing import Any
 
 from . import serializer, states
-from .canvas import Signature, _as_list, _first_id, chain, group
-from .execution import run_job
-from .job import Job, JobState, new_id
+from .core import Core
+from .exceptions import LiteJobsError
+from .execution import Execution, run_job
+from .failure import rebuild
+from .job import ChordSpec, Failure, Job, JobState
+from .outcomes import final
 from .result import AsyncResult, EagerResult, GroupResult
-
-if TYPE_CHECKING:
-    from .app import App
-    from .task import Task
+from .task import Task
 
 # A task that retries forever would hang a unit test; eager mode stops it here.
 MAX_EAGER_RETRIES = 100
+_EAGER_ONLY_OPTIONS = ("throw",)
 
 
-def apply_eagerly(app: App, task: Task, args: tuple, kwargs: dict,
-                  options: dict[str, Any]) -> EagerResult:
-    payload = serializer.dumps_call(task.name, args, kwargs)
-    job = Job(id=options.get("task_id") or new_id(), task=task.name, payload=payload,
-              queue=options.get("queue") or task.queue or app.conf.task_default_queue,
-              priority=options.get("priority") or 0, state=JobState.RUNNING, attempts=1,
-              options={k: v for k, v in options.items()
-                       if k in ("root_id", "parent_id", "group_id", "max_retries",
-                                "time_limit", "soft_time_limit", "ignore_result")})
-    while True:
-        execution = run_job(app, job, task=task, eager=True)
-        outcome = execution.outcome
-        if outcome.state is not JobState.SCHEDULED or job.retries >= MAX_EAGER_RETRIES:
-            break
-        job.retries = outcome.retries or job.retries + 1
-        job.attempts += 1
-    args_back, kwargs_back = serializer.loads_call(payload)
-    if outcome.state is JobState.SUCCESS:
-        return EagerResult(job.id, app, task.name, states.SUCCESS, value=execution.value,
-                           retries=job.retries, args=args_back, kwargs=kwargs_back)
-    exc = execution.exc
-    if app.conf.task_eager_propagates or options.get("throw"):
-        assert exc is not None
-        raise exc
-    state = states.REVOKED if outcome.state is JobState.REVOKED else states.FAILURE
-    failure = outcome.failure
-    return EagerResult(job.id, app, task.name, state, exception=exc,
-                       traceback=failure.traceback if failure else None, retries=job.retries,
-                       args=args_back, kwargs=kwargs_back)
+def apply(core: Core, task: Task, args: Any, kwargs: Any, options: dict[str, Any]
+          ) -> EagerResult[Any]:
+    """Run ``task`` inline now (``task.apply()``, eager ``delay()``); return its result."""
+    throw = options.get("throw")
+    job = core.job_template(task.name or "", {
+        k: v for k, v in options.items() if k not in _EAGER_ONLY_OPTIONS}, task).make(
+        args, kwargs)
+    results = run(core, [job], [], propagate=bool(throw) or None, task=task)
+    return results[job.id]
 
 
-# -- workflows ------------------------------------------------------------------------
-def run_workflow_eagerly(app: App, steps: list[Any], args: tuple, kwargs: dict[str, Any],
-                 options: dict[str, Any], errbacks: Any, links: Any) -> Any:
-    value_args: tuple = args
-    result: Any = None
-    for n, step in enumerate(steps):
-        previous, result = result, _eager_step(app, step, value_args, kwargs, options)
-        if previous is not None and getattr(result, "_parent", None) is None:
-            result.parent = previous
-        kwargs = {}
-        failed = _eager_failure(result)
-        if failed is not None:
-            for errback in _as_list(errbacks):
-                errback.clone((result.id if isinstance(result, AsyncResult) else "",)
-                              ).apply_async()
-            if app.conf.task_eager_propagates:
-                raise failed
-            for later in steps[n + 1:]:  # as with a worker: later steps fail the same way
-                dead = EagerResult(_first_id(later), app, getattr(later, "task", "group"),
-                                   "FAILURE", exception=failed)
-                dead.parent, result = result, dead
-            return result
-        value_args = (result.get() if isinstance(result, GroupResult) else result.result,)
-    for link in _as_list(links):
-        link.clone(value_args).apply_async()
+def run(core: Core, jobs: list[Job], chords: list[ChordSpec], propagate: bool | None = None,
+        task: Task | None = None) -> dict[str, EagerResult[Any]]:
+    """Run ``jobs`` and everything that follows from them; their results by id.
+
+    With ``propagate`` (default: ``task_eager_propagates``) the first failure is raised
+    once the whole workflow has run (errbacks included), as in Celery.
+    """
+    if propagate is None:
+        propagate = bool(core.conf.task_eager_propagates)
+    runner = _Runner(core, task)
+    for spec in chords:
+        runner.add_chord(spec)
+    runner.queue.extend(jobs)
+    runner.run_all()
+    if propagate and runner.first_error is not None:
+        raise runner.first_error
+    return runner.results
+
+
+def view(core: Core, frozen: Any, results: dict[str, EagerResult[Any]]) -> Any:
+    """The eager results shaped as ``frozen`` (a workflow's result, parents included)."""
+    if isinstance(frozen, GroupResult):
+        group = GroupResult(frozen.id, [view(core, r, results) for r in frozen.results],
+                            app=core)
+        if frozen.parent is not None:
+            group.parent = view(core, frozen.parent, results)
+        return group
+    assert isinstance(frozen, AsyncResult)
+    result = results.get(frozen.id)
+    if result is None:  # never ran (nothing led to it)
+        result = EagerResult(frozen.id, core, frozen.task_name or "", states.PENDING)
+    parent = frozen._parent
+    if parent is not None:
+        result.parent = view(core, parent, results)
     return result
 
 
-def _eager_failure(result: Any) -> BaseException | None:
-    results = result.results if isinstance(result, GroupResult) else [result]
-    for r in results:
-        if r.failed() or r.state == "REVOKED":
-            return r.result
-    return None
+class _Chord:
+    def __init__(self, spec: ChordSpec) -> None:
+        self.spec = spec
+        self.done: set[str] = set()
+        self.failed_member: str | None = None
 
 
-def _eager_step(app: App, step: Any, args: tuple, kwargs: dict[str, Any],
-                options: dict[str, Any]) -> Any:
-    propagate = app.conf.task_eager_propagates
-    app.conf.task_eager_propagates = False  # failures become FAILURE results here
-    try:
-        if isinstance(step, Signature):
-            return _eager_sig(app, step, args, kwargs, options)
-        if isinstance(step, group):
-            return GroupResult(step.options["group_id"],
-                               [run_workflow_eagerly(app, t.tasks, args, kwargs, options,
-                                                     None, None) if isinstance(t, chain)
-                                else _eager_sig(app, t, args, kwargs, options)
-                                for t in step.tasks], app=app)
-        header = _eager_step(app, step.header, args, kwargs, options)
-        body = step.body
-        failed = _eager_failure(header)
-        if failed is not None:
-            from .exceptions import ChordError
+class _Runner:
+    """The eager queue: run each job, then what its outcome says follows."""
 
-            bad = next(r for r in header.results if r.failed() or r.state == "REVOKED")
-            error = ChordError(f"Dependency {bad.id} raised {type(failed).__name__}: {failed}")
-            return EagerResult(body.options["task_id"], app, body.task, "FAILURE",
-                               exception=error)
-        values = [r.result for r in header.results]
-        body_args = () if body.immutable else (values,)
-        result = _eager_sig(app, body, body_args, {}, options)
-        result.parent = header
-        return result
-    finally:
-        app.conf.task_eager_propagates = propagate
+    def __init__(self, core: Core, task: Task | None) -> None:
+        self.core = core
+        self.task = task  # the one task of a plain apply (skips a registry lookup)
+        self.queue: collections.deque[Job] = collections.deque()
+        self.results: dict[str, EagerResult[Any]] = {}
+        self.chords: dict[str, _Chord] = {}
+        self.errors: dict[str, BaseException] = {}  # job id -> exception it ended with
+        self.first_error: BaseException | None = None
 
+    def add_chord(self, spec: ChordSpec) -> None:
+        self.chords[spec.id] = _Chord(spec)
 
-def _eager_sig(app: App, sig: Signature, args: tuple, kwargs: dict[str, Any],
-               options: dict[str, Any]) -> Any:
-    task = app.resolve_task(sig.task)
-    call_args = sig.args if sig.immutable else args + sig.args
-    opts = {k: v for k, v in {**options, **sig.options}.items()
-            if k not in ("link", "link_error") and v is not None}
-    return task.apply(call_args, {**sig.kwargs, **kwargs}, **opts)
+    def run_all(self) -> None:
+        while self.queue:
+            job = self.queue.popleft()
+            if job.id in self.results:
+                continue  # an id stored twice is stored once, as in the store
+            if job.state.finished:
+                self._record_dead(job)
+                continue
+            self._run(job)
+
+    def _run(self, job: Job) -> None:
+        job.state, job.attempts = JobState.RUNNING, 1
+        task = self.task if self.task is not None and self.task.name == job.task else None
+        while True:
+            execution = run_job(self.core, job, task=task, eager=True)
+            outcome = execution.outcome
+            if outcome.state is not JobState.SCHEDULED or job.retries >= MAX_EAGER_RETRIES:
+                break
+            job.retries = outcome.retries or job.retries + 1  # retries run at once
+            job.attempts += 1
+        self._record(job, execution)
+        for follow_up in outcome.follow_ups:
+            if follow_up.state.finished and execution.exc is not None:
+                self.errors[follow_up.id] = execution.exc  # a dead step fails alike
+            self.queue.append(follow_up)
+        for spec in outcome.chords:
+            self.add_chord(spec)
+        if outcome.chord_id and outcome.state.finished:
+            self._count(outcome.chord_id, outcome.chord_member or job.id,
+                        outcome.state is not JobState.SUCCESS)
+
+    def _record(self, job: Job, execution: Execution) -> None:
+        args, kwargs = serializer.loads_call(job.payload)
+        state = execution.outcome.state
+        if state is JobState.SUCCESS:
+            result: EagerResult[Any] = EagerResult(
+                job.id, self.core, job.task, states.SUCCESS, value=execution.value,
+                retries=job.retries, args=args, kwargs=kwargs)
+        else:
+            exc = execution.exc or LiteJobsError(f"job {job.id} ended {state.value}")
+            failure = execution.outcome.failure
+            result = EagerResult(
+                job.id, self.core, job.task,
+                states.REVOKED if state is JobState.REVOKED else states.FAILURE,
+                exception=exc, traceback=failure.traceback if failure else None,
+                retries=job.retries, args=args, kwargs=kwargs)
+            self.errors[job.id] = exc
+            if self.first_error is None:
+                self.first_error = exc
+        self.results[job.id] = result
+
+    def _record_dead(self, job: Job) -> None:
+        """A step that will never run (stored FAILED by what came before it)."""
+        exc = self.errors.get(job.id) or rebuild(job.error_type, job.error_message,
+                                                 job.error_args, job.traceback)
+        self.errors[job.id] = exc
+        self.results[job.id] = EagerResult(job.id, self.core, job.task, states.FAILURE,
+                                           exception=exc, traceback=job.traceback)
+        if job.options.get("chord"):
+            self._count(job.options["chord"], job.id, failed=True)
+
+    def _count(self, chord_id: str, member: str, failed: bool) -> None:
+        """One header member finished; the last one fires the body (as the store does)."""
+        chord = self.chords.get(chord_id)
+        if chord is None or member in chord.done:
+            return
+        chord.done.add(member)
+        if failed and chord.failed_member is None:
+            chord.failed_member = member
+        spec = chord.spec
+        if len(chord.done) < len(spec.member_ids):
+            return
+        del self.chords[chord_id]
+        body = spec.body
+        args, kwargs = serializer.loads_call(body.payload)
+        if chord.failed_member is not None:
+            self._fail_body(spec, body, chord.failed_member)
+            return
+        if not body.options.get("_immutable"):
+            values = [self.results[m].result for m in spec.member_ids]
+            body.payload = serializer.dumps_call(body.task, (values, *args), kwargs)
+        self.queue.append(body)
+
+    def _fail_body(self, spec: ChordSpec, body: Job, member: str) -> None:
+        cause = self.errors.get(member)
+        kind = type(cause).__name__ if cause is not None else "an error"
+        message = spec.failure_message.format(member=member, type=kind,
+                                              message=str(cause) if cause else "")
+        failure = Failure(spec.failure_type, message)
+        exc = rebuild(spec.failure_type, message, None, None)
+        outcome = final(self.core, body, JobState.FAILURE, failure)
+        self._record(body, Execution(outcome, exc=exc))
+        for follow_up in outcome.follow_ups:
+            if follow_up.state.finished:
+                self.errors[follow_up.id] = exc
+            self.queue.append(follow_up)

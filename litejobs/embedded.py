@@ -14,17 +14,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .child import die_with_parent
+from .core import Core
 from .exceptions import LiteJobsError
-
-if TYPE_CHECKING:
-    from .app import App
+from .supervisor import Supervisor
 
 log = logging.getLogger("litejobs.worker")
 
 
-def app_spec(app: App) -> str:
+def app_spec(app: Core) -> str:
     """``module:attr`` (or ``path.py:attr`` for a script) naming ``app`` for a new process."""
     for module in list(sys.modules.values()):
         if module is None or module.__name__.split(".")[0] == "litejobs":
@@ -50,7 +50,7 @@ class EmbeddedWorker:
         self.exitcode: int | None = None
 
     @classmethod
-    def start(cls, app: App, concurrency: int | None = None,
+    def start(cls, app: Core, concurrency: int | None = None,
               queues: Iterable[str] | None = None, pool: str = "prefork",
               start_method: str | None = None, loglevel: str = "WARNING",
               max_tasks_per_child: int | None = None, **options: Any) -> EmbeddedWorker:
@@ -81,8 +81,6 @@ class EmbeddedWorker:
             code = 1
             try:
                 os.setpgid(0, 0)  # the program's Ctrl-C is the program's; it calls stop()
-                from .supervisor import Supervisor, die_with_parent
-
                 die_with_parent(parent)
                 code = Supervisor(app, queues=queue_list, concurrency=concurrency, pool=pool,
                                   max_tasks_per_child=max_tasks_per_child).run()

@@ -18,6 +18,23 @@ def class_path(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+class ExceptionInfo:
+    """A failure as task handlers see it (Celery's ``einfo``): the exception and its
+    traceback text; ``str(einfo)`` is the traceback."""
+
+    def __init__(self, exception: BaseException | None, traceback: str | None) -> None:
+        self.exception = exception
+        self.type = type(exception) if exception is not None else None
+        self.tb = exception.__traceback__ if exception is not None else None
+        self.traceback = traceback or ""
+
+    def __str__(self) -> str:
+        return self.traceback
+
+    def __repr__(self) -> str:
+        return f"<ExceptionInfo: {self.exception!r}>"
+
+
 def describe(exc: BaseException, with_traceback: bool = True) -> Failure:
     """A Failure for ``exc``: its class path, message, traceback and (if packable) args."""
     try:

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from .exceptions import ConfigurationError
+from .timeutil import parse_rate
 
 
 class JobState(str, enum.Enum):
@@ -217,8 +218,6 @@ def validate_task_options(func_name: str, options: dict[str, Any]) -> dict[str, 
     number_or_none("time_limit")
     number_or_none("soft_time_limit")
     if merged["rate_limit"] is not None:
-        from .timeutil import parse_rate
-
         try:
             parse_rate(merged["rate_limit"])
         except ValueError as exc:

@@ -10,14 +10,11 @@ sent, and storing an id twice stores it once. Chord joins are counted in the sto
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .canvas import Signature, chain, chord, group
-from .exceptions import ConfigurationError
+from .canvas import Signature, chain, chord, describe, from_description, group
+from .core import Core, JobTemplate
 from .job import ChordSpec, Job, JobState
-
-if TYPE_CHECKING:
-    from .app import App, JobTemplate
 
 
 def attach(step: Any, links: list[dict[str, Any]], errbacks: list[dict[str, Any]]) -> None:
@@ -48,46 +45,7 @@ def attach(step: Any, links: list[dict[str, Any]], errbacks: list[dict[str, Any]
         target.options["link_error"] = [*target.options.get("link_error", []), *errbacks]
 
 
-def describe(item: Any) -> dict[str, Any]:
-    """The msgpack-able description of a step, as stored in a job's ``link`` option."""
-    if isinstance(item, dict):
-        return item
-    if isinstance(item, Signature):
-        if "task_id" not in item.options:
-            item.freeze()
-        return {"sig": item.to_dict()}
-    if isinstance(item, chain):  # a group member: its first step, linked to the rest
-        return describe(item.tasks[0])
-    if isinstance(item, group):
-        item.freeze() if "group_id" not in item.options else None
-        return {"group": [describe(t)["sig"] for t in item.tasks],
-                "id": item.options["group_id"]}
-    if isinstance(item, chord):
-        if item.body is None:
-            raise ConfigurationError("a chord needs a body")
-        if "group_id" not in item.header.options:
-            item.freeze()
-        return {"chord": {"header": [describe(t)["sig"] for t in item.header.tasks],
-                          "body": describe(item.body)["sig"],
-                          "id": item.header.options["group_id"]}}
-    raise ConfigurationError(f"cannot link {item!r}: give a signature, group or chord")
-
-
-def from_description(app: App, desc: dict[str, Any]) -> Any:
-    if "sig" in desc:
-        return Signature.from_dict(desc["sig"], app)
-    if "group" in desc:
-        g = group([Signature.from_dict(s, app) for s in desc["group"]], app=app)
-        g.options["group_id"] = desc["id"]
-        return g
-    spec = desc["chord"]
-    c = chord(group([Signature.from_dict(s, app) for s in spec["header"]], app=app),
-              Signature.from_dict(spec["body"], app), app)
-    c.header.options["group_id"] = spec["id"]
-    return c
-
-
-def _job(app: App, sig: Signature, args: tuple, kwargs: dict[str, Any],
+def _job(app: Core, sig: Signature, args: tuple, kwargs: dict[str, Any],
          options: dict[str, Any], extra: dict[str, Any]) -> Job:
     call_args = sig.args if sig.immutable else args + sig.args
     merged = {**options, **sig.options, **extra}
@@ -101,7 +59,7 @@ def _job(app: App, sig: Signature, args: tuple, kwargs: dict[str, Any],
     return app.job_template(sig.task, merged).make(call_args, {**sig.kwargs, **kwargs})
 
 
-def _jobs(app: App, sigs: list[Any], args: tuple, kwargs: dict[str, Any],
+def _jobs(app: Core, sigs: list[Any], args: tuple, kwargs: dict[str, Any],
           options: dict[str, Any], extra: dict[str, Any]) -> list[Job]:
     """The jobs of a group's members: those alike but for their arguments and id share
     one checked template (and one stored options blob), so a large group costs little
@@ -124,7 +82,7 @@ def _jobs(app: App, sigs: list[Any], args: tuple, kwargs: dict[str, Any],
     return out
 
 
-def build(app: App, step: Any, args: tuple, kwargs: dict[str, Any], options: dict[str, Any],
+def build(app: Core, step: Any, args: tuple, kwargs: dict[str, Any], options: dict[str, Any],
           root_id: str | None = None, parent_id: str | None = None
           ) -> tuple[list[Job], list[ChordSpec]]:
     """The jobs (and chords) that start ``step`` with ``args`` prepended."""
@@ -163,8 +121,7 @@ def failed_chord_member(options: dict[str, Any]) -> tuple[str | None, str | None
     return options.get("chord"), None
 
 
-
-def expand_links(app: App, job: Job, value: Any) -> tuple[list[Job], list[ChordSpec]]:
+def expand_links(app: Core, job: Job, value: Any) -> tuple[list[Job], list[ChordSpec]]:
     """The follow-up jobs of a successful job: its ``link`` steps with ``value`` first."""
     jobs: list[Job] = []
     chords: list[ChordSpec] = []
@@ -177,7 +134,7 @@ def expand_links(app: App, job: Job, value: Any) -> tuple[list[Job], list[ChordS
     return jobs, chords
 
 
-def fail_links(app: App, job: Job, error_type: str, message: str,
+def fail_links(app: Core, job: Job, error_type: str, message: str,
                purge_at: float | None) -> list[Job]:
     """After a final failure: errbacks to run, and chain steps that will never run now.
 

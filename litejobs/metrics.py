@@ -1,22 +1,26 @@
-"""Numbers about a store, for `litejobs status`, `litejobs metrics` and Prometheus exporters.
+"""What the CLI and the dashboard show of a store: status, one job, metrics.
 
-``collect(app)`` returns plain data; ``prometheus(app)`` renders it in Prometheus'
-text format. Outcome counts and runtimes come from the job events workers record
-(the newest 100,000 are kept), so counters cover that window.
+``status_data(app)`` and ``job_data(job)`` are plain data for `litejobs status`,
+`litejobs inspect` and the dashboard; ``collect(app)`` returns the metrics and
+``prometheus(app)`` renders them in Prometheus' text format. Outcome counts and
+runtimes come from the job events workers record (the newest 100,000 are kept), so
+counters cover that window.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .job import JobState
+from . import serializer, states
+from .core import Core
+from .exceptions import LiteJobsError
+from .job import Job, JobState
+from .timeutil import from_timestamp
 from .timeutil import now as clock_now
-
-if TYPE_CHECKING:
-    from .app import App
+from .transports import safe_url
 
 
-def collect(app: App) -> dict[str, Any]:
+def collect(app: Core) -> dict[str, Any]:
     """Queue depth by state, live workers, and per-task outcomes and runtimes."""
     transport = app.transport
     outcomes: dict[str, dict[str, int]] = {}
@@ -42,7 +46,7 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def prometheus(app: App) -> str:
+def prometheus(app: Core) -> str:
     """The metrics in Prometheus' text exposition format."""
     data = collect(app)
     lines = [
@@ -82,3 +86,71 @@ def prometheus(app: App) -> str:
         lines.append(f'litejobs_task_runtime_seconds_sum{{task="{label}"}} {entry["sum"]:.6f}')
         lines.append(f'litejobs_task_runtime_seconds_count{{task="{label}"}} {entry["count"]}')
     return "\n".join(lines) + "\n"
+
+
+def status_data(app: Core) -> dict[str, Any]:
+    """What `litejobs status` and the dashboard's overview show."""
+    transport = app.transport
+    now = clock_now()
+    counts = transport.count_jobs()
+    workers = transport.list_workers(now)
+    consumed = {q for w in workers for q in w.queues}
+    warnings = []
+    for queue, by_state in sorted(counts.items()):
+        waiting = by_state.get("pending", 0) + by_state.get("scheduled", 0)
+        if waiting and queue not in consumed:
+            warnings.append(f"queue {queue!r} has {waiting} waiting job(s) and no live worker "
+                            "consumes it")
+    leader = transport.get_beat_leader(now)
+    return {
+        "store": safe_url(app.url),
+        "queues": counts,
+        "paused": transport.list_paused_queues(),
+        "schedules": [
+            {"name": e.name, "task": e.task, "schedule": e.schedule,
+             "last_run": iso(e.last_run), "next_run": iso(e.next_run)}
+            for e in transport.list_schedules()],
+        "beat_leader": leader,
+        "workers": [
+            {"id": w.id, "host": w.host, "pid": w.pid, "queues": w.queues,
+             "concurrency": w.concurrency, "running": w.running, "processed": w.processed,
+             "heartbeat_age": round(now - w.heartbeat_at, 3), "started_at": w.started_at}
+            for w in workers],
+        "warnings": warnings,
+    }
+
+
+def job_data(job: Job) -> dict[str, Any]:
+    """One job, whole, decoded for `litejobs inspect` and the dashboard's job page."""
+    def decoded(blob: bytes | None) -> Any:
+        if blob is None:
+            return None
+        try:
+            return serializer.loads(blob)
+        except LiteJobsError as exc:
+            return f"<undecodable: {exc}>"
+
+    try:
+        args, kwargs = serializer.loads_call(job.payload)
+    except LiteJobsError as exc:
+        args, kwargs = f"<undecodable: {exc}>", None
+    return {
+        "id": job.id, "task": job.task,
+        "state": states.celery_state(job.state, job.custom_state, job.retries),
+        "store_state": job.state.value, "queue": job.queue, "priority": job.priority,
+        "args": args, "kwargs": kwargs, "attempts": job.attempts, "retries": job.retries,
+        "acks_late": job.acks_late, "options": job.options,
+        "eta": iso(job.eta), "expires": iso(job.expires), "created": iso(job.created_at),
+        "started": iso(job.started_at), "done": iso(job.done_at),
+        "result_expires": iso(job.purge_at), "worker": job.worker, "pid": job.pid,
+        "result": decoded(job.result), "custom_state": job.custom_state,
+        "meta": decoded(job.meta),
+        "error": None if job.error_type is None else {
+            "type": job.error_type, "message": job.error_message},
+        "traceback": job.traceback,
+    }
+
+
+def iso(ts: float | None) -> str | None:
+    value = from_timestamp(ts)
+    return value.isoformat() if value else None

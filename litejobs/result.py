@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from . import serializer, states
+from .core import Core, default_app
 from .exceptions import TaskRevokedError, TimeoutError
 from .failure import rebuild
 from .job import Job, JobState
 from .timeutil import from_timestamp
-
-if TYPE_CHECKING:
-    from .app import App
+from .timeutil import now as clock_now
 
 R = TypeVar("R")
 
@@ -27,10 +26,8 @@ _GROUP_WINDOW = 256
 class AsyncResult(Generic[R]):
     """The result of a job, by id. Reading its state asks the store each time."""
 
-    def __init__(self, id: str, app: App | None = None, task_name: str | None = None) -> None:
+    def __init__(self, id: str, app: Core | None = None, task_name: str | None = None) -> None:
         if app is None:
-            from .app import default_app
-
             app = default_app()
         self.id = id
         self.app = app
@@ -210,7 +207,7 @@ class AsyncResult(Generic[R]):
 class EagerResult(AsyncResult[R]):
     """The outcome of a job run inline (eager mode): the same interface, nothing stored."""
 
-    def __init__(self, id: str, app: App, task_name: str, state: str, value: Any = None,
+    def __init__(self, id: str, app: Core, task_name: str, state: str, value: Any = None,
                  exception: BaseException | None = None, traceback: str | None = None,
                  retries: int = 0, args: tuple = (), kwargs: dict | None = None) -> None:
         super().__init__(id, app, task_name)
@@ -277,7 +274,7 @@ class EagerResult(AsyncResult[R]):
 class GroupResult:
     """The results of a group's members, in member order."""
 
-    def __init__(self, id: str, results: list[AsyncResult[Any]], app: App | None = None) -> None:
+    def __init__(self, id: str, results: list[AsyncResult[Any]], app: Core | None = None) -> None:
         self.id = id
         self.results = results
         self.app = app
@@ -286,9 +283,7 @@ class GroupResult:
     def save(self) -> GroupResult:
         """Store the member ids, so ``app.GroupResult.restore(id)`` finds them later."""
         assert self.app is not None
-        from .timeutil import now
-
-        self.app.transport.save_group(self.id, [r.id for r in self.results], now())
+        self.app.transport.save_group(self.id, [r.id for r in self.results], clock_now())
         return self
 
     def delete(self) -> None:
@@ -296,10 +291,8 @@ class GroupResult:
         self.app.transport.delete_group(self.id)
 
     @classmethod
-    def restore(cls, id: str, app: App | None = None) -> GroupResult | None:
+    def restore(cls, id: str, app: Core | None = None) -> GroupResult | None:
         if app is None:
-            from .app import default_app
-
             app = default_app()
         members = app.transport.restore_group(id)
         if members is None:

@@ -13,11 +13,9 @@ import os
 import struct
 import tempfile
 import time
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .app import App
-    from .job import Job
+from .core import Core
+from .job import Job
 
 # started (epoch s), hard deadline (epoch s, 0 = none), attempt, pid, processed, job id
 _SLOT = struct.Struct("<ddqqq40s")
@@ -38,8 +36,9 @@ class Scoreboard:
         self._map = mmap.mmap(fd, self.size)
         os.close(fd)
 
-    def start(self, slot: int, job: Job, app: App) -> None:
-        limit = job.options.get("time_limit") or _task_time_limit(app, job.task) \
+    def start(self, slot: int, job: Job, app: Core) -> None:
+        task = app.find_task(job.task)
+        limit = job.options.get("time_limit") or (task.time_limit if task else None) \
             or app.conf.task_time_limit
         now = time.time()
         _SLOT.pack_into(self._map, slot * _SLOT.size, now, now + limit if limit else 0.0,
@@ -73,11 +72,3 @@ class Scoreboard:
             except FileNotFoundError:
                 pass
 
-
-def _task_time_limit(app: App, name: str) -> float | None:
-    task = app.tasks.get(name)
-    if task is None:
-        from .app import _all_tasks
-
-        task = _all_tasks.get(name)
-    return task.time_limit if task is not None else None

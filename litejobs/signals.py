@@ -93,41 +93,41 @@ task_revoked = Signal("task_revoked", ("request", "terminated", "signum", "expir
 worker_ready = Signal("worker_ready")
 worker_shutdown = Signal("worker_shutdown")
 
-# -- sent by litejobs.execution (the worker and eager mode share that path) ------------
-def before_job(task: Any, job: Any, args: tuple, kwargs: dict) -> None:
+# -- sent by litejobs.execution and litejobs.outcomes (worker and eager mode alike) ---
+def send_prerun(task: Any, job_id: str, args: tuple, kwargs: dict) -> None:
     if task_prerun._receivers:
-        task_prerun.send(sender=task, task_id=job.id, task=task, args=args, kwargs=kwargs)
+        task_prerun.send(sender=task, task_id=job_id, task=task, args=args, kwargs=kwargs)
 
 
-def after_job(task: Any, job: Any, request: Any, args: tuple, kwargs: dict,
-              execution: Any) -> None:
-    from .job import JobState
+def send_success(task: Any, value: Any) -> None:
+    if task_success._receivers:
+        task_success.send(sender=task, result=value)
 
-    state = execution.outcome.state
-    if state is JobState.SUCCESS:
-        if task_success._receivers:
-            task_success.send(sender=task, result=execution.value)
-    elif state is JobState.SCHEDULED:
-        if task_retry._receivers:
-            task_retry.send(sender=task, request=request, reason=execution.exc,
-                            einfo=execution.outcome.failure.traceback
-                            if execution.outcome.failure else None)
-    elif task_failure._receivers:
-        failure = execution.outcome.failure
-        task_failure.send(sender=task, task_id=job.id, exception=execution.exc, args=args,
-                          kwargs=kwargs, traceback=failure.traceback if failure else None,
-                          einfo=failure.traceback if failure else None)
+
+def send_retry(task: Any, request: Any, reason: Any, einfo: Any) -> None:
+    if task_retry._receivers:
+        task_retry.send(sender=task, request=request, reason=reason, einfo=einfo)
+
+
+def send_failure(task: Any, job_id: str, exc: Any, args: tuple, kwargs: dict,
+                 einfo: Any) -> None:
+    if task_failure._receivers:
+        task_failure.send(sender=task, task_id=job_id, exception=exc, args=args,
+                          kwargs=kwargs, traceback=einfo.traceback if einfo else None,
+                          einfo=einfo)
+
+
+def send_postrun(task: Any, job_id: str, args: tuple, kwargs: dict, retval: Any,
+                 state: str) -> None:
     if task_postrun._receivers:
-        celery_state = {JobState.SUCCESS: "SUCCESS", JobState.SCHEDULED: "RETRY",
-                        JobState.REVOKED: "REVOKED"}.get(state, "FAILURE")
-        task_postrun.send(sender=task, task_id=job.id, task=task, args=args, kwargs=kwargs,
-                          retval=execution.value if state is JobState.SUCCESS
-                          else execution.exc, state=celery_state)
+        task_postrun.send(sender=task, task_id=job_id, task=task, args=args, kwargs=kwargs,
+                          retval=retval, state=state)
 
 
-def job_revoked(task: Any, job: Any, expired: bool = False, terminated: bool = False) -> None:
+def send_revoked(task: Any, request: Any, expired: bool = False,
+                 terminated: bool = False) -> None:
     if task_revoked._receivers:
-        task_revoked.send(sender=task, request=job, terminated=terminated, signum=None,
+        task_revoked.send(sender=task, request=request, terminated=terminated, signum=None,
                           expired=expired)
 
 

@@ -9,7 +9,6 @@ limit or whose job was revoked with terminate, and prunes expired results.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import json
 import logging
@@ -22,73 +21,29 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from . import signals
-from .exceptions import StoreError, TimeLimitExceeded, WorkerLostError
-from .failure import class_path
-from .job import Failure, JobState, Outcome
+from . import outcomes, signals
+from .beat import Beat
+from .child import StopFlag, child_main, run_consumer
+from .core import Core
+from .exceptions import StoreError
+from .job import Outcome
 from .scoreboard import Scoreboard
 from .timeutil import now as clock_now
-from .transports import safe_url
-from .transports.base import Lost, WorkerInfo
-
-if TYPE_CHECKING:
-    from .app import App
+from .transports import WorkerInfo, safe_url
 
 log = logging.getLogger("litejobs.worker")
 
 RESCUE_EVERY = 1.0  # seconds between looks for jobs of dead workers
 PRUNE_BATCH = 500
 WAL_CHECKPOINT_FRAMES = 2000  # checkpoint from here once the WAL holds this many pages
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """Have the kernel SIGKILL this process when its supervisor dies (Linux)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass  # elsewhere the child's idle loop checks its parent pid
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os._exit(1)
-
-
-def lost_outcome(lost: Lost, reason: str, app: App | None = None,
-                 requeue_all: bool = False) -> Outcome:
-    """A dead process's job: back to the queue (acks_late), or FAILURE WorkerLostError.
-
-    Crashes count against ``max_retries``: a job whose process keeps dying (a poison
-    pill that segfaults or runs out of memory) fails for good instead of looping.
-    """
-    if requeue_all:
-        return Outcome(lost.job_id, lost.attempt, JobState.PENDING)
-    if lost.acks_late:
-        limit = lost.max_retries
-        if limit == -1:
-            limit = _task_max_retries(app, lost.task)
-        if limit is None or lost.crashes < limit:
-            return Outcome(lost.job_id, lost.attempt, JobState.PENDING, crashed=True)
-        reason = (f"{reason}; the job lost its process {lost.crashes + 1} times "
-                  f"(max_retries={limit}), so it is not run again")
-    failure = Failure(class_path(WorkerLostError), reason)
-    return Outcome(lost.job_id, lost.attempt, JobState.FAILURE, failure=failure,
-                   purge_at=None)
-
-
-def _task_max_retries(app: App | None, name: str) -> int | None:
-    from .app import _all_tasks
-    from .job import TASK_OPTION_DEFAULTS
-
-    task = (app.tasks.get(name) if app is not None else None) or _all_tasks.get(name)
-    return task.max_retries if task is not None else TASK_OPTION_DEFAULTS["max_retries"]
 
 
 class Supervisor:
     """``litejobs worker``: one supervisor process and ``concurrency`` pool children."""
 
-    def __init__(self, app: App, queues: Iterable[str] | None = None,
+    def __init__(self, app: Core, queues: Iterable[str] | None = None,
                  concurrency: int | None = None, pool: str = "prefork",
                  max_tasks_per_child: int | None = None, start_method: str | None = None,
                  hostname: str | None = None, app_spec: str | None = None,
@@ -98,8 +53,6 @@ class Supervisor:
         self.queue_limits = dict(queue_limits or {})
         self.beat = None
         if beat:
-            from .beat import Beat
-
             self.beat = Beat(app)
         self.queues = list(dict.fromkeys(queues or [app.conf.task_default_queue]))
         self.concurrency = concurrency or app.conf.worker_concurrency or os.cpu_count() or 1
@@ -219,8 +172,6 @@ class Supervisor:
                 self._restore_signals()
                 os.close(self._wake_r)
                 os.close(self._wake_w)
-                from .child import child_main
-
                 code = child_main(self.app, self.id, self.queues, slot, self.scoreboard,
                                   self.max_tasks_per_child, parent, self.hostname,
                                   self.queue_limits)
@@ -239,7 +190,7 @@ class Supervisor:
             "hostname": self.hostname, "loglevel": self.loglevel,
             "queue_limits": self.queue_limits,
         }
-        proc = subprocess.Popen([sys.executable, "-m", "litejobs.child", json.dumps(config)])
+        proc = subprocess.Popen([sys.executable, "-m", "litejobs.loading", json.dumps(config)])
         self._spawned[proc.pid] = proc
         self.children[proc.pid] = slot
 
@@ -267,33 +218,16 @@ class Supervisor:
             log.error("%s", why)
         lost = self.app.transport.find_lost_jobs(clock_now(), worker=self.id, pid=pid)
         if lost:
-            outcomes = [lost_outcome(x, why or f"pool child {pid} exited", self.app,
-                                     requeue_all=self.stopping == "cold") for x in lost]
-            self._settle_lost(outcomes)
+            self._settle(outcomes.lost(self.app, lost, why or f"pool child {pid} exited",
+                                       requeue_all=self.stopping == "cold"))
         self.scoreboard.clear(slot)
         if not self.stopping:
             self._spawn(slot)
 
-    def _settle_lost(self, outcomes: list[Outcome]) -> None:
-        """Apply outcomes decided here (lost or killed jobs), as run_job would finish them."""
-        from .links import fail_links, failed_chord_member
-
-        app = self.app
-        expires = app.conf.result_expires
-        for o in outcomes:
-            if o.state is not JobState.FAILURE:
-                continue
-            o.purge_at = clock_now() + expires if expires else None
-            job = app.transport.get(o.job_id)
-            if job is None or job.attempts != o.attempt:
-                continue  # already moved on: the fenced settle below drops it
-            # a lost member still counts
-            o.chord_id, o.chord_member = failed_chord_member(job.options)
-            if o.failure is not None and (job.options.get("link")
-                                          or job.options.get("link_error")):
-                o.follow_ups = fail_links(app, job, o.failure.error_type, o.failure.message,
-                                          o.purge_at)
-        app.transport.settle(outcomes, clock_now())
+    def _settle(self, decided: list[Outcome]) -> None:
+        """Store outcomes decided here (lost or killed jobs); fenced like any other."""
+        if decided:
+            self.app.transport.settle(decided, clock_now())
 
     def _kill(self, pid: int, why: str) -> None:
         self.killed[pid] = why
@@ -316,28 +250,11 @@ class Supervisor:
                 continue
             message = f"job {job_id} ran past its hard time limit and was killed"
             log.error("%s (pool child %d)", message, pid)
-            self._settle_lost([self._time_limit_outcome(job_id, attempt, message)])
+            decided = outcomes.time_limit(self.app, job_id, attempt, message)
+            self._settle([decided] if decided is not None else [])
             self.scoreboard.clear(slot)
             self._kill(pid, message)
         return nearest
-
-    def _time_limit_outcome(self, job_id: str, attempt: int, message: str) -> Outcome:
-        """FAILURE with TimeLimitExceeded, or a retry if the task autoretries for it."""
-        failure = Failure(class_path(TimeLimitExceeded), message)
-        job = self.app.transport.get(job_id)
-        task = None
-        if job is not None:
-            from .app import _all_tasks
-
-            task = self.app.tasks.get(job.task) or _all_tasks.get(job.task)
-        if job is not None and task is not None and task.autoretry_for and issubclass(
-                TimeLimitExceeded, task.autoretry_for):
-            limit = job.options.get("max_retries", task.max_retries)
-            if limit is None or job.retries < limit:
-                delay = task._retry_delay(job.retries, automatic=True)
-                return Outcome(job_id, attempt, JobState.SCHEDULED, failure=failure,
-                               eta=clock_now() + delay, retries=job.retries + 1)
-        return Outcome(job_id, attempt, JobState.FAILURE, failure=failure)
 
     def _terminate_revoked(self) -> None:
         assert self.scoreboard is not None
@@ -356,21 +273,19 @@ class Supervisor:
         lost = transport.find_lost_jobs(clock_now())
         if lost:
             log.warning("rescuing %d job(s) of workers whose lease ran out", len(lost))
-            self._settle_lost([lost_outcome(x, "the worker running it stopped renewing its "
-                                               "lease (it died)", self.app) for x in lost])
+            self._settle(outcomes.lost(self.app, lost, "the worker running it stopped "
+                                                       "renewing its lease (it died)"))
 
     def _maintain(self) -> None:
         transport = self.app.transport
         now = clock_now()
         transport.prune(now, PRUNE_BATCH)
         transport.forget_dead_workers(now - 3600)
-        checkpoint = getattr(transport, "checkpoint", None)
-        if checkpoint is not None:
-            # PASSIVE never waits; RESTART/TRUNCATE wait on readers while holding the
-            # write lock, so they run only when a passive one could not keep up.
-            done = checkpoint("PASSIVE")
-            if done is not None and done[0] > WAL_CHECKPOINT_FRAMES and done[1] < done[0]:
-                checkpoint("RESTART")
+        # PASSIVE never waits; RESTART/TRUNCATE wait on readers while holding the write
+        # lock, so they run only when a passive one could not keep up.
+        done = transport.checkpoint("PASSIVE")
+        if done is not None and done[0] > WAL_CHECKPOINT_FRAMES and done[1] < done[0]:
+            transport.checkpoint("RESTART")
 
     # -- signals and shutdown ----------------------------------------------------
     def _install_signals(self) -> None:
@@ -441,8 +356,6 @@ class Supervisor:
 
     def _run_solo(self, info: WorkerInfo) -> int:
         """``--pool solo``: run jobs in this process (no hard time limits)."""
-        from .child import StopFlag, run_consumer
-
         stop = StopFlag()
         old = {sig: signal.signal(sig, stop.handler) for sig in (signal.SIGTERM, signal.SIGINT)}
         log.info("litejobs worker %s ready (solo pool): queues %s, store %s", self.id,

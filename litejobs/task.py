@@ -4,28 +4,25 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
+import sys
 import threading
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
+from . import serializer
+from .canvas import MAP_TASK, STARMAP_TASK, Signature, chunks
+from .core import Core, default_app
 from .exceptions import ConfigurationError, MaxRetriesExceededError, Retry
+from .failure import ExceptionInfo
+from .job import TASK_OPTION_DEFAULTS, validate_task_options
+from .result import AsyncResult
 from .retry import backoff
+from .timeutil import now as clock_now
 from .timeutil import to_seconds, to_timestamp
-
-if TYPE_CHECKING:
-    from .app import App
-    from .result import AsyncResult
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-# Options apply_async() takes besides args and kwargs (Celery's names).
-SEND_OPTIONS = frozenset({
-    "countdown", "eta", "expires", "queue", "priority", "task_id", "link", "link_error",
-    "time_limit", "soft_time_limit", "ignore_result", "acks_late", "max_retries",
-    "retries", "root_id", "parent_id", "group_id",
-})
-
 
 @dataclasses.dataclass
 class Request:
@@ -86,9 +83,6 @@ def default_name(fn: Callable[..., Any], main: str | None = None) -> str:
 
 
 def _main_module_name(module: str) -> str | None:
-    import os
-    import sys
-
     main = sys.modules.get(module)
     spec = getattr(main, "__spec__", None)
     if spec is not None and spec.name and spec.name != "__main__":
@@ -100,48 +94,67 @@ def _main_module_name(module: str) -> str | None:
 
 
 class Task(Generic[P, R]):
-    """A function registered with ``@app.task``.
+    """A task, as in Celery: ``@app.task`` makes one from a function; subclass it for
+    handlers shared by many tasks (``@app.task(base=Audited)``) or for a class-based
+    task (``class Mul(app.Task): def run(self, x, y)``, then ``app.register_task(Mul())``).
 
     ``task(*args)`` runs it inline; ``task.delay(*args)`` sends it as a job and returns
-    an :class:`~litejobs.result.AsyncResult`.
+    an :class:`~litejobs.result.AsyncResult`. The handlers (``before_start``,
+    ``on_success``, ``on_retry``, ``on_failure``, ``after_return``) run on the worker and
+    in eager mode, in Celery's order; one that raises is logged and changes nothing.
     """
 
-    def __init__(self, app: App, fn: Callable[..., R], options: dict[str, Any]) -> None:
-        self.app = app
-        self.run = fn
-        self.name: str = options["name"] or default_name(fn, app.main)
-        self.bind: bool = options["bind"]
-        self.max_retries: int | None = options["max_retries"]
-        self.default_retry_delay: float | None = options["default_retry_delay"]
-        self.autoretry_for: tuple[type[BaseException], ...] = options["autoretry_for"]
-        self.dont_autoretry_for: tuple[type[BaseException], ...] = options["dont_autoretry_for"]
-        self.retry_kwargs: dict[str, Any] = options["retry_kwargs"] or {}
-        self.retry_backoff: bool | float = options["retry_backoff"]
-        self.retry_backoff_max: float | None = options["retry_backoff_max"]
-        self.retry_jitter: bool = options["retry_jitter"]
-        self.time_limit: float | None = options["time_limit"]
-        self.soft_time_limit: float | None = options["soft_time_limit"]
-        self.rate_limit: str | None = options["rate_limit"]
-        self.queue: str | None = options["queue"]
-        self.priority: int | None = options["priority"]
-        self.ignore_result: bool | None = options["ignore_result"]
-        self.acks_late: bool | None = options["acks_late"]
-        self.expires: float | dt.datetime | None = options["expires"]
-        self.typing: bool = options["typing"]
-        self.__name__ = getattr(fn, "__name__", self.name)
-        self.__qualname__ = getattr(fn, "__qualname__", self.name)
-        self.__module__ = getattr(fn, "__module__", "")
-        self.__doc__ = fn.__doc__
-        self.__wrapped__ = fn
+    #: Options (Celery's names), as class attributes: a subclass or ``@app.task(...)``
+    #: sets them; they are checked when the task is registered.
+    name: str | None = None
+    bind: bool = TASK_OPTION_DEFAULTS["bind"]
+    max_retries: int | None = TASK_OPTION_DEFAULTS["max_retries"]
+    default_retry_delay: float | None = TASK_OPTION_DEFAULTS["default_retry_delay"]
+    autoretry_for: tuple[type[BaseException], ...] = TASK_OPTION_DEFAULTS["autoretry_for"]
+    dont_autoretry_for: tuple[type[BaseException], ...] = \
+        TASK_OPTION_DEFAULTS["dont_autoretry_for"]
+    retry_kwargs: dict[str, Any] | None = TASK_OPTION_DEFAULTS["retry_kwargs"]
+    retry_backoff: bool | float = TASK_OPTION_DEFAULTS["retry_backoff"]
+    retry_backoff_max: float | None = TASK_OPTION_DEFAULTS["retry_backoff_max"]
+    retry_jitter: bool = TASK_OPTION_DEFAULTS["retry_jitter"]
+    time_limit: float | None = TASK_OPTION_DEFAULTS["time_limit"]
+    soft_time_limit: float | None = TASK_OPTION_DEFAULTS["soft_time_limit"]
+    rate_limit: str | None = TASK_OPTION_DEFAULTS["rate_limit"]
+    queue: str | None = TASK_OPTION_DEFAULTS["queue"]
+    priority: int | None = TASK_OPTION_DEFAULTS["priority"]
+    ignore_result: bool | None = TASK_OPTION_DEFAULTS["ignore_result"]
+    acks_late: bool | None = TASK_OPTION_DEFAULTS["acks_late"]
+    expires: float | dt.datetime | None = TASK_OPTION_DEFAULTS["expires"]
+    typing: bool = TASK_OPTION_DEFAULTS["typing"]
+
+    _app: Core | None = None
+
+    @property
+    def app(self) -> Core:
+        return self._app if self._app is not None else default_app()
+
+    def bind_to(self, app: Core) -> None:
+        """Check this task's options, name it if it has no name, and tie it to ``app``."""
+        where = self.name or type(self).__qualname__
+        values = validate_task_options(
+            where, {key: getattr(self, key) for key in TASK_OPTION_DEFAULTS})
+        for key, value in values.items():
+            if getattr(self, key) != value:
+                setattr(self, key, value)  # normalised (e.g. one class -> a tuple)
+        if not self.name:
+            self.name = default_name(type(self), getattr(app, "main", None))
+        self._app = app
 
     def __repr__(self) -> str:
         return f"<@task: {self.name}>"
 
     # -- running inline ------------------------------------------------------
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """The task's body: the decorated function, or a class-based task's method."""
+        raise NotImplementedError(f"{type(self).__name__} defines no run()")
+
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        if self.bind:
-            return self.run(self, *args, **kwargs)
-        return self.run(*args, **kwargs)
+        return self.run(*args, **kwargs)  # type: ignore[no-any-return]
 
     @property
     def request(self) -> Request:
@@ -149,7 +162,27 @@ class Task(Generic[P, R]):
         stack = _requests.stack
         if stack and stack[-1].task == self.name:
             return stack[-1]
-        return Request(id="", task=self.name, args=(), kwargs={})
+        return Request(id="", task=self.name or "", args=(), kwargs={})
+
+    # -- handlers (override in a subclass) --------------------------------------
+    def before_start(self, task_id: str, args: tuple, kwargs: dict) -> None:
+        """Called before the task runs."""
+
+    def on_success(self, retval: Any, task_id: str, args: tuple, kwargs: dict) -> None:
+        """Called when the task returned ``retval``."""
+
+    def on_retry(self, exc: BaseException | None, task_id: str, args: tuple, kwargs: dict,
+                 einfo: ExceptionInfo | None) -> None:
+        """Called when the job will run again later (``self.retry``, autoretry)."""
+
+    def on_failure(self, exc: BaseException | None, task_id: str, args: tuple, kwargs: dict,
+                   einfo: ExceptionInfo | None) -> None:
+        """Called when the job failed for good; ``einfo.traceback`` is the traceback."""
+
+    def after_return(self, status: str, retval: Any, task_id: str, args: tuple, kwargs: dict,
+                     einfo: ExceptionInfo | None) -> None:
+        """Called after every run, with the state (SUCCESS, RETRY, FAILURE) and the
+        return value or exception."""
 
     # -- sending -------------------------------------------------------------
     def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R]:
@@ -171,20 +204,16 @@ class Task(Generic[P, R]):
     ) -> AsyncResult[R]:
         """Send a job. ``eta`` is a datetime (naive = UTC); ``expires`` seconds or a datetime."""
         return self.app.send_task(
-            self.name, args, kwargs, countdown=countdown, eta=eta, expires=expires, queue=queue,
-            priority=priority, task_id=task_id, _task=self, **options,
+            self.name or "", args, kwargs, countdown=countdown, eta=eta, expires=expires,
+            queue=queue, priority=priority, task_id=task_id, _task=self, **options,
         )
 
     def apply(self, args: Iterable[Any] | None = None, kwargs: dict[str, Any] | None = None,
               **options: Any) -> AsyncResult[R]:
         """Run inline now, as eager mode does, and return an EagerResult."""
-        from .eager import apply_eagerly
-
-        return apply_eagerly(self.app, self, tuple(args or ()), dict(kwargs or {}), options)
+        return self.app.apply_task(self, args, kwargs, options)
 
     def AsyncResult(self, task_id: str) -> AsyncResult[R]:  # noqa: N802 - Celery's name
-        from .result import AsyncResult
-
         return AsyncResult(task_id, app=self.app, task_name=self.name)
 
     # -- inside a job ----------------------------------------------------------
@@ -204,30 +233,39 @@ class Task(Generic[P, R]):
         When no retries are left, raises ``exc`` (or MaxRetriesExceededError) instead.
         """
         request = self.request
-        if max_retries is not None:
-            limit = max_retries
-        elif "max_retries" in request.options:
-            limit = request.options["max_retries"]
-        else:
-            limit = self.max_retries
-        if limit is not None and request.retries >= limit:
+        if self.retries_exhausted(request.retries, request.options, max_retries):
             if exc is not None:
                 raise exc
             raise MaxRetriesExceededError(
-                f"{self.name}[{request.id}] can't be retried: max_retries={limit} reached"
-            )
+                f"{self.name}[{request.id}] can't be retried: max_retries="
+                f"{self.retry_limit(request.options, max_retries)} reached")
         if eta is not None:
-            when = max(to_timestamp(eta, "eta") - _now(), 0.0)
+            when = max(to_timestamp(eta, "eta") - clock_now(), 0.0)
         elif countdown is not None:
             when = to_seconds(countdown, "countdown")
         else:
-            when = self._retry_delay(request.retries)
+            when = self.retry_delay(request.retries)
         retry = Retry(exc=exc, when=when)
         if throw:
             raise retry
         return retry
 
-    def _retry_delay(self, retries: int, automatic: bool = False) -> float:
+    def retry_limit(self, job_options: dict[str, Any], override: int | None = None
+                    ) -> int | None:
+        """How many retries a job may take: the call's, the job's, then the task's."""
+        if override is not None:
+            return override
+        if "max_retries" in job_options:
+            return job_options["max_retries"]  # type: ignore[no-any-return]
+        return self.max_retries
+
+    def retries_exhausted(self, retries: int, job_options: dict[str, Any],
+                          override: int | None = None) -> bool:
+        limit = self.retry_limit(job_options, override)
+        return limit is not None and retries >= limit
+
+    def retry_delay(self, retries: int, automatic: bool = False) -> float:
+        """Seconds before retry number ``retries + 1`` (backoff applies to autoretries)."""
         if automatic and self.retry_backoff:
             base = 1.0 if self.retry_backoff is True else float(self.retry_backoff)
             return backoff(retries, base, self.retry_backoff_max, self.retry_jitter)
@@ -245,8 +283,6 @@ class Task(Generic[P, R]):
             raise ConfigurationError("update_state can only change the running job's own state")
         if not request.id:
             raise ConfigurationError("update_state was called outside a running job")
-        from . import serializer
-
         packed = serializer.dumps(meta, f"meta of update_state({state!r})")
         if request.is_eager:
             request.custom_state, request.custom_meta = state, serializer.loads(packed)
@@ -256,42 +292,25 @@ class Task(Generic[P, R]):
     # -- workflows --------------------------------------------------------------
     def s(self, *args: Any, **kwargs: Any) -> Any:
         """A signature of this task with partial arguments."""
-        from .canvas import Signature
-
         return Signature(self.name, args, kwargs, app=self.app)
 
     def si(self, *args: Any, **kwargs: Any) -> Any:
         """An immutable signature: it ignores the result of a parent in a chain."""
-        from .canvas import Signature
-
         return Signature(self.name, args, kwargs, immutable=True, app=self.app)
 
     def signature(self, args: Iterable[Any] | None = None, kwargs: dict[str, Any] | None = None,
                   **options: Any) -> Any:
-        from .canvas import Signature
-
         return Signature(self.name, tuple(args or ()), kwargs or {}, options=options, app=self.app)
 
     def map(self, it: Iterable[Any]) -> Any:
         """One job applying this task to each item: ``add.map([(1,), (2,)])`` -> list."""
-        from .canvas import MAP_TASK, Signature
-
         return Signature(MAP_TASK, (self.name, list(it)), app=self.app)
 
     def starmap(self, it: Iterable[Iterable[Any]]) -> Any:
         """One job applying this task to each argument tuple: ``add.starmap([(1, 2)])``."""
-        from .canvas import STARMAP_TASK, Signature
-
         return Signature(STARMAP_TASK, (self.name, [tuple(x) for x in it]), app=self.app)
 
     def chunks(self, it: Iterable[Iterable[Any]], n: int) -> Any:
         """A group of jobs, each applying this task to ``n`` argument tuples."""
-        from .canvas import chunks
-
         return chunks(self.name, [tuple(x) for x in it], n, self.app)
 
-
-def _now() -> float:
-    from .timeutil import now
-
-    return now()

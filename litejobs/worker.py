@@ -14,18 +14,14 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
 
+from .core import Core
 from .exceptions import LiteJobsError
 from .execution import Execution, run_job
 from .job import Job, JobState, Outcome
+from .scoreboard import Scoreboard
 from .timeutil import now as clock_now
-from .transports.base import WorkerInfo
-
-if TYPE_CHECKING:
-    from .app import App
-    from .supervisor import Scoreboard
-    from .transports.base import Transport
+from .transports import Transport, WorkerInfo
 
 log = logging.getLogger("litejobs.worker")
 
@@ -37,7 +33,7 @@ FLUSH_AFTER_SECONDS = 0.005  # settle finished jobs at least this often
 class Consumer:
     """Claim, run, settle: the loop body of one worker process."""
 
-    def __init__(self, app: App, transport: Transport, queues: Iterable[str], worker_id: str,
+    def __init__(self, app: Core, transport: Transport, queues: Iterable[str], worker_id: str,
                  hostname: str | None = None, scoreboard: Scoreboard | None = None,
                  slot: int = 0, queue_limits: dict[str, int] | None = None) -> None:
         self.app = app
@@ -62,9 +58,7 @@ class Consumer:
 
     def rate_limits(self) -> dict[str, float] | None:
         """Rate limits of the tasks this process knows (refreshed when it learns more)."""
-        from .app import _all_tasks
-
-        known = len(_all_tasks) + len(self.app.tasks)
+        known = self.app.known_task_count()
         if known != self._rates_for:
             self._rates, self._rates_for = self.app.rate_limits() or None, known
         return self._rates
@@ -157,7 +151,7 @@ def _short(exc: BaseException | None) -> str:
 class InProcessWorker:
     """Runs due jobs in the calling process until none is left (``app.run_until_idle``)."""
 
-    def __init__(self, app: App, queues: Iterable[str] | None = None) -> None:
+    def __init__(self, app: Core, queues: Iterable[str] | None = None) -> None:
         self.app = app
         self.queues = list(queues) if queues is not None else None
 

@@ -292,3 +292,52 @@ def beat_tick():
 
 if os.environ.get("LITEJOBS_TEST_BEAT"):
     app.conf.beat_schedule = {"tick": {"task": "jobs.beat_tick", "schedule": 1.0}}
+
+
+# -- Task classes: handlers and class-based tasks -------------------------------------
+class Audited(litejobs.Task):
+    """Writes each handler call to the ledger as ``handler HOOK:TASK_ID:DETAIL``."""
+
+    def _note(self, hook: str, task_id: str, detail: object = "-") -> None:
+        _ledger(f"handler {hook}:{task_id}:{detail} {os.getpid()} {time.time()}")
+
+    def before_start(self, task_id, args, kwargs):
+        self._note("before_start", task_id, len(args))
+
+    def on_success(self, retval, task_id, args, kwargs):
+        self._note("on_success", task_id, retval)
+
+    def on_retry(self, exc, task_id, args, kwargs, einfo):
+        self._note("on_retry", task_id, type(exc).__name__)
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        traced = "traced" if f"{type(exc).__name__}: " in einfo.traceback else "untraced"
+        self._note("on_failure", task_id, f"{type(exc).__name__},{traced}")
+
+    def after_return(self, status, retval, task_id, args, kwargs, einfo):
+        self._note("after_return", task_id, status)
+
+
+@app.task(base=Audited, bind=True, max_retries=3, default_retry_delay=0)
+def audited_flaky(self, fail_times):
+    if self.request.retries < fail_times:
+        raise self.retry(exc=ValueError("again"))
+    return "done"
+
+
+@app.task(base=Audited)
+def audited_boom():
+    raise AppError("boom")
+
+
+class Multiply(app.Task):
+    """A class-based task, registered with app.register_task as Celery's are."""
+
+    name = "jobs.multiply"
+    queue = "default"
+
+    def run(self, x, y):
+        return x * y
+
+
+multiply = app.register_task(Multiply())

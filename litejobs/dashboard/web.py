@@ -34,9 +34,8 @@ from starlette.staticfiles import StaticFiles
 
 from .. import states
 from ..app import App
-from ..cli import job_data, status_data
 from ..job import JobState
-from ..metrics import prometheus
+from ..metrics import job_data, prometheus, status_data
 from ..timeutil import from_timestamp
 from ..timeutil import now as clock_now
 from ..transports import safe_url

@@ -66,7 +66,7 @@ def test_worker_with_dash_b_runs_the_schedule(app, store_path, start_worker, mon
     wait_until(lambda: len(tick_slots(app)) >= 2, 20, message="two ticks")
     first = app.transport.list_jobs(task="jobs.beat_tick")[-1]
     wait_until(lambda: app.AsyncResult(first.id).state == "SUCCESS", 20, message="tick ran")
-    from litejobs.cli import status_data
+    from litejobs.metrics import status_data
 
     data = status_data(app)
     assert data["schedules"][0]["name"] == "tick" and data["beat_leader"]

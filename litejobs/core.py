@@ -1,0 +1,272 @@
+"""The core every layer is handed: settings, the lazily opened store, the task registry,
+and job templates (a job's options checked once, the one home of option precedence).
+
+``App`` (app.py) is the Celery facade built on this class. Modules below app.py type
+against ``Core`` and call its methods; none imports app.py. The few services only the
+facade can give (sending a job or a workflow, running one inline) are declared here
+and provided by ``App``, so a lower module reaches them through the object it holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import os
+import threading
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from . import serializer
+from .config import Conf
+from .exceptions import ConfigurationError, NotRegistered
+from .job import PRIORITY_MAX, PRIORITY_MIN, Job, is_priority, new_id
+from .timeutil import now as clock_now
+from .timeutil import parse_rate, to_seconds, to_timestamp
+from .transports import Transport, open_transport
+
+if TYPE_CHECKING:
+    from .result import AsyncResult, EagerResult
+    from .task import Task
+
+_default: Core | None = None
+# Every task any App in this process declared, by name: a worker started without -A
+# finds tasks that a module registered on its own App instance.
+_all_tasks: dict[str, Task] = {}
+# Per-job options kept with the job (the rest become columns).
+JOB_OPTIONS = ("time_limit", "soft_time_limit", "ignore_result", "max_retries", "root_id",
+               "parent_id", "group_id", "link", "link_error", "chord", "chord_tail")
+
+
+def import_object(spec: str, what: str) -> Any:
+    """The object ``"module:attr"`` (or ``"module.attr"``) names, for a setting ``what``."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep:
+        module_name, _, attr = spec.rpartition(".")
+    if not module_name or not attr:
+        raise ConfigurationError(f"{what}={spec!r}: expected 'module:attribute'")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigurationError(f"{what}={spec!r}: {exc}") from None
+    return obj
+
+
+def default_app() -> Core:
+    """The App created last in this process (for ``AsyncResult(id)`` without an app)."""
+    if _default is None:
+        raise ConfigurationError("no litejobs.App has been created in this process yet")
+    return _default
+
+
+class Core:
+    """Settings, store, registry and templates: what lower layers need of an App."""
+
+    def __init__(self, url: str | None, main: str | None, settings: dict[str, Any]) -> None:
+        global _default
+        self.url = url or os.environ.get("LITEJOBS_URL") or "litejobs.sqlite"
+        if not isinstance(self.url, str):
+            raise ConfigurationError(f"the store URL must be a string, not {self.url!r}")
+        self.main = main
+        self.conf = Conf(**settings)
+        self.tasks: dict[str, Task] = {}
+        self.periodic: dict[str, Any] = {}  # name -> beat.Entry, from add_periodic_task
+        self._transport: Transport | None = None
+        self._transport_lock = threading.Lock()
+        _default = self
+
+    # -- the store -----------------------------------------------------------
+    @property
+    def transport(self) -> Transport:
+        """The store, opened on first use (so eager-only tests never create a file)."""
+        transport = self._transport
+        if transport is None:
+            with self._transport_lock:
+                if self._transport is None:
+                    conf = self.conf
+                    self._transport = open_transport(
+                        self.url, durability=conf.durability,
+                        events=conf.worker_send_task_events, prefix=conf.redis_key_prefix,
+                        username=conf.redis_username
+                        or os.environ.get("LITEJOBS_REDIS_USERNAME"),
+                        password=conf.redis_password
+                        or os.environ.get("LITEJOBS_REDIS_PASSWORD"))
+                transport = self._transport
+        return transport
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    @property
+    def eager(self) -> bool:
+        return bool(self.conf.task_always_eager)
+
+    # -- the task registry -----------------------------------------------------
+    def add_task(self, task: Task) -> None:
+        self.tasks[task.name] = task
+        _all_tasks[task.name] = task
+
+    def find_task(self, name: str) -> Task | None:
+        """The task called ``name``, registered here or on another App of this process."""
+        return self.tasks.get(name) or _all_tasks.get(name)
+
+    def resolve_task(self, name: str) -> Task:
+        """``find_task``, else import the name's module (``tasks.add`` imports ``tasks``),
+        as ``litejobs worker`` does without ``-A``; NotRegistered if still unknown."""
+        task = self.find_task(name)
+        if task is not None:
+            return task
+        module = name
+        while "." in module:
+            module = module.rpartition(".")[0]
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                continue
+            except Exception as exc:  # the module exists but fails to import
+                raise NotRegistered(
+                    f"task {name!r} is not registered: importing {module} failed: "
+                    f"{type(exc).__name__}: {exc}") from None
+            task = self.find_task(name)
+            if task is not None:
+                return task
+            break
+        raise NotRegistered(
+            f"task {name!r} is not registered in this worker (start it with -A MODULE, or "
+            "check the name)")
+
+    def known_task_count(self) -> int:
+        """Grows whenever this process learns a task (a cheap "refresh?" check)."""
+        return len(_all_tasks) + len(self.tasks)
+
+    def rate_limits(self) -> dict[str, float]:
+        """Jobs per second allowed for each task with a rate limit (for claiming)."""
+        default = self.conf.task_default_rate_limit
+        limits: dict[str, float] = {}
+        for name, task in {**_all_tasks, **self.tasks}.items():
+            rate = task.rate_limit or default
+            if rate and not name.startswith("litejobs."):
+                limits[name] = parse_rate(rate)
+        return limits
+
+    def known_queues(self) -> list[str]:
+        queues = {self.conf.task_default_queue}
+        queues.update(t.queue for t in self.tasks.values() if t.queue)
+        return sorted(queues)
+
+    # -- jobs ------------------------------------------------------------------
+    def make_job(self, name: str, args: Iterable[Any] | None, kwargs: dict[str, Any] | None,
+                 options: dict[str, Any], task: Task | None = None) -> Job:
+        """Build (and check) the job ``send_task`` would store, without storing it."""
+        return self.job_template(name, options, task).make(args, kwargs)
+
+    def job_template(self, name: str, options: dict[str, Any],
+                     task: Task | None = None) -> JobTemplate:
+        """Everything about a job but its arguments and id, checked once (bulk sends).
+
+        Precedence, for every option: the call's value, then the task's, then the
+        app's setting.
+        """
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError(f"task name must be a non-empty string, not {name!r}")
+        if task is None:
+            task = self.find_task(name)
+        now = clock_now()
+        conf = self.conf._values  # plain dict reads: this is the enqueue hot path
+        opts = {k: v for k, v in options.items() if v is not None}
+
+        when = now
+        if opts:
+            if "countdown" in opts:
+                if "eta" in opts:
+                    raise ConfigurationError(f"give countdown or eta for {name}, not both")
+                when = now + to_seconds(opts["countdown"], "countdown")
+            elif "eta" in opts:
+                when = to_timestamp(opts["eta"], "eta")
+
+        expires = opts.get("expires")
+        if expires is None and task is not None:
+            expires = task.expires
+        expires_at = None
+        if expires is not None:
+            if isinstance(expires, dt.datetime):
+                expires_at = to_timestamp(expires, "expires")
+            else:
+                expires_at = now + to_seconds(expires, "expires")
+
+        queue = opts.get("queue") or (task.queue if task else None) \
+            or conf["task_default_queue"]
+        if not isinstance(queue, str):
+            raise ConfigurationError(f"queue for {name} must be a string, not {queue!r}")
+        priority = opts.get("priority")
+        if priority is None:
+            priority = task.priority if task and task.priority is not None \
+                else conf["task_default_priority"]
+        elif not is_priority(priority):
+            raise ConfigurationError(f"priority for {name} must be an int from {PRIORITY_MIN} "
+                                     f"to {PRIORITY_MAX} (higher runs first), not {priority!r}")
+        acks_late = opts.get("acks_late")
+        if acks_late is None:
+            acks_late = task.acks_late if task and task.acks_late is not None \
+                else conf["task_acks_late"]
+        task_id = opts.get("task_id")
+        if task_id is not None and not isinstance(task_id, str):
+            raise ConfigurationError(f"task_id must be a string, not {task_id!r}")
+        job_options = {key: opts[key] for key in JOB_OPTIONS if key in opts} if opts else {}
+        return JobTemplate(name, queue, priority, when, expires_at, opts.get("retries", 0),
+                           bool(acks_late), job_options, now, task_id)
+
+    # -- services the facade provides (App implements them) --------------------------
+    @property
+    def control(self) -> Any:
+        """``app.control`` (revoke, purge, ...)."""
+        raise NotImplementedError("control needs a litejobs.App")
+
+    def send_task(self, name: str, args: Iterable[Any] | None = None,
+                  kwargs: dict[str, Any] | None = None, **options: Any) -> AsyncResult[Any]:
+        raise NotImplementedError("sending needs a litejobs.App")
+
+    def send_workflow(self, workflow: Any, args: tuple, kwargs: dict[str, Any],
+                      options: dict[str, Any]) -> Any:
+        raise NotImplementedError("sending needs a litejobs.App")
+
+    def apply_task(self, task: Task, args: Iterable[Any] | None, kwargs: dict[str, Any] | None,
+                   options: dict[str, Any]) -> EagerResult[Any]:
+        raise NotImplementedError("running inline needs a litejobs.App")
+
+
+class JobTemplate:
+    """A checked job description awaiting arguments: ``make(args, kwargs)`` is cheap."""
+
+    __slots__ = ("name", "queue", "priority", "eta", "expires", "retries", "acks_late",
+                 "options", "created_at", "task_id")
+
+    def __init__(self, name: str, queue: str, priority: int, eta: float,
+                 expires: float | None, retries: int, acks_late: bool,
+                 options: dict[str, Any], created_at: float, task_id: str | None) -> None:
+        self.name, self.queue, self.priority, self.eta = name, queue, priority, eta
+        self.expires, self.retries, self.acks_late = expires, retries, acks_late
+        self.options, self.created_at, self.task_id = options, created_at, task_id
+
+    def make(self, args: Iterable[Any] | None, kwargs: dict[str, Any] | None,
+             task_id: str | None = None) -> Job:
+        name = self.name
+        if args is None:
+            args = ()
+        elif isinstance(args, (str, bytes, dict)):
+            raise ConfigurationError(
+                f"args of {name} must be a list or tuple, not {type(args).__name__} "
+                "(did you mean args=(value,)?)")
+        if kwargs is None:
+            kwargs = {}
+        elif not isinstance(kwargs, dict):
+            raise ConfigurationError(f"kwargs of {name} must be a dict, not "
+                                     f"{type(kwargs).__name__}")
+        payload = serializer.dumps_call(name, tuple(args), kwargs)
+        return Job(id=task_id or self.task_id or new_id(), task=name, payload=payload,
+                   queue=self.queue, priority=self.priority, eta=self.eta, expires=self.expires,
+                   retries=self.retries, acks_late=self.acks_late, options=self.options,
+                   created_at=self.created_at)
