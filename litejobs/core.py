@@ -20,8 +20,8 @@ from . import serializer
 from .config import Conf
 from .exceptions import ConfigurationError, NotRegistered
 from .job import PRIORITY_MAX, PRIORITY_MIN, Job, is_priority, new_id
+from .timeutil import check_timestamp, parse_rate, to_seconds, to_timestamp
 from .timeutil import now as clock_now
-from .timeutil import parse_rate, to_seconds, to_timestamp
 from .transports import Transport, open_transport
 
 if TYPE_CHECKING:
@@ -62,6 +62,11 @@ def default_app() -> Core:
 
 class Core:
     """Settings, store, registry and templates: what lower layers need of an App."""
+
+    #: Whether ``resolve_task`` may import the module a task name mentions. True for a
+    #: bare App (``litejobs worker`` without ``-A``); ``loading.load_app`` turns it off
+    #: when ``-A`` names the app module, so a job's name never drives an import.
+    import_tasks_by_name = True
 
     def __init__(self, url: str | None, main: str | None, settings: dict[str, Any]) -> None:
         global _default
@@ -115,11 +120,12 @@ class Core:
 
     def resolve_task(self, name: str) -> Task:
         """``find_task``, else import the name's module (``tasks.add`` imports ``tasks``),
-        as ``litejobs worker`` does without ``-A``; NotRegistered if still unknown."""
+        as ``litejobs worker`` does without ``-A`` (``import_tasks_by_name``);
+        NotRegistered if still unknown."""
         task = self.find_task(name)
         if task is not None:
             return task
-        module = name
+        module = name if self.import_tasks_by_name else ""
         while "." in module:
             module = module.rpartition(".")[0]
             try:
@@ -134,6 +140,10 @@ class Core:
             if task is not None:
                 return task
             break
+        if not self.import_tasks_by_name:
+            raise NotRegistered(f"task {name!r} is not registered by the app module this "
+                                "worker was started with (-A); check the name, or import "
+                                "the module that defines it from the app module")
         raise NotRegistered(
             f"task {name!r} is not registered in this worker (start it with -A MODULE, or "
             "check the name)")
@@ -172,6 +182,9 @@ class Core:
         """
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"task name must be a non-empty string, not {name!r}")
+        if "\0" in name or not _storable(name):
+            raise ConfigurationError(f"task name {name!r} cannot be stored: it holds a NUL "
+                                     "character or a lone surrogate")
         if task is None:
             task = self.find_task(name)
         now = clock_now()
@@ -183,7 +196,8 @@ class Core:
             if "countdown" in opts:
                 if "eta" in opts:
                     raise ConfigurationError(f"give countdown or eta for {name}, not both")
-                when = now + to_seconds(opts["countdown"], "countdown")
+                when = check_timestamp(now + to_seconds(opts["countdown"], "countdown"),
+                                       "countdown")
             elif "eta" in opts:
                 when = to_timestamp(opts["eta"], "eta")
 
@@ -195,12 +209,13 @@ class Core:
             if isinstance(expires, dt.datetime):
                 expires_at = to_timestamp(expires, "expires")
             else:
-                expires_at = now + to_seconds(expires, "expires")
+                expires_at = check_timestamp(now + to_seconds(expires, "expires"), "expires")
 
-        queue = opts.get("queue") or (task.queue if task else None) \
-            or conf["task_default_queue"]
-        if not isinstance(queue, str):
-            raise ConfigurationError(f"queue for {name} must be a string, not {queue!r}")
+        queue = opts["queue"] if "queue" in opts else \
+            (task.queue if task else None) or conf["task_default_queue"]
+        if not isinstance(queue, str) or not queue:
+            raise ConfigurationError(f"queue for {name} must be a non-empty string, "
+                                     f"not {queue!r}")
         priority = opts.get("priority")
         if priority is None:
             priority = task.priority if task and task.priority is not None \
@@ -238,6 +253,15 @@ class Core:
         raise NotImplementedError("running inline needs a litejobs.App")
 
 
+def _storable(text: str) -> bool:
+    """True if ``text`` is valid Unicode (no lone surrogates) and so can be stored."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class JobTemplate:
     """A checked job description awaiting arguments: ``make(args, kwargs)`` is cheap."""
 
@@ -265,6 +289,10 @@ class JobTemplate:
         elif not isinstance(kwargs, dict):
             raise ConfigurationError(f"kwargs of {name} must be a dict, not "
                                      f"{type(kwargs).__name__}")
+        for key in kwargs:
+            if type(key) is not str:
+                raise ConfigurationError(f"kwargs of {name}: keyword names must be strings, "
+                                         f"not {key!r}")
         payload = serializer.dumps_call(name, tuple(args), kwargs)
         return Job(id=task_id or self.task_id or new_id(), task=name, payload=payload,
                    queue=self.queue, priority=self.priority, eta=self.eta, expires=self.expires,

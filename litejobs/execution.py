@@ -140,6 +140,8 @@ def _call(core: Core, job: Job, task: Task, args: tuple, kwargs: dict,
         return Execution(outcomes.retried(job, when, reason), task=task, exc=reason)
     except Reject as reject:
         return _failed(core, job, task, reject)
+    except SystemExit as exc:  # sys.exit() in a task fails its job, not the pool child
+        return _failed(core, job, task, exc)
     except Exception as exc:
         delay = outcomes.autoretry_delay(task, job, exc)
         if delay is not None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import builtins
-import importlib
+import sys
 import traceback as tb
 from typing import Any
 
 from . import serializer
-from .exceptions import SerializationError, TaskError
+from .exceptions import TaskError
 from .job import Failure
 
 
@@ -36,17 +36,37 @@ class ExceptionInfo:
 
 
 def describe(exc: BaseException, with_traceback: bool = True) -> Failure:
-    """A Failure for ``exc``: its class path, message, traceback and (if packable) args."""
+    """A Failure for ``exc``: its class path, message, traceback and (if packable) args.
+
+    Never raises: an exception whose ``str()`` raises gets a placeholder message, and
+    ``sys.exit()`` inside a task is described as such (the pool child lives on)."""
+    error_type = class_path(type(exc))
     try:
         args = serializer.dumps(list(exc.args), "exception args")
-    except SerializationError:
+    except Exception:
         args = None
-    text = "".join(tb.format_exception(type(exc), exc, exc.__traceback__)) if with_traceback \
-        else None
-    return Failure(error_type=class_path(type(exc)), message=str(exc), traceback=text, args=args)
+    if isinstance(exc, SystemExit):
+        message = f"sys.exit({exc.code!r}) called inside the task"
+    else:
+        try:
+            message = str(exc)
+        except Exception:
+            message = f"<{error_type}: str() failed>"
+    text = None
+    if with_traceback:
+        try:
+            text = "".join(tb.format_exception(type(exc), exc, exc.__traceback__))
+        except Exception:
+            text = f"{error_type}: {message}\n(the traceback could not be formatted)\n"
+    return Failure(error_type=error_type, message=message, traceback=text, args=args)
 
 
 def _find_class(path: str) -> type | None:
+    """The class ``path`` names, from builtins or a module this process already imported.
+
+    Never imports: the path comes from the store, and importing a module a stored
+    value names would let whoever can write the store run code here (Celery's
+    CVE-2021-23727)."""
     if "." not in path:
         found = getattr(builtins, path, None)
         return found if isinstance(found, type) else None
@@ -54,9 +74,8 @@ def _find_class(path: str) -> type | None:
     # Walk back for nested classes: "pkg.mod.Outer.Inner".
     parts = qualname.split(".")
     while module_name:
-        try:
-            obj: Any = importlib.import_module(module_name)
-        except Exception:
+        obj: Any = sys.modules.get(module_name)
+        if obj is None:
             module_name, _, head = module_name.rpartition(".")
             parts.insert(0, head)
             continue
@@ -70,11 +89,14 @@ def _find_class(path: str) -> type | None:
 
 def rebuild(error_type: str | None, message: str | None, args: bytes | None,
             traceback: str | None) -> BaseException:
-    """The task's own exception where its class can be imported, else TaskError."""
+    """The task's own exception where its class is already imported here (or a builtin),
+    else TaskError carrying the type's name."""
     error_type = error_type or "Exception"
     message = message or ""
     cls = _find_class(error_type)
-    if cls is not None and issubclass(cls, BaseException):
+    # Only Exception subclasses: a stored SystemExit or KeyboardInterrupt must not end
+    # the process that reads the result.
+    if cls is not None and issubclass(cls, Exception):
         exc: BaseException | None = None
         if args is not None:
             try:

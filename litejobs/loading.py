@@ -32,6 +32,8 @@ def load_app(spec: str | None, url: str | None) -> App:
     """The App named by ``-A`` (``module``, ``module:attr`` or ``path/to/file.py``), on ``url``.
 
     Without ``-A``, a bare App on ``url``: tasks are imported by name when first seen.
+    With ``-A``, only the tasks the app module (and what it imports) registers: a job's
+    task name never makes this process import a module.
     The store given on the command line wins over the one the module's App names.
     """
     if os.getcwd() not in sys.path:
@@ -61,6 +63,8 @@ def load_app(spec: str | None, url: str | None) -> App:
     elif url and app.url != url:
         app.close()
         app.url = url
+    if spec:
+        app.import_tasks_by_name = False
     return app
 
 

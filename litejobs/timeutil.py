@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import time
 
@@ -22,7 +23,11 @@ def to_seconds(value: float | int | dt.timedelta, what: str = "duration") -> flo
     if isinstance(value, dt.timedelta):
         return value.total_seconds()
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        seconds = float(value)
+        if not math.isfinite(seconds):
+            raise ConfigurationError(f"{what} must be a finite number of seconds, "
+                                     f"not {value!r}")
+        return seconds
     raise ConfigurationError(f"{what} must be seconds (int or float) or a timedelta, "
                              f"not {type(value).__name__}")
 
@@ -33,7 +38,18 @@ def to_timestamp(value: dt.datetime, what: str = "datetime") -> float:
         raise ConfigurationError(f"{what} must be a datetime, not {type(value).__name__}")
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
-    return value.timestamp()
+    return check_timestamp(value.timestamp(), what)
+
+
+def check_timestamp(value: float, what: str = "time") -> float:
+    """``value`` (epoch seconds) if this platform can represent it as a date, else a
+    ConfigurationError naming ``what``."""
+    try:
+        from_timestamp(value)
+    except (OverflowError, OSError, ValueError):
+        raise ConfigurationError(f"{what} lies beyond the dates this platform can "
+                                 f"represent ({value!r} seconds since the epoch)") from None
+    return value
 
 
 def from_timestamp(value: float | None) -> dt.datetime | None:
