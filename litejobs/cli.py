@@ -218,7 +218,11 @@ def metrics(db: str) -> None:
               help="USER:PASSWORD for HTTP basic auth (or $LITEJOBS_DASHBOARD_AUTH); "
                    "required to bind anywhere but loopback.")
 @click.option("--read-only", is_flag=True, help="Show everything, change nothing.")
-def dashboard(db: str, host: str, port: int, auth: str | None, read_only: bool) -> None:
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+              help="Also serve requests naming this host (repeatable; '*' for any). "
+                   "Loopback names and the bound address are always allowed.")
+def dashboard(db: str, host: str, port: int, auth: str | None, read_only: bool,
+              allow_hosts: tuple[str, ...]) -> None:
     """Serve the web dashboard (queues, workers, jobs, schedules, actions, /metrics)."""
     try:  # the [dashboard] extra: imported only when asked for
         import uvicorn  # noqa: PLC0415 - optional extra
@@ -244,8 +248,10 @@ def dashboard(db: str, host: str, port: int, auth: str | None, read_only: bool) 
     app.transport  # noqa: B018 - open (and check) the store before serving
     click.echo(f"litejobs dashboard: http://{host}:{port}/ for {safe_url(db)}"
                + (" (read-only)" if read_only else ""), err=True)
-    uvicorn.run(create_app(app, auth=credentials, read_only=read_only), host=host, port=port,
-                log_level="warning")
+    bound = [] if host in ("0.0.0.0", "::", "") else [host]
+    uvicorn.run(create_app(app, auth=credentials, read_only=read_only,
+                           allowed_hosts=[*bound, *allow_hosts]),
+                host=host, port=port, log_level="warning")
 
 
 @main.command()

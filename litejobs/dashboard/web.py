@@ -1,19 +1,25 @@
 """The dashboard's routes: pages, a JSON feed the pages poll, actions, /metrics.
 
 Everything reads and acts through the transport interface, with the same verbs the
-CLI uses. Safe by default: loopback unless ``--auth`` is given; every change is a POST
-carrying a CSRF token (double-submit: a SameSite=Strict cookie and a form field must
-match); nothing changes on GET; ``--read-only`` hides and refuses every action.
+CLI uses. Safe by default: loopback unless ``--auth`` is given; a request naming a host
+other than a loopback name, the bound address or an ``--allow-host`` name is refused
+(DNS rebinding); every change is a POST from our own origin (``Origin``, else
+``Referer``) carrying a CSRF token signed with a secret of this process (the same in a
+SameSite=Strict cookie and a form field), so a cookie planted by another page on this
+host is worthless; nothing changes on GET; ``--read-only`` hides and refuses every
+action.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import math
 import secrets
 import urllib.parse
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +49,9 @@ from ..transports import safe_url
 HERE = Path(__file__).parent
 CSRF_COOKIE = "litejobs_csrf"
 PAGE_SIZE = 50
+MAX_PAGE = 10**9  # later pages are clamped to this one (the store's offsets are 64-bit)
+#: names a browser on this machine may use for the dashboard, besides --allow-host ones
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 TRUNCATE = 2000  # characters of an argument or result shown
 
 
@@ -74,17 +83,73 @@ class _Auth(BaseHTTPMiddleware):
                                  headers={"WWW-Authenticate": 'Basic realm="litejobs"'})
 
 
+def host_name(header: str) -> str:
+    """The host of a ``Host`` header (or a URL's netloc): no port, no brackets, lower case."""
+    host = header.strip().lower()
+    if host.startswith("["):
+        host = host[1:].partition("]")[0]
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
+    return host.rstrip(".")
+
+
+class _AllowedHosts(BaseHTTPMiddleware):
+    """Refuse a request whose Host header names none of ``hosts`` (DNS rebinding)."""
+
+    def __init__(self, app: Any, hosts: Iterable[str]) -> None:
+        super().__init__(app)
+        self.hosts = {host_name(h) for h in (*LOOPBACK_HOSTS, *hosts)}
+        self.any = "*" in self.hosts
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        header = request.headers.get("host", "")
+        if self.any or host_name(header) in self.hosts:
+            return await call_next(request)
+        return PlainTextResponse(
+            f"host {header!r} is not one this dashboard serves; start it with "
+            "--allow-host NAME to allow that name", status_code=400)
+
+
+def _same_origin(request: Request) -> bool:
+    """True if a POST comes from a page of ours: its Origin (else Referer) names our host."""
+    source = request.headers.get("origin") or request.headers.get("referer")
+    if not source:
+        return False
+    parts = urllib.parse.urlsplit(source)
+    host = request.headers.get("host", "")
+    return parts.scheme in ("http", "https") and bool(host) and \
+        parts.netloc.lower() == host.lower()
+
+
 def create_app(litejobs_app: App, auth: tuple[str, str] | None = None,
-               read_only: bool = False) -> Starlette:
-    """The dashboard as an ASGI app (serve it with uvicorn, or mount it in yours)."""
+               read_only: bool = False, allowed_hosts: Iterable[str] = ()) -> Starlette:
+    """The dashboard as an ASGI app (serve it with uvicorn, or mount it in yours).
+
+    It serves requests naming ``localhost``, a loopback address or one of
+    ``allowed_hosts`` (``"*"``: any); mounted behind another name, list that name.
+    """
     store = litejobs_app
+    secret = secrets.token_bytes(32)  # signs CSRF tokens; a new one each process
+
+    def sign(nonce: str) -> str:
+        return hmac.new(secret, nonce.encode(), hashlib.sha256).hexdigest()
+
+    def new_token() -> str:
+        nonce = secrets.token_urlsafe(18)
+        return f"{nonce}.{sign(nonce)}"
+
+    def signed(token: str) -> bool:
+        nonce, sep, mac = token.rpartition(".")
+        return bool(sep and nonce) and hmac.compare_digest(mac.encode(), sign(nonce).encode())
     env = Environment(loader=FileSystemLoader(HERE / "templates"),
                       autoescape=select_autoescape(["html"]))
     env.filters["iso"] = _iso
     env.filters["short"] = _short
 
     def page(request: Request, name: str, **context: Any) -> HTMLResponse:
-        token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+        token = request.cookies.get(CSRF_COOKIE, "")
+        if not signed(token):
+            token = new_token()
         html = env.get_template(name).render(request=request, csrf=token, read_only=read_only,
                                              store=safe_url(store.url), **context)
         response = HTMLResponse(html)
@@ -97,9 +162,12 @@ def create_app(litejobs_app: App, auth: tuple[str, str] | None = None,
         # Forms are urlencoded; parsing them here saves a multipart dependency.
         body = (await request.body()).decode("utf-8", "replace")
         form = {k: v[-1] for k, v in urllib.parse.parse_qs(body).items()}
+        if not _same_origin(request):
+            raise _Refused("this POST does not come from a page of this dashboard "
+                           "(Origin/Referer)")
         cookie = request.cookies.get(CSRF_COOKIE, "")
         token = str(form.get("csrf", ""))
-        if not cookie or not hmac.compare_digest(cookie, token):
+        if not signed(cookie) or not hmac.compare_digest(cookie.encode(), token.encode()):
             raise _Refused("missing or wrong CSRF token")
         return form
 
@@ -128,7 +196,7 @@ def create_app(litejobs_app: App, auth: tuple[str, str] | None = None,
         except ValueError:
             return PlainTextResponse(f"unknown state {state!r}", status_code=400)
         try:
-            page_no = max(1, int(q.get("page", "1")))
+            page_no = min(max(1, int(q.get("page", "1"))), MAX_PAGE)
         except ValueError:
             page_no = 1
         rows = store.transport.list_jobs(state=job_state, queue=q.get("queue") or None,
@@ -208,7 +276,9 @@ def create_app(litejobs_app: App, auth: tuple[str, str] | None = None,
         Route("/metrics", metrics),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    middleware = [Middleware(_Auth, user=auth[0], password=auth[1])] if auth else []
+    middleware = [Middleware(_AllowedHosts, hosts=list(allowed_hosts))]
+    if auth:
+        middleware.append(Middleware(_Auth, user=auth[0], password=auth[1]))
     return Starlette(routes=routes, middleware=middleware,
                      exception_handlers={_Refused: refused})
 

@@ -43,9 +43,16 @@ class Dashboard:
             return False
 
     def request(self, path: str, data: dict | None = None, auth: str | None = None,
-                cookie: bool = True) -> tuple[int, str, dict]:
+                cookie: bool = True, headers: dict | None = None) -> tuple[int, str, dict]:
+        """GET ``path``, or POST ``data`` (from our own origin, as a browser would, unless
+        ``headers`` says otherwise)."""
         body = urllib.parse.urlencode(data).encode() if data is not None else None
         req = urllib.request.Request(self.base + path, data=body)
+        sent = {"Origin": self.base} if data is not None else {}
+        sent.update(headers or {})
+        for name, value in sent.items():
+            if value is not None:
+                req.add_header(name, value)
         if auth:
             req.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
         if cookie and self.cookie:
@@ -165,3 +172,65 @@ def test_binding_beyond_loopback_requires_auth(store_path):
                           "0.0.0.0", "--port", str(free_port())], cwd=TESTS_DIR,
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 2 and "--auth" in out.stderr
+
+
+def test_dns_rebinding_is_refused(app, dashboard):
+    # Given a dashboard on loopback, without --auth, and a name an attacker controls
+    d = dashboard("--allow-host", "jobs.internal")
+    evil = f"rebind.attacker.test:{d.port}"
+    # Then a request naming that host is refused, page or action
+    status, body, _ = d.request("/", headers={"Host": evil})
+    assert status == 400 and "rebind.attacker.test" in body
+    token = d.csrf()
+    status, _, _ = d.request("/queues/default/pause", data={"csrf": token},
+                             headers={"Host": evil, "Origin": f"http://{evil}"})
+    assert status == 400
+    assert app.transport.list_paused_queues() == []
+    # while loopback names, the bound address and --allow-host names are served
+    for host in (f"127.0.0.1:{d.port}", f"localhost:{d.port}", "localhost",
+                 f"[::1]:{d.port}", f"jobs.internal:{d.port}", f"JOBS.internal:{d.port}"):
+        assert d.request("/", headers={"Host": host})[0] == 200, host
+
+
+def test_every_post_checks_origin_or_referer(app, dashboard):
+    d = dashboard()
+    token = d.csrf()
+    path, form = "/queues/default/pause", {"csrf": token}
+    assert d.request(path, data=form, headers={"Origin": "http://evil.test"})[0] == 403
+    assert d.request(path, data=form, headers={"Origin": f"http://localhost:{d.port}"}
+                     )[0] == 403  # another origin, though the same machine
+    assert d.request(path, data=form, headers={
+        "Origin": None, "Referer": "http://evil.test/page"})[0] == 403
+    assert d.request(path, data=form, headers={"Origin": None})[0] == 403  # neither
+    assert app.transport.list_paused_queues() == []
+    assert d.request(path, data=form, headers={
+        "Origin": None, "Referer": d.base + "/jobs"})[0] == 303
+    assert app.transport.list_paused_queues() == ["default"]
+
+
+def test_a_planted_csrf_cookie_is_refused(app, dashboard):
+    d = dashboard()
+    # Given a cookie planted by another page on this host (cookies ignore the port)
+    d.cookie = "litejobs_csrf=planted-by-another-port"
+    status, _, _ = d.request("/queues/default/pause",
+                             data={"csrf": "planted-by-another-port"})
+    assert status == 403
+    # nor does a token another dashboard process signed work here
+    other = dashboard()
+    d.cookie, token = "", other.csrf()
+    d.cookie = other.cookie
+    assert d.request("/queues/default/pause", data={"csrf": token})[0] == 403
+    assert app.transport.list_paused_queues() == []
+
+
+@pytest.mark.parametrize("path", [
+    "/jobs?page=99999999999999999999999", "/jobs?page=-99999999999999999999999",
+    "/jobs?page=" + "9" * 5000, "/jobs?page=1e9", "/jobs?page=nan", "/jobs?page=%00",
+    "/jobs?q=%00", "/jobs?q=%ED%A0%80", "/jobs?queue=%00&task=%FF%FE",
+    "/jobs/%ED%A0%80", "/jobs/%00", "/jobs?state=%00", "/jobs?" + "a=1&" * 2000,
+])
+def test_hostile_urls_never_get_a_500(app, dashboard, path):
+    jobs.add.delay(1, 1)
+    d = dashboard()
+    status, body, _ = d.request(path)
+    assert status in (200, 303, 400, 404), (status, body[:500])
