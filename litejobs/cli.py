@@ -10,6 +10,7 @@ import json
 import signal
 import sys
 import time
+import urllib.parse
 from typing import Any
 
 import click
@@ -45,6 +46,18 @@ def _open(db: str) -> App:
 def _fail(message: str, code: int = EXIT_ERROR) -> None:
     click.echo(f"litejobs: {message}", err=True)
     sys.exit(code)
+
+
+def _warn_password_in_url(db: str) -> None:
+    """Warn (once, from the process the user started) about a password on the command line."""
+    try:
+        password = "://" in db and urllib.parse.urlsplit(db).password
+    except ValueError:
+        password = None
+    if password:
+        click.echo("litejobs: warning: the store URL carries a password, which every user "
+                   "of this machine can read in its command line (ps); give it as "
+                   "$LITEJOBS_REDIS_PASSWORD or app.conf.redis_password instead", err=True)
 
 
 class _Group(click.Group):
@@ -92,6 +105,7 @@ def worker(db: str, app_spec: str | None, concurrency: int | None, queues: str |
     once across every worker on the store: -Q emails:2,default
     """
     setup_logging(loglevel)
+    _warn_password_in_url(db)
     app = load_app(app_spec, db)
     queue_list, queue_limits = parse_queues(queues)
     supervisor = Supervisor(app, queues=queue_list, concurrency=concurrency, pool=pool,
@@ -132,6 +146,7 @@ def parse_queues(spec: str | None) -> tuple[list[str] | None, dict[str, int]]:
 def beat(db: str, app_spec: str | None, loglevel: str) -> None:
     """Send periodic jobs on schedule. Run several: one leads, the others stand by."""
     setup_logging(loglevel)
+    _warn_password_in_url(db)
     app = load_app(app_spec, db)
     runner = Beat(app)
     if not runner.entries:
