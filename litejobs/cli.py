@@ -39,8 +39,13 @@ def load_app(spec: str | None, url: str | None) -> App:
         raise click.BadParameter(str(exc), param_hint="-A/--app") from None
 
 
-def _open(db: str) -> App:
-    return App(db)
+def _open(db: str, mode: str = "existing") -> App:
+    """The App on store ``db`` for one command: the store must exist (``mode="read"``:
+    and is never written), and a damaged file is refused before anything is written."""
+    app = App(db)
+    app.store_mode = mode
+    app.verify_store = True
+    return app
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> None:
@@ -107,6 +112,7 @@ def worker(db: str, app_spec: str | None, concurrency: int | None, queues: str |
     setup_logging(loglevel)
     _warn_password_in_url(db)
     app = load_app(app_spec, db)
+    app.verify_store = True  # once, here: the pool children are not checked again
     queue_list, queue_limits = parse_queues(queues)
     supervisor = Supervisor(app, queues=queue_list, concurrency=concurrency, pool=pool,
                             max_tasks_per_child=max_tasks_per_child,
@@ -148,6 +154,8 @@ def beat(db: str, app_spec: str | None, loglevel: str) -> None:
     setup_logging(loglevel)
     _warn_password_in_url(db)
     app = load_app(app_spec, db)
+    app.verify_store = True
+    app.transport  # noqa: B018 - open (and check) the store before announcing anything
     runner = Beat(app)
     if not runner.entries:
         click.echo("litejobs beat: no schedules (beat_schedule, add_periodic_task); "
@@ -187,7 +195,7 @@ def resume(db: str, queue: str) -> None:
 def events(db: str, as_json: bool, from_start: bool, count: int | None,
            timeout: float | None) -> None:
     """Tail job events live, like `celery events` (Ctrl-C to stop)."""
-    transport = _open(db).transport
+    transport = _open(db, "read").transport
     seq = 0 if from_start else transport.get_last_event_seq()
     shown = 0
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -222,7 +230,7 @@ def events(db: str, as_json: bool, from_start: bool, count: int | None,
 @click.argument("db")
 def metrics(db: str) -> None:
     """Print the store's metrics in Prometheus' text format."""
-    click.echo(prometheus(_open(db)), nl=False)
+    click.echo(prometheus(_open(db, "read")), nl=False)
 
 
 @main.command()
@@ -259,7 +267,7 @@ def dashboard(db: str, host: str, port: int, auth: str | None, read_only: bool,
     if not loopback and credentials is None:
         raise click.UsageError(f"binding to {host} exposes the dashboard beyond this machine: "
                                "give --auth USER:PASSWORD (or $LITEJOBS_DASHBOARD_AUTH)")
-    app = _open(db)
+    app = _open(db, "read" if read_only else "existing")
     app.transport  # noqa: B018 - open (and check) the store before serving
     click.echo(f"litejobs dashboard: http://{host}:{port}/ for {safe_url(db)}"
                + (" (read-only)" if read_only else ""), err=True)
@@ -274,7 +282,7 @@ def dashboard(db: str, host: str, port: int, auth: str | None, read_only: bool,
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(db: str, as_json: bool) -> None:
     """Queues by state, live workers, and warnings."""
-    data = status_data(_open(db))
+    data = status_data(_open(db, "read"))
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -312,7 +320,7 @@ def status(db: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def inspect(db: str, job_id: str, as_json: bool) -> None:
     """One job, whole: arguments, state, attempts, result or error, times."""
-    job = _open(db).transport.get(job_id)
+    job = _open(db, "read").transport.get(job_id)
     if job is None:
         _fail(f"no job {job_id} in {safe_url(db)} (never sent, or its result expired)",
               EXIT_NOT_FOUND)

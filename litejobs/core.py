@@ -67,6 +67,11 @@ class Core:
     #: bare App (``litejobs worker`` without ``-A``); ``loading.load_app`` turns it off
     #: when ``-A`` names the app module, so a job's name never drives an import.
     import_tasks_by_name = True
+    #: How the store is opened (the CLI sets these): "create" it if missing, or only an
+    #: "existing" one, or "read" it without writing; ``verify_store`` checks its pages
+    #: first, so that a damaged file is refused before anything is written.
+    store_mode = "create"
+    verify_store = False
 
     def __init__(self, url: str | None, main: str | None, settings: dict[str, Any]) -> None:
         global _default
@@ -93,6 +98,7 @@ class Core:
                     self._transport = open_transport(
                         self.url, durability=conf.durability,
                         events=conf.worker_send_task_events, prefix=conf.redis_key_prefix,
+                        mode=self.store_mode, verify=self.verify_store,
                         username=conf.redis_username
                         or os.environ.get("LITEJOBS_REDIS_USERNAME"),
                         password=conf.redis_password

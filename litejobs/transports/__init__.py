@@ -22,9 +22,16 @@ def safe_url(url: str) -> str:
 
 
 def open_transport(url: str, **options: Any) -> Transport:
-    """``redis://`` / ``rediss://`` is Redis; a path or ``sqlite:///path`` is SQLite."""
+    """``redis://`` / ``rediss://`` is Redis; a path or ``sqlite:///path`` is SQLite.
+
+    For a SQLite file, ``mode`` ("create", "existing" or "read": see
+    sqlite/connection.py) and ``verify`` (check every page first) say how to open it;
+    a Redis server has no file to create or check, and ignores them.
+    """
     if not isinstance(url, str) or not url:
         raise ValueError(f"store URL must be a non-empty string, not {url!r}")
+    mode = options.pop("mode", "create")
+    verify = options.pop("verify", False)
     if url.startswith(("redis://", "rediss://", "unix://")):
         try:
             # only for a redis:// URL: redis-py is an optional extra
@@ -39,4 +46,4 @@ def open_transport(url: str, **options: Any) -> Transport:
             ) from None
         return RedisTransport(url, **options)
     return SQLiteTransport(url, durability=options.get("durability", "normal"),
-                           events=options.get("events", True))
+                           events=options.get("events", True), mode=mode, verify=verify)

@@ -8,6 +8,9 @@ new file at once. The statements live in queries.sql (``schema_1``, ``schema_2``
 
 from __future__ import annotations
 
+import logging
+import os
+
 import apsw
 import filelock
 
@@ -18,6 +21,9 @@ SCHEMA_VERSION = 2
 APPLICATION_ID = 0x4C4A4F42  # "LJOB" in the header marks a litejobs store
 # version -> the query that brings a store from version - 1 to it
 MIGRATIONS = {1: "schema_1", 2: "schema_2"}
+
+SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite file
+log = logging.getLogger("litejobs.store")
 
 #: every statement in queries.sql, by name
 Q = {name: body.strip() for name, body in load_named_sections(__package__, "queries.sql").items()}
@@ -31,22 +37,49 @@ def _read_header(conn: apsw.Connection, path: str) -> tuple[int, int, int]:
             "SELECT (SELECT application_id FROM pragma_application_id), "
             "(SELECT user_version FROM pragma_user_version), "
             "(SELECT count(*) FROM sqlite_master)").fetchall()
-    except (apsw.NotADBError, apsw.CorruptError):
+    except (apsw.NotADBError, apsw.CorruptError) as exc:
+        if _starts_like_sqlite(path):
+            raise damaged(path, str(exc)) from None
         raise SchemaError(f"{path} is not a SQLite database, so not a litejobs "
                           "store; nothing was changed") from None
     app_id, version, tables = rows[0]
     return app_id, version, tables
 
 
-def check_schema(conn: apsw.Connection, path: str) -> None:
-    """Refuse foreign or newer files before writing a byte; create or migrate ours."""
+def damaged(path: str, detail: str) -> StoreError:
+    """The one refusal for a store whose pages are damaged, or cut short."""
+    return StoreError(f"store {path} is damaged or truncated ({detail}); nothing was "
+                      "changed. Restore it from a backup, or salvage what is left with "
+                      f"`sqlite3 {path} .recover`")
+
+
+def _starts_like_sqlite(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
+    except OSError:
+        return False
+
+
+def check_schema(conn: apsw.Connection, path: str, create: bool = True) -> None:
+    """Refuse foreign or newer files before writing a byte; create or migrate ours
+    (with ``create=False``, refuse a file that is not a current store yet)."""
     app_id, version, tables = _read_header(conn, path)
     if app_id == APPLICATION_ID and version == SCHEMA_VERSION:
         return
     _refuse_foreign(path, app_id, version, tables)
+    if not create:
+        if app_id == 0:
+            raise StoreError(f"no such store: {path} is an empty file (nothing was "
+                             "changed); a producer or worker creates the store")
+        raise SchemaError(f"store {path} has schema version {version}; a producer or "
+                          f"worker of this litejobs migrates it to {SCHEMA_VERSION}. "
+                          "Nothing was changed.")
     with filelock.FileLock(path + ".lock", mode=0o600):
         app_id, version, tables = _read_header(conn, path)
         _refuse_foreign(path, app_id, version, tables)
+        if app_id == 0:
+            _make_private(path)
         # WAL before the first table: a file where it cannot be set is never written to
         mode = conn.execute("PRAGMA journal_mode = wal").fetchall()[0][0]
         if mode != "wal":
@@ -63,6 +96,17 @@ def check_schema(conn: apsw.Connection, path: str) -> None:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+
+def _make_private(path: str) -> None:
+    """A new store (and its -wal/-shm, which SQLite creates with the file's mode) 0600."""
+    for name in (path, path + "-wal", path + "-shm"):
+        try:
+            if os.path.exists(name) and os.stat(name).st_mode & 0o077:
+                os.chmod(name, 0o600)
+        except OSError as exc:
+            log.warning("could not make %s private (mode 0600): %s; other users of this "
+                        "machine may read its jobs", name, exc.strerror)
 
 
 def _refuse_foreign(path: str, app_id: int, version: int, tables: int) -> None:

@@ -26,7 +26,8 @@ class SQLiteTransport(Transport):
     """Jobs, results and heartbeats in one SQLite file."""
 
     def __init__(self, path: str, durability: str = "normal",
-                 busy_timeout: float = BUSY_TIMEOUT, events: bool = True) -> None:
+                 busy_timeout: float = BUSY_TIMEOUT, events: bool = True,
+                 mode: str = "create", verify: bool = False) -> None:
         if path.startswith("sqlite:///"):
             path = path[len("sqlite:///"):]
         elif path.startswith("sqlite://"):
@@ -38,7 +39,7 @@ class SQLiteTransport(Transport):
         self.path = os.path.abspath(path)
         self.durability = durability
         self.events = events  # record job events when claiming and settling
-        self._db = Database(self.path, durability, busy_timeout)
+        self._db = Database(self.path, durability, busy_timeout, mode, verify)
 
     def __repr__(self) -> str:
         return f"<SQLiteTransport {self.path}>"
