@@ -87,6 +87,7 @@ def dashboard(store_path, app):
     started = []
 
     def start(*args: str) -> Dashboard:
+        app.transport  # noqa: B018 - the store exists: the dashboard never creates one
         d = Dashboard(store_path, *args)
         started.append(d)
         wait_until(d.up, 20, message="dashboard listening")
