@@ -23,7 +23,6 @@ import select
 import struct
 import threading
 import time
-import urllib.parse
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -31,7 +30,8 @@ from typing import Any
 import apsw
 
 from ...exceptions import StoreError
-from .schema import check_schema, damaged
+from .files import connect, store_error, verify_pages
+from .schema import check_schema
 
 BUSY_TIMEOUT = 60.0  # seconds a write may wait for the lock before StoreError
 WAKE_SETTLE_SECONDS = 0.01  # how long a wake-up waits for the commit it saw to appear
@@ -60,7 +60,8 @@ def open_store(path: str, durability: str, on_busy: Any, mode: str = "create",
         raise ValueError(f"mode must be one of {OPEN_MODES}, not {mode!r}")
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
-        raise StoreError(f"cannot open store {path}: directory {directory} does not exist")
+        raise StoreError(f"{'cannot open' if mode == 'create' else 'no such'} store "
+                         f"{path}: directory {directory} does not exist")
     if not os.path.exists(path):
         if mode != "create":
             raise StoreError(f"no such store: {path} does not exist (nothing was created; "
@@ -73,9 +74,8 @@ def open_store(path: str, durability: str, on_busy: Any, mode: str = "create",
             pass
         except OSError as exc:
             raise StoreError(f"cannot create store {path}: {exc.strerror}") from None
-    read_only = mode == "read" and not _writable(path)
     try:
-        conn = _connect(path, read_only)
+        conn = connect(path, read_only=mode == "read")
     except apsw.CantOpenError:
         raise StoreError(f"cannot open store {path}: permission denied or "
                          "not a regular file") from None
@@ -97,85 +97,6 @@ def open_store(path: str, durability: str, on_busy: Any, mode: str = "create",
         conn.close()
         raise
     return conn
-
-
-def _writable(path: str) -> bool:
-    try:
-        if os.statvfs(path).f_flag & os.ST_RDONLY:
-            return False
-    except OSError:
-        pass
-    return os.access(path, os.W_OK)
-
-
-def _connect(path: str, read_only: bool) -> apsw.Connection:
-    if not read_only:
-        return apsw.Connection(path, flags=apsw.SQLITE_OPEN_READWRITE)
-    conn = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READONLY)
-    try:
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
-        return conn
-    except (apsw.CantOpenError, apsw.ReadOnlyError, apsw.IOError):
-        # A WAL store whose -shm cannot be created (a read-only mount, closed
-        # cleanly): nothing can write it, so reading it as immutable is exact.
-        conn.close()
-    uri = "file:" + urllib.parse.quote(path) + "?immutable=1"
-    return apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
-
-
-def verify_pages(conn: apsw.Connection, path: str) -> None:
-    """StoreError if ``PRAGMA quick_check`` finds the file damaged."""
-    try:
-        rows = conn.execute("PRAGMA quick_check(1)").fetchall()
-    except apsw.Error as exc:
-        mapped = store_error(path, exc)
-        raise mapped or damaged(path, str(exc)) from None
-    if rows != [("ok",)]:
-        if _wal_cut_short(path):  # pages unreadable because the log they are in is gone
-            raise _wal_lost(path)
-        raise damaged(path, str(rows[0][0]).replace("\n", " ").strip())
-
-
-_WAL_INDEX = struct.Struct("=IIIBBHI")  # the -shm's header: version ... szPage, mxFrame
-_WAL_HEADER, _FRAME_HEADER = 32, 24
-
-
-def _wal_cut_short(path: str) -> bool:
-    """True if the -wal holds fewer frames than the -shm says it does (deleted or
-    truncated under a process that still has the store open)."""
-    try:
-        with open(path + "-shm", "rb") as f:
-            header = f.read(_WAL_INDEX.size)
-        _, _, _, _, _, page_size, frames = _WAL_INDEX.unpack(header)
-        wal_size = os.path.getsize(path + "-wal") if os.path.exists(path + "-wal") else 0
-    except (OSError, struct.error):
-        return False
-    page_size = 65536 if page_size == 1 else page_size
-    return frames > 0 and wal_size < _WAL_HEADER + frames * (_FRAME_HEADER + page_size)
-
-
-def _wal_lost(path: str) -> StoreError:
-    return StoreError(
-        f"store {path} cannot be read: its write-ahead log {path}-wal was deleted (or cut "
-        "short) while a process had the store open. Nothing is lost yet: the processes "
-        "that still hold the log write it back when they stop cleanly (SIGTERM); stop "
-        "them, then start again")
-
-
-def store_error(path: str, exc: BaseException) -> StoreError | None:
-    """apsw's ``exc`` on the store at ``path`` as a StoreError naming its cause."""
-    if isinstance(exc, apsw.FullError):
-        return StoreError(f"disk full: cannot write to store {path}")
-    if isinstance(exc, apsw.ReadOnlyError):
-        return StoreError(f"store {path} is read-only")
-    if isinstance(exc, (apsw.CorruptError, apsw.NotADBError)) or (
-            isinstance(exc, apsw.SQLError) and "malformed" in str(exc)):
-        return damaged(path, str(exc))
-    if isinstance(exc, apsw.IOError):
-        if _wal_cut_short(path):
-            return _wal_lost(path)
-        return StoreError(f"I/O error on store {path}: {exc}")
-    return None
 
 
 def _configure(conn: apsw.Connection, durability: str) -> None:

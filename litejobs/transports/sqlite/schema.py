@@ -16,6 +16,7 @@ import filelock
 
 from ...exceptions import SchemaError, StoreError
 from ..common import load_named_sections
+from .files import damaged
 
 SCHEMA_VERSION = 2
 APPLICATION_ID = 0x4C4A4F42  # "LJOB" in the header marks a litejobs store
@@ -44,13 +45,6 @@ def _read_header(conn: apsw.Connection, path: str) -> tuple[int, int, int]:
                           "store; nothing was changed") from None
     app_id, version, tables = rows[0]
     return app_id, version, tables
-
-
-def damaged(path: str, detail: str) -> StoreError:
-    """The one refusal for a store whose pages are damaged, or cut short."""
-    return StoreError(f"store {path} is damaged or truncated ({detail}); nothing was "
-                      "changed. Restore it from a backup, or salvage what is left with "
-                      f"`sqlite3 {path} .recover`")
 
 
 def _starts_like_sqlite(path: str) -> bool:
