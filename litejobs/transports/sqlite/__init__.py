@@ -1,6 +1,7 @@
 """The SQLite store: one file in WAL mode, through apsw.
 
     connection.py   opening, pragmas, forks, busy waits, wake-ups (inotify)
+    files.py        read-only opening, page checks, apsw's errors as StoreError
     schema.py       the file's marker and version, numbered migrations
     reads.py        queries that write nothing
     writes.py       enqueue, claim, settle, revoke, chord joins
