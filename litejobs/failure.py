@@ -35,6 +35,16 @@ class ExceptionInfo:
         return f"<ExceptionInfo: {self.exception!r}>"
 
 
+def message_of(exc: BaseException) -> str:
+    """``str(exc)``, or a placeholder where that raises; ``sys.exit()`` said as such."""
+    if isinstance(exc, SystemExit):
+        return f"sys.exit({exc.code!r}) called inside the task"
+    try:
+        return str(exc)
+    except Exception:
+        return f"<{class_path(type(exc))}: str() failed>"
+
+
 def describe(exc: BaseException, with_traceback: bool = True) -> Failure:
     """A Failure for ``exc``: its class path, message, traceback and (if packable) args.
 
@@ -45,13 +55,7 @@ def describe(exc: BaseException, with_traceback: bool = True) -> Failure:
         args = serializer.dumps(list(exc.args), "exception args")
     except Exception:
         args = None
-    if isinstance(exc, SystemExit):
-        message = f"sys.exit({exc.code!r}) called inside the task"
-    else:
-        try:
-            message = str(exc)
-        except Exception:
-            message = f"<{error_type}: str() failed>"
+    message = message_of(exc)
     text = None
     if with_traceback:
         try:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from .core import Core
 from .exceptions import LiteJobsError
 from .execution import Execution, run_job
+from .failure import message_of
 from .job import Job, JobState, Outcome
 from .scoreboard import Scoreboard
 from .timeutil import now as clock_now
@@ -145,7 +146,7 @@ def _log_outcome(job: Job, execution: Execution) -> None:
 
 
 def _short(exc: BaseException | None) -> str:
-    return f"{type(exc).__name__}: {exc}" if exc is not None else "-"
+    return f"{type(exc).__name__}: {message_of(exc)}" if exc is not None else "-"
 
 
 class InProcessWorker:

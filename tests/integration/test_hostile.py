@@ -20,7 +20,7 @@ from helpers import TESTS_DIR, wait_until
 
 
 def test_a_task_that_misbehaves_never_costs_a_pool_child(app, start_worker):
-    start_worker("-A", "hostile_jobs", "-c", "1")
+    start_worker("-A", "hostile_jobs", "-c", "1", "-l", "info")  # info: it logs each outcome
     child = jobs.pid.delay().get(timeout=20)
     unprintable = hostile_jobs.unprintable.delay()
     exited = hostile_jobs.exits.delay(3)
