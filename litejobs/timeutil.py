@@ -23,7 +23,10 @@ def to_seconds(value: float | int | dt.timedelta, what: str = "duration") -> flo
     if isinstance(value, dt.timedelta):
         return value.total_seconds()
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int past any float
+            seconds = math.inf
         if not math.isfinite(seconds):
             raise ConfigurationError(f"{what} must be a finite number of seconds, "
                                      f"not {value!r}")

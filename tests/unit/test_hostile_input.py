@@ -23,7 +23,8 @@ def app(store_path):
 
 @pytest.mark.parametrize("option", ["countdown", "expires"])
 @pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan"), 1e300, -1e300,
-                                   dt.timedelta.max])
+                                   10**400, dt.timedelta.max],
+                         ids=["inf", "-inf", "nan", "1e300", "-1e300", "10**400", "timedelta.max"])
 def test_impossible_durations_are_refused_naming_the_option(app, option, value):
     with pytest.raises(ConfigurationError, match=option):
         jobs.add.apply_async((1, 2), **{option: value})
