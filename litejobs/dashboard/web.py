@@ -141,6 +141,7 @@ def create_app(litejobs_app: App, auth: tuple[str, str] | None = None,
     def signed(token: str) -> bool:
         nonce, sep, mac = token.rpartition(".")
         return bool(sep and nonce) and hmac.compare_digest(mac.encode(), sign(nonce).encode())
+
     env = Environment(loader=FileSystemLoader(HERE / "templates"),
                       autoescape=select_autoescape(["html"]))
     env.filters["iso"] = _iso
