@@ -44,6 +44,10 @@ class BeatEntryState:
     schedule: str
     last_run: float | None
     next_run: float | None
+    origin: str = "code"  #: "code" (beat_schedule, add_periodic_task: read-only) or "store"
+    enabled: bool = True
+    spec: str | None = None  #: a stored schedule's definition (JSON text), None for code's
+    updated_at: float | None = None
 
 
 @dataclasses.dataclass
@@ -308,7 +312,30 @@ class BeatVerbs(abc.ABC):
 
     @abc.abstractmethod
     def sync_schedules(self, entries: Sequence[tuple[str, str, str]]) -> None:
-        """Store ``(name, task, schedule text)`` for each schedule; forget the others."""
+        """Store ``(name, task, schedule text)`` for each schedule from code; forget the
+        other schedules from code (stored ones stay). A stored schedule of the same name
+        becomes code's."""
+
+    @abc.abstractmethod
+    def save_schedule(self, name: str, task: str, schedule: str, spec: str, now: float,
+                      create: bool) -> bool:
+        """Store a schedule kept in the store (``origin`` "store"), defined by ``spec``.
+
+        ``create``: a new one, enabled; False if the name is taken. Else: change a stored
+        one (its last run stays, its next run is recomputed); False if there is no stored
+        schedule of that name (schedules from code are read-only).
+        """
+
+    @abc.abstractmethod
+    def delete_schedule(self, name: str) -> bool:
+        """Forget a stored schedule; False if none of that name (or it is from code)."""
+
+    @abc.abstractmethod
+    def set_schedule_enabled(self, name: str, enabled: bool, now: float) -> bool:
+        """Enable or disable a stored schedule; False if none of that name (or from code).
+
+        A disabled schedule's slots do not fire (``fire_schedule`` refuses them).
+        """
 
     @abc.abstractmethod
     def fire_schedule(self, name: str, slot: float, job: Job | None, next_run: float,
@@ -316,7 +343,7 @@ class BeatVerbs(abc.ABC):
         """Record that ``slot`` fired and enqueue ``job``, in one transaction, once.
 
         Returns False (and enqueues nothing) if that slot or a later one already fired,
-        or if no schedule of that name is stored.
+        if no schedule of that name is stored, or if it is disabled.
         """
 
     @abc.abstractmethod

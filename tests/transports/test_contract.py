@@ -582,6 +582,54 @@ def test_schedules_sync_and_each_slot_fires_once(transport):
             for e in transport.list_schedules()] == [("b", "t.b2", "every 10s", NOW + 5)]
 
 
+def test_stored_schedules_are_saved_edited_and_kept_apart_from_code(transport):
+    transport.sync_schedules([("code", "t.c", "<every 5s>")])
+    assert transport.save_schedule("mine", "t.m", "<every 60s>", '{"s": 1}', NOW, create=True)
+    assert not transport.save_schedule("mine", "t.x", "x", "{}", NOW, create=True)  # taken
+    assert not transport.save_schedule("code", "t.x", "x", "{}", NOW, create=True)
+    assert not transport.save_schedule("code", "t.x", "x", "{}", NOW, create=False)  # code's
+    assert not transport.save_schedule("nope", "t.x", "x", "{}", NOW, create=False)
+    entries = {e.name: e for e in transport.list_schedules()}
+    assert (entries["code"].origin, entries["code"].enabled, entries["code"].spec) == (
+        "code", True, None)
+    mine = entries["mine"]
+    assert (mine.origin, mine.enabled, mine.task, mine.schedule, mine.spec, mine.updated_at
+            ) == ("store", True, "t.m", "<every 60s>", '{"s": 1}', NOW)
+    assert transport.fire_schedule("mine", NOW, make_job(id="m-1"), NOW + 60, NOW)
+    # an edit keeps the last run and forgets the next one (the beat recomputes it)
+    assert transport.save_schedule("mine", "t.m2", "<every 2s>", '{"s": 2}', NOW + 1,
+                                   create=False)
+    mine = {e.name: e for e in transport.list_schedules()}["mine"]
+    assert (mine.task, mine.schedule, mine.spec, mine.last_run, mine.next_run,
+            mine.updated_at) == ("t.m2", "<every 2s>", '{"s": 2}', NOW, None, NOW + 1)
+    # disabled: its slots are refused; enabled again: they fire
+    assert transport.set_schedule_enabled("mine", False, NOW + 2)
+    assert not transport.set_schedule_enabled("code", False, NOW + 2)  # code's: read-only
+    assert not transport.set_schedule_enabled("nope", False, NOW + 2)
+    assert not {e.name: e for e in transport.list_schedules()}["mine"].enabled
+    assert not transport.fire_schedule("mine", NOW + 2, make_job(id="m-2"), NOW + 4, NOW + 2)
+    assert transport.get("m-2") is None
+    assert transport.set_schedule_enabled("mine", True, NOW + 3)
+    assert transport.fire_schedule("mine", NOW + 4, make_job(id="m-3"), NOW + 6, NOW + 4)
+    assert transport.get("m-3").state is JobState.PENDING
+    # syncing code's schedules forgets code's that are gone, never stored ones
+    transport.sync_schedules([])
+    assert [e.name for e in transport.list_schedules()] == ["mine"]
+    assert not transport.delete_schedule("nope")
+    assert transport.delete_schedule("mine")
+    assert not transport.delete_schedule("mine")
+    assert transport.list_schedules() == []
+
+
+def test_a_stored_schedule_of_a_name_code_declares_becomes_codes(transport):
+    assert transport.save_schedule("x", "t.m", "<every 60s>", "{}", NOW, create=True)
+    transport.set_schedule_enabled("x", False, NOW)
+    transport.sync_schedules([("x", "t.c", "<every 5s>")])
+    (x,) = transport.list_schedules()
+    assert (x.origin, x.enabled, x.spec, x.task) == ("code", True, None, "t.c")
+    assert not transport.delete_schedule("x")
+
+
 # -- events ---------------------------------------------------------------------------------
 def test_events_of_claims_and_outcomes(transport):
     assert transport.list_events(0) == [] and transport.get_last_event_seq() == 0

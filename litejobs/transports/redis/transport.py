@@ -327,13 +327,28 @@ class RedisTransport(Transport):
     def sync_schedules(self, entries: Sequence[tuple[str, str, str]]) -> None:
         names = {name for name, _task, _schedule in entries}
         for old in self.r.smembers(self._key("beat", "names")):
-            if old.decode() not in names:
+            key = self._key("beat", "entry", old.decode())
+            if old.decode() not in names and self.r.hget(key, "origin") in (None, b"code"):
                 self.r.srem(self._key("beat", "names"), old)
-                self.r.delete(self._key("beat", "entry", old.decode()))
+                self.r.delete(key)
         for name, task, schedule in entries:
             self.r.sadd(self._key("beat", "names"), name)
-            self.r.hset(self._key("beat", "entry", name),
-                        mapping={"task": task, "schedule": schedule})
+            key = self._key("beat", "entry", name)
+            self.r.hset(key, mapping={"task": task, "schedule": schedule, "origin": "code",
+                                      "enabled": "1"})
+            self.r.hdel(key, "spec")
+
+    def save_schedule(self, name: str, task: str, schedule: str, spec: str, now: float,
+                      create: bool) -> bool:
+        return bool(self._scripts.run("schedule_save", now, name, task, schedule, spec,
+                                      "1" if create else "0"))
+
+    def delete_schedule(self, name: str) -> bool:
+        return bool(self._scripts.run("schedule_edit", 0, name, "delete"))
+
+    def set_schedule_enabled(self, name: str, enabled: bool, now: float) -> bool:
+        return bool(self._scripts.run("schedule_edit", now, name,
+                                      "enable" if enabled else "disable"))
 
     def fire_schedule(self, name: str, slot: float, job: Job | None, next_run: float,
                       now: float) -> bool:

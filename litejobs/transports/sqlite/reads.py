@@ -124,7 +124,7 @@ def get_beat_leader(conn: apsw.Connection, now: float) -> str | None:
 
 
 def list_schedules(conn: apsw.Connection) -> list[BeatEntryState]:
-    return [BeatEntryState(*r) for r in conn.execute(Q["beat_entries"])]
+    return [BeatEntryState(*r[:6], bool(r[6]), *r[7:]) for r in conn.execute(Q["beat_entries"])]
 
 
 # -- events ---------------------------------------------------------------------------------

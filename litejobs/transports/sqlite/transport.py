@@ -271,11 +271,28 @@ class SQLiteTransport(Transport):
     def sync_schedules(self, entries: Sequence[tuple[str, str, str]]) -> None:
         with self._db as conn, self._db.write():
             names = {name for name, _task, _schedule in entries}
-            for row in conn.execute(Q["beat_entries"]).fetchall():
+            for row in conn.execute(Q["beat_code_names"]).fetchall():
                 if row[0] not in names:
                     conn.execute(Q["beat_delete"], (row[0],))
             for entry in entries:
                 conn.execute(Q["beat_upsert"], entry)
+
+    def save_schedule(self, name: str, task: str, schedule: str, spec: str, now: float,
+                      create: bool) -> bool:
+        with self._db as conn, self._db.write():
+            conn.execute(Q["schedule_create" if create else "schedule_update"],
+                         (name, task, schedule, spec, now))
+            return conn.changes() > 0
+
+    def delete_schedule(self, name: str) -> bool:
+        with self._db as conn, self._db.write():
+            conn.execute(Q["schedule_delete"], (name,))
+            return conn.changes() > 0
+
+    def set_schedule_enabled(self, name: str, enabled: bool, now: float) -> bool:
+        with self._db as conn, self._db.write():
+            conn.execute(Q["schedule_enable"], (name, int(enabled), now))
+            return conn.changes() > 0
 
     def fire_schedule(self, name: str, slot: float, job: Job | None, next_run: float,
                       now: float) -> bool:
