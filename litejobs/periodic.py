@@ -186,11 +186,14 @@ class Schedules:
         return {e.name for e in entries_of(self.app)}
 
     def _stored(self, name: str) -> Entry:
+        read_only = ConfigurationError(f"schedule {name!r} is declared in code and "
+                                       "read-only here; change it in the code")
+        if name in self._code_names():
+            raise read_only
         for state in self.app.transport.list_schedules():
             if state.name == name:
-                if state.origin != "store" or name in self._code_names():
-                    raise ConfigurationError(f"schedule {name!r} is declared in code and "
-                                             "read-only here; change it in the code")
+                if state.origin != "store":
+                    raise read_only
                 return decode(state)
         raise ConfigurationError(f"no stored schedule named {name!r}")
 
