@@ -7,7 +7,6 @@ each change up within a second.
 from __future__ import annotations
 
 import json
-import math
 
 import click
 
@@ -59,7 +58,7 @@ def ls(db: str, app_spec: str | None, as_json: bool) -> None:
         click.echo(json.dumps([{
             "name": s.name, "task": s.task, "schedule": s.schedule, "origin": s.origin,
             "enabled": s.enabled, "last_run": iso(s.last_run),
-            "next_run": None if s.next_run in (None, math.inf) else iso(s.next_run),
+            "next_run": iso(s.next_run),
             "args": list(s.args), "kwargs": s.kwargs, "options": s.options,
         } for s in rows], indent=2))
         return
@@ -67,7 +66,7 @@ def ls(db: str, app_spec: str | None, as_json: bool) -> None:
         click.echo("no schedules")
     for s in rows:
         state = "enabled" if s.enabled else "disabled"
-        nxt = "-" if s.next_run in (None, math.inf) else iso(s.next_run)
+        nxt = iso(s.next_run) or "-"
         click.echo(f"{s.name}  {s.task}  {s.schedule}  [{s.origin}, {state}]  next: {nxt}")
 
 

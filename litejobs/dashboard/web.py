@@ -39,6 +39,7 @@ from ..metrics import job_data, prometheus, status_data
 from ..timeutil import from_timestamp
 from ..timeutil import now as clock_now
 from ..transports import safe_url
+from . import pages
 
 HERE = Path(__file__).parent
 CSRF_COOKIE = "litejobs_csrf"
@@ -82,6 +83,7 @@ def create_app(litejobs_app: App, auth: tuple[str, str] | None = None,
                       autoescape=select_autoescape(["html"]))
     env.filters["iso"] = _iso
     env.filters["short"] = _short
+    env.filters["progress"] = pages.progress_of
 
     def page(request: Request, name: str, **context: Any) -> HTMLResponse:
         token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
@@ -197,6 +199,7 @@ def create_app(litejobs_app: App, auth: tuple[str, str] | None = None,
         return PlainTextResponse("use POST", status_code=405)
 
     routes = [
+        *pages.routes(store, page, checked_form),  # schedules, live job state, bulk actions
         Route("/", overview),
         Route("/api/overview", overview_json),
         Route("/jobs", jobs),
