@@ -51,8 +51,8 @@ def test_a_schedule_added_on_the_page_fires_on_a_running_beat_and_stops_when_dis
         beat.wait(10)
 
 
-def test_a_progress_jobs_bar_moves_without_a_reload(app, dashboard, browser, start_worker,
-                                                    tmp_path):  # noqa: F811
+def test_a_progress_jobs_bar_moves_without_a_reload(
+        app, dashboard, browser, start_worker, tmp_path):  # noqa: F811
     start_worker("-A", "jobs", "-c", "1")
     job = jobs.slow_progress.delay(8, 0.7)
     wait_until(lambda: job.state == "PROGRESS", 20, message="the job to report progress")
