@@ -50,6 +50,38 @@ class BeatEntryState:
     updated_at: float | None = None
 
 
+JOB_SORTS = ("created", "done", "task", "state", "queue", "runtime")
+
+
+@dataclasses.dataclass
+class JobQuery:
+    """What ``search_jobs`` looks for: filters, a search term, an order and a page.
+
+    ``task`` and ``text`` are substrings, case-sensitive: ``text`` matches a job's id,
+    its task name, or the text inside its arguments (string arguments, keyword names).
+    ``since``/``until`` bound the creation time (``since <= created_at < until``).
+    Jobs are ordered by ``sort`` (one of ``JOB_SORTS``; unset times and runtimes count
+    as smallest), ties by enqueue order in the same direction.
+    """
+
+    state: JobState | None = None
+    queue: str | None = None
+    task: str | None = None
+    text: str | None = None
+    since: float | None = None
+    until: float | None = None
+    sort: str = "created"
+    descending: bool = True
+    limit: int = 50
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        if self.sort not in JOB_SORTS:
+            raise ValueError(f"sort must be one of {', '.join(JOB_SORTS)}, not {self.sort!r}")
+        if self.limit < 0 or self.offset < 0:
+            raise ValueError("limit and offset must not be negative")
+
+
 @dataclasses.dataclass
 class Event:
     """Something that happened to a job, as workers record it."""
@@ -160,6 +192,10 @@ class JobVerbs(abc.ABC):
         offset: int = 0,
     ) -> list[Job]:
         """Jobs, newest first, filtered."""
+
+    @abc.abstractmethod
+    def search_jobs(self, query: JobQuery) -> list[Job]:
+        """Jobs matching ``query``, in its order, one page (the dashboard's job list)."""
 
     @abc.abstractmethod
     def count_jobs(self) -> dict[str, dict[str, int]]:

@@ -12,9 +12,11 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from litejobs import serializer
 from litejobs.job import ChordSpec, Failure, Job, JobState, Outcome, new_id
-from litejobs.transports.base import Transport, WorkerInfo
+from litejobs.transports.base import JobQuery, Transport, WorkerInfo
 
 NOW = 1_700_000_000.0
 
@@ -28,6 +30,47 @@ def make_job(task="t.add", queue="default", priority=0, eta=NOW, **kw) -> Job:
 def worker_info(id="w1", queues=("default",)) -> WorkerInfo:
     return WorkerInfo(id=id, host="h", pid=1, queues=list(queues), concurrency=1,
                       started_at=NOW)
+
+
+def test_search_jobs_filters_searches_sorts_and_pages(transport):
+    def job(task, queue, args, kwargs, at):
+        j = Job(id=new_id(), task=task, payload=serializer.dumps_call(task, args, kwargs),
+                queue=queue, eta=at, created_at=at)
+        transport.enqueue([j], at)
+        return j
+
+    a = job("reports.daily", "default", ("invoice-4711",), {}, NOW)
+    b = job("mail.send", "mail", (), {"to": "ann@example.com"}, NOW + 10)
+    c = job("reports.weekly", "reports", (42,), {}, NOW + 20)
+    (got,) = transport.claim(["mail"], "w1", 1, 1, NOW + 30)
+    transport.settle([Outcome(got.id, 1, JobState.SUCCESS, task=b.task, queue="mail",
+                              runtime=5)], NOW + 35)
+    (got,) = transport.claim(["reports"], "w1", 1, 1, NOW + 31)
+    transport.settle([Outcome(got.id, 1, JobState.FAILURE, task=c.task, queue="reports",
+                              runtime=2, failure=Failure("x.E", "m"))], NOW + 33)
+
+    def ids(**kw):
+        return [j.id for j in transport.search_jobs(JobQuery(**kw))]
+
+    assert ids() == [c.id, b.id, a.id] and ids(descending=False) == [a.id, b.id, c.id]
+    assert ids(state=JobState.SUCCESS) == [b.id] and ids(queue="reports") == [c.id]
+    assert ids(task="reports") == [c.id, a.id] and ids(task="Reports") == []
+    assert ids(text="4711") == [a.id]  # inside a string argument
+    assert ids(text="ann@") == [b.id]  # inside a keyword argument's value
+    assert ids(text="mail.") == [b.id]  # the task name
+    assert ids(text=a.id[-12:]) == [a.id]  # the id
+    assert ids(text="nothing-like-it") == []
+    assert ids(since=NOW + 10) == [c.id, b.id] and ids(until=NOW + 10) == [a.id]
+    assert ids(since=NOW + 5, until=NOW + 15) == [b.id]
+    assert ids(sort="task", descending=False) == [b.id, a.id, c.id]
+    assert ids(sort="runtime") == [b.id, c.id, a.id]  # 5 s, 2 s, none
+    assert ids(sort="runtime", descending=False) == [a.id, c.id, b.id]
+    assert ids(sort="done") == [b.id, c.id, a.id]
+    assert ids(sort="state", descending=False) == [c.id, a.id, b.id]  # failure, pending, ...
+    assert ids(limit=1, offset=1) == [b.id] and ids(sort="task", limit=2, offset=2) == [b.id]
+    assert ids(task="reports", text="weekly", state=JobState.FAILURE) == [c.id]
+    with pytest.raises(ValueError, match="sort must be one of"):
+        JobQuery(sort="nope")
 
 
 def test_enqueue_and_get(transport):

@@ -12,9 +12,9 @@ from ... import serializer
 from ...exceptions import StoreError
 from ...job import ChordSpec, Job, JobState, Outcome
 from .. import safe_url
-from ..base import EVENTS_KEPT, BeatEntryState, Event, Lost, Transport, WorkerInfo
+from ..base import EVENTS_KEPT, BeatEntryState, Event, JobQuery, Lost, Transport, WorkerInfo
 from ..common import REVOKED_ERROR_TYPE, log_stale, revoke_message
-from . import codec
+from . import codec, search
 from .codec import pack
 from .scripts import Scripts
 from .wakeups import WakeListener
@@ -148,6 +148,9 @@ class RedisTransport(Transport):
                 if len(out) >= limit:
                     break
         return out
+
+    def search_jobs(self, query: JobQuery) -> list[Job]:
+        return search.search_jobs(self.r, self._key("all"), self.get_many, query)
 
     def count_jobs(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}

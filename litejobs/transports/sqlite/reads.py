@@ -14,7 +14,7 @@ import apsw
 from ... import serializer
 from ...exceptions import SerializationError
 from ...job import Job, JobState
-from ..base import BeatEntryState, Event, Lost, WorkerInfo
+from ..base import BeatEntryState, Event, JobQuery, Lost, WorkerInfo
 from .schema import Q
 
 JOB_COLUMNS = tuple(c.strip() for c in " ".join(
@@ -68,6 +68,37 @@ def list_jobs(conn: apsw.Connection, state: JobState | None, queue: str | None,
     sql = SELECT_JOB + (" WHERE " + " AND ".join(where) if where else "")
     sql += " ORDER BY seq DESC LIMIT ? OFFSET ?"
     return [row_to_job(r) for r in conn.execute(sql, (*params, limit, offset))]
+
+
+_SORT_SQL = {"created": "seq", "done": "done_at", "task": "task", "state": "state",
+             "queue": "queue", "runtime": "(done_at - started_at)"}
+
+
+def search_jobs(conn: apsw.Connection, q: JobQuery) -> list[Job]:
+    where, params = [], []
+    for column, value in (("state", q.state.value if q.state else None), ("queue", q.queue)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if q.task:
+        where.append("instr(task, ?) > 0")
+        params.append(q.task)
+    if q.since is not None:
+        where.append("created_at >= ?")
+        params.append(q.since)
+    if q.until is not None:
+        where.append("created_at < ?")
+        params.append(q.until)
+    if q.text:
+        # msgpack keeps strings as their UTF-8 bytes: a substring of a string argument
+        # is a substring of the packed payload
+        where.append("(instr(id, ?) > 0 OR instr(task, ?) > 0 OR instr(payload, ?) > 0)")
+        params.extend([q.text, q.text, q.text.encode()])
+    direction = "DESC" if q.descending else "ASC"
+    order = [f"{_SORT_SQL[q.sort]} {direction}"] if q.sort != "created" else []
+    sql = SELECT_JOB + (" WHERE " + " AND ".join(where) if where else "")
+    sql += " ORDER BY " + ", ".join([*order, f"seq {direction}"]) + " LIMIT ? OFFSET ?"
+    return [row_to_job(r) for r in conn.execute(sql, (*params, q.limit, q.offset))]
 
 
 def count_jobs(conn: apsw.Connection) -> dict[str, dict[str, int]]:

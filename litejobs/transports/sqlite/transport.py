@@ -15,7 +15,7 @@ from typing import Any
 from ... import serializer
 from ...exceptions import StoreError
 from ...job import ChordSpec, Job, JobState, Outcome
-from ..base import BeatEntryState, Event, Lost, Transport, WorkerInfo
+from ..base import BeatEntryState, Event, JobQuery, Lost, Transport, WorkerInfo
 from ..common import log_stale
 from . import reads, writes
 from .connection import BUSY_TIMEOUT, Database
@@ -134,6 +134,10 @@ class SQLiteTransport(Transport):
                   task: str | None = None, limit: int = 100, offset: int = 0) -> list[Job]:
         with self._db as conn:
             return reads.list_jobs(conn, state, queue, task, limit, offset)
+
+    def search_jobs(self, query: JobQuery) -> list[Job]:
+        with self._db as conn:
+            return reads.search_jobs(conn, query)
 
     def count_jobs(self) -> dict[str, dict[str, int]]:
         with self._db as conn:
