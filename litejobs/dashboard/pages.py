@@ -24,6 +24,7 @@ from ..metrics import iso
 from ..schedules import parse_schedule
 from ..serializer import loads
 from ..timeutil import now as clock_now
+from . import joblist
 
 Page = Callable[..., Response]
 CheckedForm = Callable[[Request], Awaitable[dict[str, Any]]]
@@ -168,6 +169,7 @@ def routes(store: App, page: Page, checked_form: CheckedForm) -> list[Route]:
         return confirm(request, done, "/jobs")
 
     return [
+        Route("/jobs", joblist.make_handler(store, page)),
         Route("/schedules", schedules),
         Route("/schedules/add", add_schedule, methods=["POST"]),
         Route("/schedules/{name}/{action}", schedule_action, methods=["POST"]),

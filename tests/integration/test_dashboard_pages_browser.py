@@ -54,7 +54,7 @@ def test_a_schedule_added_on_the_page_fires_on_a_running_beat_and_stops_when_dis
 def test_a_progress_jobs_bar_moves_without_a_reload(
         app, dashboard, browser, start_worker, tmp_path):  # noqa: F811
     start_worker("-A", "jobs", "-c", "1")
-    job = jobs.slow_progress.delay(8, 0.7)
+    job = jobs.slow_progress.delay(30, 0.4)  # 12 s: long enough to watch, under load too
     wait_until(lambda: job.state == "PROGRESS", 20, message="the job to report progress")
     d = dashboard()
     page = browser.new_page()
@@ -69,7 +69,7 @@ def test_a_progress_jobs_bar_moves_without_a_reload(
     assert 0 < width <= 100
     if os.environ.get("LITEJOBS_UPDATE_SCREENSHOT"):
         page.screenshot(path=os.path.join(DOCS, "dashboard-job.png"), full_page=True)
-    assert job.get(timeout=30) == 8
+    assert job.get(timeout=60) == 30
     wait_until(lambda: page.inner_text("#job-state") == "SUCCESS", 15, message="SUCCESS shown")
 
 
@@ -94,3 +94,40 @@ def test_bulk_retry_runs_the_selected_jobs(app, dashboard, browser, start_worker
     if os.environ.get("LITEJOBS_UPDATE_SCREENSHOT"):
         page.goto(d.base + "/jobs")
         page.screenshot(path=os.path.join(DOCS, "dashboard-jobs.png"), full_page=True)
+
+
+def test_the_job_list_filters_sorts_and_finds_a_job_by_an_argument(
+        app, dashboard, browser):  # noqa: F811
+    # Given jobs of two tasks on two queues, one with a distinctive argument
+    needle = jobs.add.apply_async(("invoice-4711", "x"), queue="billing")
+    others = [jobs.add.delay(n, n) for n in range(3)] + [jobs.fail.delay("zzz")]
+    d = dashboard()
+    page = browser.new_page()
+    page.goto(d.base + "/jobs")
+    listed = page.eval_on_selector_all("#jobs tbody tr", "rows => rows.map(r => r.dataset.job)")
+    assert listed == [r.id for r in reversed([needle, *others])]  # newest first
+    # When searching for a substring of an argument, only that job is listed, args shown
+    page.fill("#filters input[name=q]", "4711")
+    page.click("#filters button")
+    rows = page.eval_on_selector_all("#jobs tbody tr", "rows => rows.map(r => r.dataset.job)")
+    assert rows == [needle.id]
+    assert "'invoice-4711', 'x'" in page.inner_text("#jobs tbody td.args")
+    # When filtering by queue and by a task substring
+    page.goto(d.base + "/jobs")
+    page.fill("#filters input[name=queue]", "billing")
+    page.click("#filters button")
+    assert page.eval_on_selector_all("#jobs tbody tr", "rs => rs.map(r => r.dataset.job)") == [
+        needle.id]
+    page.goto(d.base + "/jobs")
+    page.fill("#filters input[name=task]", "jobs.fa")
+    page.click("#filters button")
+    assert page.eval_on_selector_all("#jobs tbody tr", "rs => rs.map(r => r.dataset.job)") == [
+        others[-1].id]
+    # When sorting by task (a header click), then reversing it
+    page.goto(d.base + "/jobs")
+    page.click('#jobs th a[data-sort="task"]')
+    tasks = page.eval_on_selector_all("#jobs tbody td.task", "cs => cs.map(c => c.textContent)")
+    assert tasks == sorted(tasks, reverse=True) and tasks[0] == "jobs.fail"
+    page.click('#jobs th a[data-sort="task"]')
+    tasks = page.eval_on_selector_all("#jobs tbody td.task", "cs => cs.map(c => c.textContent)")
+    assert tasks == sorted(tasks) and tasks[-1] == "jobs.fail"

@@ -34,8 +34,8 @@ def worker_info(id="w1", queues=("default",)) -> WorkerInfo:
 
 def test_search_jobs_filters_searches_sorts_and_pages(transport):
     def job(task, queue, args, kwargs, at):
-        j = Job(id=f"{queue}-{new_id()}", task=task, payload=serializer.dumps_call(task, args, kwargs),
-                queue=queue, eta=at, created_at=at)
+        j = Job(id=f"{queue}-{new_id()}", task=task, queue=queue, eta=at, created_at=at,
+                payload=serializer.dumps_call(task, args, kwargs))
         transport.enqueue([j], at)
         return j
 
