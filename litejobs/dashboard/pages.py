@@ -9,6 +9,7 @@ what it did ("retried 12 jobs"), shown on the page it returns to.
 from __future__ import annotations
 
 import json
+import math
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,15 +21,19 @@ from starlette.routing import Route
 from .. import states
 from ..app import App
 from ..exceptions import LiteJobsError
+from ..job import JobState
 from ..metrics import iso
 from ..schedules import parse_schedule
 from ..serializer import loads
 from ..timeutil import now as clock_now
+from ..transports.base import JobQuery
 from . import joblist
 
 Page = Callable[..., Response]
 CheckedForm = Callable[[Request], Awaitable[dict[str, Any]]]
 BULK_LIMIT = 1000  # ids one bulk action takes
+CHART_SECONDS, CHART_BUCKET = 300.0, 10.0  # the throughput chart: 5 minutes, 10 s steps
+RUNNING_SHOWN = 500  # running jobs listed under the workers
 
 
 def confirm(request: Request, message: str, default: str = "/") -> RedirectResponse:
@@ -144,6 +149,26 @@ def routes(store: App, page: Page, checked_form: CheckedForm) -> list[Route]:
             "meta": meta if isinstance(meta, (dict, list, str, int, float)) else None,
         })
 
+    async def charts(request: Request) -> JSONResponse:
+        """The overview's live charts: finished jobs per second over the last five
+        minutes (success and failure apart) and each live worker's running jobs."""
+        now = clock_now()
+        since = math.floor((now - CHART_SECONDS) / CHART_BUCKET) * CHART_BUCKET
+        t = store.transport
+        ok = dict(t.count_throughput(since, CHART_BUCKET, ["task-succeeded"]))
+        bad = dict(t.count_throughput(since, CHART_BUCKET, ["task-failed"]))
+        points = [{"t": since + i * CHART_BUCKET,
+                   "success": ok.get(since + i * CHART_BUCKET, 0) / CHART_BUCKET,
+                   "failure": bad.get(since + i * CHART_BUCKET, 0) / CHART_BUCKET}
+                  for i in range(int(CHART_SECONDS / CHART_BUCKET) + 1)]
+        running: dict[str, list[dict[str, Any]]] = {}
+        for j in t.search_jobs(JobQuery(state=JobState.RUNNING, limit=RUNNING_SHOWN)):
+            running.setdefault(j.worker or "?", []).append({
+                "id": j.id, "task": j.task,
+                "for": round(now - j.started_at, 1) if j.started_at else None})
+        return JSONResponse({"now": now, "bucket": CHART_BUCKET, "throughput": points,
+                             "running": running})
+
     async def bulk(request: Request) -> Response:
         form = await checked_form(request)
         body = (await request.body()).decode("utf-8", "replace")
@@ -174,6 +199,7 @@ def routes(store: App, page: Page, checked_form: CheckedForm) -> list[Route]:
         Route("/schedules/add", add_schedule, methods=["POST"]),
         Route("/schedules/{name}/{action}", schedule_action, methods=["POST"]),
         Route("/api/jobs/{job_id}", job_live),
+        Route("/api/charts", charts),
         Route("/jobs/bulk", bulk, methods=["POST"]),
     ]
 

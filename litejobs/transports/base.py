@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from ..job import ChordSpec, Job, JobState, Outcome
 
+FINISHED_KINDS = ("task-succeeded", "task-failed")  #: the events of a job finishing
 EVENTS_KEPT = 100_000  # the newest job events a store keeps; older ones go with each prune
 
 
@@ -403,9 +404,11 @@ class EventVerbs(abc.ABC):
         """``(task, kind) -> (count, total runtime)`` over the events kept."""
 
     @abc.abstractmethod
-    def count_throughput(self, since: float, bucket: float) -> list[tuple[float, int]]:
-        """Jobs finished (succeeded or failed) per ``bucket`` seconds, from events whose
-        time is at or after ``since``: ``[(bucket start, n)]``, oldest first."""
+    def count_throughput(self, since: float, bucket: float,
+                         kinds: Sequence[str] = FINISHED_KINDS) -> list[tuple[float, int]]:
+        """Events of ``kinds`` (by default: jobs finished, succeeded or failed) per
+        ``bucket`` seconds, from events whose time is at or after ``since``:
+        ``[(bucket start, n)]``, oldest first."""
 
 
 class MaintenanceVerbs(abc.ABC):

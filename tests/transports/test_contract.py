@@ -704,6 +704,8 @@ def test_events_of_claims_and_outcomes(transport):
     first, second = (NOW + 1) // 60 * 60, (NOW + 70) // 60 * 60
     assert transport.count_throughput(NOW - 60, 60) == [(first, 1), (second, 1)]
     assert transport.count_throughput(NOW + 60, 60) == [(second, 1)]  # events from since on
+    assert transport.count_throughput(NOW - 60, 60, ["task-failed"]) == [(second, 1)]
+    assert transport.count_throughput(NOW - 60, 60, ["task-succeeded"]) == [(first, 1)]
 
 
 # -- maintenance ------------------------------------------------------------------------------

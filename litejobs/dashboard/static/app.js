@@ -1,21 +1,9 @@
-// Live overview: poll /api/overview every 2 s and update counts, workers and the chart.
+// Live overview: poll /api/overview every 2 s and update counts and workers (charts.js
+// draws the charts).
 (function () {
   const STATES = ["scheduled", "pending", "running", "success", "failure", "revoked"];
 
-  function drawChart(points) {
-    const svg = document.getElementById("chart");
-    if (!svg || !points.length) return;
-    const w = svg.width.baseVal.value, h = svg.height.baseVal.value;
-    const max = Math.max(1, ...points.map(p => p.per_second));
-    const step = w / Math.max(1, points.length - 1);
-    const path = points.map((p, i) =>
-      `${i ? "L" : "M"}${(i * step).toFixed(1)},${(h - 4 - (h - 12) * p.per_second / max).toFixed(1)}`).join(" ");
-    svg.innerHTML = `<path d="${path}" fill="none" stroke="#2563eb" stroke-width="2"/>` +
-      `<text x="4" y="12" font-size="10">${max.toFixed(1)}/s</text>`;
-  }
-
   function update(data) {
-    drawChart(data.throughput);
     for (const [queue, counts] of Object.entries(data.queues)) {
       const row = document.querySelector(`#queues tr[data-queue="${CSS.escape(queue)}"]`);
       if (!row) { location.reload(); return; }  // a new queue: redraw the page

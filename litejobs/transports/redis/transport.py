@@ -12,7 +12,16 @@ from ... import serializer
 from ...exceptions import StoreError
 from ...job import ChordSpec, Job, JobState, Outcome
 from .. import safe_url
-from ..base import EVENTS_KEPT, BeatEntryState, Event, JobQuery, Lost, Transport, WorkerInfo
+from ..base import (
+    EVENTS_KEPT,
+    FINISHED_KINDS,
+    BeatEntryState,
+    Event,
+    JobQuery,
+    Lost,
+    Transport,
+    WorkerInfo,
+)
 from ..common import REVOKED_ERROR_TYPE, log_stale, revoke_message
 from . import codec, search
 from .codec import pack
@@ -381,7 +390,8 @@ class RedisTransport(Transport):
             out[(task, kind)] = (int(value), float(runtimes.get(key, 0.0)))
         return out
 
-    def count_throughput(self, since: float, bucket: float) -> list[tuple[float, int]]:
+    def count_throughput(self, since: float, bucket: float,
+                         kinds: Sequence[str] = FINISHED_KINDS) -> list[tuple[float, int]]:
         # Newest first, by the time each event records (the caller's clock, not the
         # stream ids' server clock), until a whole batch is older than ``since``.
         per: dict[float, int] = {}
@@ -396,7 +406,7 @@ class RedisTransport(Transport):
                 if event.ts < since:
                     continue
                 newest_in_range = True
-                if event.kind in ("task-succeeded", "task-failed"):
+                if event.kind in kinds:
                     b = (event.ts // bucket) * bucket
                     per[b] = per.get(b, 0) + 1
             if not newest_in_range or len(batch) < EVENTS_BATCH:

@@ -267,7 +267,7 @@ SELECT task, kind, count(*), coalesce(sum(runtime), 0) FROM event GROUP BY task,
 
 -- name: finished_per_bucket
 SELECT CAST(ts / ?1 AS INTEGER) * ?1, count(*) FROM event
-WHERE ts >= ?2 AND kind IN ('task-succeeded', 'task-failed')
+WHERE ts >= ?2 AND kind IN (SELECT value FROM json_each(?3))
 GROUP BY 1 ORDER BY 1;
 
 -- name: prune_events

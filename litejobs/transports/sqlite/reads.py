@@ -6,6 +6,7 @@ except ``list_jobs``' filters and ``SELECT_JOB``, which are built here.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -163,9 +164,10 @@ def list_events(conn: apsw.Connection, seq: int, limit: int) -> list[Event]:
     return [Event(*row) for row in conn.execute(Q["events_since"], (seq, limit))]
 
 
-def count_throughput(conn: apsw.Connection, since: float,
-                     bucket: float) -> list[tuple[float, int]]:
-    return [(float(b), n) for b, n in conn.execute(Q["finished_per_bucket"], (bucket, since))]
+def count_throughput(conn: apsw.Connection, since: float, bucket: float,
+                     kinds: Sequence[str]) -> list[tuple[float, int]]:
+    return [(float(b), n) for b, n in conn.execute(Q["finished_per_bucket"],
+                                                    (bucket, since, json.dumps(list(kinds))))]
 
 
 def get_last_event_seq(conn: apsw.Connection) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 from ... import serializer
 from ...exceptions import StoreError
 from ...job import ChordSpec, Job, JobState, Outcome
-from ..base import BeatEntryState, Event, JobQuery, Lost, Transport, WorkerInfo
+from ..base import FINISHED_KINDS, BeatEntryState, Event, JobQuery, Lost, Transport, WorkerInfo
 from ..common import log_stale
 from . import reads, writes
 from .connection import BUSY_TIMEOUT, Database
@@ -325,9 +325,10 @@ class SQLiteTransport(Transport):
         with self._db as conn:
             return reads.count_events(conn)
 
-    def count_throughput(self, since: float, bucket: float) -> list[tuple[float, int]]:
+    def count_throughput(self, since: float, bucket: float,
+                         kinds: Sequence[str] = FINISHED_KINDS) -> list[tuple[float, int]]:
         with self._db as conn:
-            return reads.count_throughput(conn, since, bucket)
+            return reads.count_throughput(conn, since, bucket, kinds)
 
     # -- maintenance -------------------------------------------------------------------
     def prune(self, now: float, limit: int = 500) -> int:
