@@ -23,7 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from .core import Core
-from .periodic import Entry, decode, entries_of
+from .periodic import Entry, decode, entries_of, read_only_entries, seed_editable
 from .timeutil import now as clock_now
 from .transports.base import BeatEntryState
 
@@ -43,7 +43,7 @@ class Beat:
         self.app = app
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.lease = lease
-        self.entries = entries_of(app)
+        self.entries = read_only_entries(app)
         self.leading = False
         self._synced = False
 
@@ -51,6 +51,7 @@ class Beat:
         """Store the schedules declared in code; forget those no longer there."""
         self.app.transport.sync_schedules(
             [(e.name, e.task, repr(e.schedule)) for e in self.entries])
+        seed_editable(self.app)
         self._synced = True
 
     def run_once(self, now: float | None = None) -> float:

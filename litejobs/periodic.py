@@ -37,22 +37,45 @@ class Entry:
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
     origin: str = "code"  #: "code" or "store"
     enabled: bool = True
+    editable: bool = False  #: from code, but stored once and then edited at runtime
+
+
+def read_only_entries(app: Core) -> list[Entry]:
+    """The schedules from code that stay read-only (all but those marked editable)."""
+    return [e for e in entries_of(app) if not e.editable]
+
+
+def seed_editable(app: Core) -> None:
+    """Store each schedule from code marked ``"editable": True`` that is not stored yet;
+    from then on the stored one rules (edits made at runtime are kept)."""
+    stored = {s.name for s in app.transport.list_schedules()}
+    for e in entries_of(app):
+        if e.editable and e.name not in stored:
+            app.transport.save_schedule(e.name, e.task, repr(e.schedule),
+                                        encode(e.task, e.schedule, e.args, e.kwargs,
+                                               e.options), clock_now(), create=True)
 
 
 def entries_of(app: Core) -> list[Entry]:
-    """Every schedule the app declares: ``conf.beat_schedule`` and ``add_periodic_task``."""
+    """Every schedule the app declares: ``conf.beat_schedule`` and ``add_periodic_task``.
+
+    A ``beat_schedule`` entry with ``"editable": True`` is stored on first sight and
+    from then on edited at runtime like any stored schedule.
+    """
     found: dict[str, Entry] = {}
     for name, spec in app.conf.beat_schedule.items():
         if not isinstance(spec, dict) or "task" not in spec or "schedule" not in spec:
             raise ConfigurationError(
                 f"beat_schedule[{name!r}] needs at least 'task' and 'schedule'")
-        unknown = set(spec) - {"task", "schedule", "args", "kwargs", "options", "relative"}
+        unknown = set(spec) - {"task", "schedule", "args", "kwargs", "options", "relative",
+                               "editable"}
         if unknown:
             raise ConfigurationError(
                 f"beat_schedule[{name!r}] has unknown key(s) {', '.join(sorted(unknown))}")
         found[name] = Entry(name, spec["task"], as_schedule(spec["schedule"]),
                             tuple(spec.get("args") or ()), dict(spec.get("kwargs") or {}),
-                            dict(spec.get("options") or {}))
+                            dict(spec.get("options") or {}),
+                            editable=bool(spec.get("editable", False)))
     found.update(app.periodic)
     return list(found.values())
 
@@ -150,7 +173,8 @@ class Schedules:
         """Every schedule: stored ones, and those from code (as the leading beat stored
         them, and as this app declares them)."""
         out: dict[str, ScheduleInfo] = {}
-        for e in entries_of(self.app):
+        seed_editable(self.app)
+        for e in read_only_entries(self.app):
             out[e.name] = ScheduleInfo(e.name, e.task, repr(e.schedule), "code", True, None,
                                        None, e.args, e.kwargs, e.options)
         for state in self.app.transport.list_schedules():
@@ -168,7 +192,7 @@ class Schedules:
 
     def run_now(self, name: str) -> Any:
         """Send a schedule's job now, outside its slots; returns its AsyncResult."""
-        entry = next((e for e in entries_of(self.app) if e.name == name), None)
+        entry = next((e for e in read_only_entries(self.app) if e.name == name), None)
         if entry is None:
             entry = self._stored(name)
         options = {**entry.options,
@@ -183,9 +207,10 @@ class Schedules:
                                      f"not {name!r}")
 
     def _code_names(self) -> set[str]:
-        return {e.name for e in entries_of(self.app)}
+        return {e.name for e in read_only_entries(self.app)}
 
     def _stored(self, name: str) -> Entry:
+        seed_editable(self.app)
         read_only = ConfigurationError(f"schedule {name!r} is declared in code and "
                                        "read-only here; change it in the code")
         if name in self._code_names():

@@ -136,3 +136,23 @@ def test_parse_schedule_text():
     assert parse_schedule("2030-01-01T09:00") == clocked(dt.datetime(2030, 1, 1, 9))
     with pytest.raises(ConfigurationError, match="cron expression"):
         parse_schedule("whenever")
+
+
+def test_a_code_schedule_marked_editable_is_stored_once_then_edited_at_runtime(app):
+    app.conf.beat_schedule = {
+        "fixed": {"task": "tick", "schedule": 60.0},
+        "tunable": {"task": "tick", "schedule": 60.0, "args": [1], "editable": True},
+    }
+    listed = {s.name: s for s in app.schedules.list()}
+    assert (listed["fixed"].origin, listed["tunable"].origin) == ("code", "store")
+    app.schedules.update("tunable", schedule=2.0)  # allowed: the code said so
+    with pytest.raises(ConfigurationError, match="read-only"):
+        app.schedules.update("fixed", schedule=2.0)
+    beat = Beat(app)
+    for s in range(0, 5):
+        beat.run_once(START + s)
+    # the edit holds across the beat's sync: every 2 s, not every 60 s
+    assert [float(i.rsplit(":", 1)[1]) for i in fired(app, "tunable")] == [
+        START, START + 2, START + 4]
+    assert len(fired(app, "fixed")) == 1
+    assert {s.name: s for s in app.schedules.list()}["tunable"].schedule == "<every 2s>"
