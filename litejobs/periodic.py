@@ -173,9 +173,9 @@ class Schedules:
         """Every schedule: stored ones, and those from code (as the leading beat stored
         them, and as this app declares them)."""
         out: dict[str, ScheduleInfo] = {}
-        seed_editable(self.app)
-        for e in read_only_entries(self.app):
-            out[e.name] = ScheduleInfo(e.name, e.task, repr(e.schedule), "code", True, None,
+        for e in entries_of(self.app):  # reads only: an editable one is stored on a change
+            out[e.name] = ScheduleInfo(e.name, e.task, repr(e.schedule),
+                                       "store" if e.editable else "code", True, None,
                                        None, e.args, e.kwargs, e.options)
         for state in self.app.transport.list_schedules():
             if state.origin == "store":
