@@ -7,6 +7,7 @@ each change up within a second.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -26,7 +27,7 @@ def _app(db: str, spec: str | None) -> App:
         raise click.BadParameter(str(exc), param_hint="-A/--app") from None
 
 
-def _json(text: str | None, what: str, kind: type) -> object:
+def _json(text: str | None, what: str, kind: type) -> Any:
     if text is None:
         return None
     try:

@@ -136,8 +136,10 @@ class clocked(BaseSchedule):  # noqa: N801 - django-celery-beat's name
     """Once, at ``at`` (a datetime; naive is UTC): a one-off schedule."""
 
     def __init__(self, at: dt.datetime | float) -> None:
-        self.at = (float(at) if isinstance(at, (int, float)) and not isinstance(at, bool)
-                   else to_timestamp(at, "a one-off schedule's time"))
+        if isinstance(at, (int, float)) and not isinstance(at, bool):
+            self.at = float(at)
+        else:
+            self.at = to_timestamp(at, "a one-off schedule's time")  # type: ignore[arg-type]
 
     def __repr__(self) -> str:
         when = dt.datetime.fromtimestamp(self.at, dt.timezone.utc)

@@ -70,8 +70,8 @@ def progress_of(meta: Any) -> dict[str, float] | None:
     if not isinstance(meta, dict):
         return None
     current, total = meta.get("current"), meta.get("total")
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-               for v in (current, total)) or not total or total <= 0:
+    if not isinstance(current, (int, float)) or not isinstance(total, (int, float)) or \
+            isinstance(current, bool) or isinstance(total, bool) or total <= 0:
         return None
     percent = max(0.0, min(100.0, 100.0 * current / total))
     return {"current": current, "total": total, "percent": round(percent, 1)}

@@ -8,6 +8,7 @@ creation stops as soon as the page is full; another order reads every match.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import redis
 
@@ -33,8 +34,9 @@ def search_jobs(r: redis.Redis, all_key: str,
         if not rows:
             break
         start += len(rows)
-        ids = [raw.decode() for raw, _score in rows]
-        for (_raw, score), job in zip(rows, get_many(ids), strict=True):
+        pairs = cast("list[tuple[bytes, float]]", rows)
+        ids = [raw.decode() for raw, _score in pairs]
+        for (_raw, score), job in zip(pairs, get_many(ids), strict=True):
             if job is not None and job_matches(job, q):
                 found.append((int(score), job))
     if not by_creation:

@@ -76,7 +76,8 @@ _SORT_SQL = {"created": "seq", "done": "done_at", "task": "task", "state": "stat
 
 
 def search_jobs(conn: apsw.Connection, q: JobQuery) -> list[Job]:
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     for column, value in (("state", q.state.value if q.state else None), ("queue", q.queue)):
         if value is not None:
             where.append(f"{column} = ?")
@@ -156,7 +157,9 @@ def get_beat_leader(conn: apsw.Connection, now: float) -> str | None:
 
 
 def list_schedules(conn: apsw.Connection) -> list[BeatEntryState]:
-    return [BeatEntryState(*r[:6], bool(r[6]), *r[7:]) for r in conn.execute(Q["beat_entries"])]
+    return [BeatEntryState(name=r[0], task=r[1], schedule=r[2], last_run=r[3], next_run=r[4],
+                           origin=r[5], enabled=bool(r[6]), spec=r[7], updated_at=r[8])
+            for r in conn.execute(Q["beat_entries"])]
 
 
 # -- events ---------------------------------------------------------------------------------
