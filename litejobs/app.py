@@ -3,11 +3,11 @@ over the core (core.py) that every lower layer is handed."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, overload
 
 from . import eager, outcomes, sending
-from .beat import Entry
 from .canvas import Signature, register_builtins
 from .config import Conf
 from .core import Core, JobTemplate, default_app, import_object
@@ -15,6 +15,7 @@ from .embedded import EmbeddedWorker
 from .exceptions import ConfigurationError
 from .job import TASK_OPTION_DEFAULTS, validate_task_options
 from .metrics import collect
+from .periodic import Entry, Schedules
 from .result import AsyncResult, EagerResult, GroupResult
 from .schedules import as_schedule
 from .task import Task, default_name
@@ -183,6 +184,12 @@ class App(Core):
             return task
 
         return decorate
+
+    @functools.cached_property
+    def schedules(self) -> Schedules:
+        """Periodic tasks kept in the store, changed at runtime (``add``, ``update``,
+        ``remove``, ``enable``, ``disable``, ``list``, ``run_now``)."""
+        return Schedules(self)
 
     def pause_queue(self, queue: str) -> None:
         """Stop every worker claiming from ``queue``; its jobs stay queued."""

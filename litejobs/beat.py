@@ -5,11 +5,14 @@ schedule's name and the slot's time, and the store records the slot in the same
 transaction that enqueues the job, so no slot fires twice: not after a restart, not
 with two beats, not when the clock steps back. A beat that was down fires a missed
 schedule once on return, not once per missed slot.
+
+Each look merges the schedules from code with those kept in the store (``app.schedules``),
+so a schedule added, changed, disabled or removed while a beat runs takes effect on its
+next look, within a second; a disabled schedule's slots are refused by the store itself.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import secrets
@@ -20,44 +23,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from .core import Core
-from .exceptions import ConfigurationError
-from .schedules import BaseSchedule, as_schedule
+from .periodic import Entry, decode, entries_of, read_only_entries, seed_editable
 from .timeutil import now as clock_now
+from .transports.base import BeatEntryState
+
+__all__ = ["Beat", "Entry", "entries_of"]
 
 log = logging.getLogger("litejobs.beat")
 
 LEASE_SECONDS = 5.0  # a standby takes over this long after the leader stops renewing
 TICK_SECONDS = 1.0  # the longest a beat sleeps between looks
-
-
-@dataclasses.dataclass
-class Entry:
-    """One periodic schedule: run ``task`` with these arguments on ``schedule``."""
-
-    name: str
-    task: str
-    schedule: BaseSchedule
-    args: tuple = ()
-    kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
-    options: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-
-def entries_of(app: Core) -> list[Entry]:
-    """Every schedule the app declares: ``conf.beat_schedule`` and ``add_periodic_task``."""
-    found: dict[str, Entry] = {}
-    for name, spec in app.conf.beat_schedule.items():
-        if not isinstance(spec, dict) or "task" not in spec or "schedule" not in spec:
-            raise ConfigurationError(
-                f"beat_schedule[{name!r}] needs at least 'task' and 'schedule'")
-        unknown = set(spec) - {"task", "schedule", "args", "kwargs", "options", "relative"}
-        if unknown:
-            raise ConfigurationError(
-                f"beat_schedule[{name!r}] has unknown key(s) {', '.join(sorted(unknown))}")
-        found[name] = Entry(name, spec["task"], as_schedule(spec["schedule"]),
-                            tuple(spec.get("args") or ()), dict(spec.get("kwargs") or {}),
-                            dict(spec.get("options") or {}))
-    found.update(app.periodic)
-    return list(found.values())
 
 
 class Beat:
@@ -68,7 +43,7 @@ class Beat:
         self.app = app
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.lease = lease
-        self.entries = entries_of(app)
+        self.entries = read_only_entries(app)
         self.leading = False
         self._synced = False
 
@@ -76,6 +51,7 @@ class Beat:
         """Store the schedules declared in code; forget those no longer there."""
         self.app.transport.sync_schedules(
             [(e.name, e.task, repr(e.schedule)) for e in self.entries])
+        seed_editable(self.app)
         self._synced = True
 
     def run_once(self, now: float | None = None) -> float:
@@ -94,27 +70,39 @@ class Beat:
         tz = ZoneInfo(self.app.conf.timezone)
         state = {e.name: e for e in transport.list_schedules()}
         nearest = now + TICK_SECONDS
+        code = {e.name for e in self.entries}
         for entry in self.entries:
-            stored = state.get(entry.name)
-            last = stored.last_run if stored else None
-            if last is None and not entry.schedule.fires_at_start:
-                # a crontab seen for the first time waits for its next slot
-                transport.fire_schedule(entry.name, now, None,
-                                    entry.schedule.next_slot(now, now, tz), now)
-                last = now
-            slot = entry.schedule.due_slot(last, now, tz)
-            if slot is not None:
-                next_run = entry.schedule.next_slot(slot, now, tz)
-                job = self._job(entry, slot)
-                if transport.fire_schedule(entry.name, slot, job, next_run, now):
-                    log.info("beat: sent %s (%s) for %s", entry.name, entry.task, slot)
-                nearest = min(nearest, next_run)
-            else:
-                next_run = entry.schedule.next_slot(last, now, tz)
-                if stored is None or stored.next_run != next_run:
-                    transport.set_schedule_next_run(entry.name, next_run)
-                nearest = min(nearest, next_run)
+            nearest = min(nearest, self._look(entry, state.get(entry.name), now, tz))
+        for st in state.values():
+            if st.origin != "store" or not st.enabled or st.name in code:
+                continue
+            try:  # a stored schedule gone bad must not stop the others
+                nearest = min(nearest, self._look(decode(st), st, now, tz))
+            except Exception as exc:
+                log.error("beat: stored schedule %s skipped: %s", st.name, exc)
         return max(0.0, min(nearest - now, TICK_SECONDS))
+
+    def _look(self, entry: Entry, stored: BeatEntryState | None, now: float, tz: ZoneInfo
+              ) -> float:
+        """Fire ``entry`` if a slot is due; return when it runs next."""
+        transport = self.app.transport
+        last = stored.last_run if stored else None
+        if last is None and not entry.schedule.fires_at_start:
+            # a crontab seen for the first time waits for its next slot
+            transport.fire_schedule(entry.name, now, None,
+                                    entry.schedule.next_slot(now, now, tz), now)
+            last = now
+        slot = entry.schedule.due_slot(last, now, tz)
+        if slot is not None:
+            next_run = entry.schedule.next_slot(slot, now, tz)
+            job = self._job(entry, slot)
+            if transport.fire_schedule(entry.name, slot, job, next_run, now):
+                log.info("beat: sent %s (%s) for %s", entry.name, entry.task, slot)
+            return next_run
+        next_run = entry.schedule.next_slot(last, now, tz)
+        if stored is None or stored.next_run != next_run:
+            transport.set_schedule_next_run(entry.name, next_run)
+        return next_run
 
     def _job(self, entry: Entry, slot: float) -> Any:
         options = {**entry.options, "task_id": f"beat:{entry.name}:{slot:.3f}"}

@@ -23,6 +23,7 @@ from .job import JobState
 from .loading import AppNotFound, setup_logging
 from .loading import load_app as _load_app
 from .metrics import iso, job_data, prometheus, status_data
+from .schedule_cli import schedule
 from .supervisor import Supervisor
 from .timeutil import now as clock_now
 from .transports import safe_url
@@ -158,8 +159,8 @@ def beat(db: str, app_spec: str | None, loglevel: str) -> None:
     app.transport  # noqa: B018 - open (and check) the store before announcing anything
     runner = Beat(app)
     if not runner.entries:
-        click.echo("litejobs beat: no schedules (beat_schedule, add_periodic_task); "
-                   "nothing to do", err=True)
+        click.echo("litejobs beat: no schedules in code (beat_schedule, add_periodic_task); "
+                   "firing only those stored (litejobs schedule add)", err=True)
     stop = StopFlag()
     signal.signal(signal.SIGTERM, lambda *a: setattr(stop, "now", True))
     signal.signal(signal.SIGINT, lambda *a: setattr(stop, "now", True))
@@ -400,3 +401,6 @@ def purge(db: str, queue: str | None, state: str, force: bool) -> None:
     click.echo(f"purged {n} {state} job(s)" + (f" from {queue!r}" if queue else ""))
 
 
+
+
+main.add_command(schedule)

@@ -9,6 +9,7 @@ counters cover that window.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from . import serializer, states
@@ -108,7 +109,8 @@ def status_data(app: Core) -> dict[str, Any]:
         "paused": transport.list_paused_queues(),
         "schedules": [
             {"name": e.name, "task": e.task, "schedule": e.schedule,
-             "last_run": iso(e.last_run), "next_run": iso(e.next_run)}
+             "last_run": iso(e.last_run), "next_run": iso(e.next_run),
+             "origin": e.origin, "enabled": e.enabled}
             for e in transport.list_schedules()],
         "beat_leader": leader,
         "workers": [
@@ -152,5 +154,8 @@ def job_data(job: Job) -> dict[str, Any]:
 
 
 def iso(ts: float | None) -> str | None:
+    """ISO text of a time; None for none (or never: a one-off schedule that fired)."""
+    if ts is not None and not math.isfinite(ts):
+        return None
     value = from_timestamp(ts)
     return value.isoformat() if value else None

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import math
 from collections.abc import Iterable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from cronsim import CronSim, CronSimError
 
 from .exceptions import ConfigurationError
-from .timeutil import to_seconds
+from .timeutil import to_seconds, to_timestamp
 
 
 class BaseSchedule(abc.ABC):
@@ -130,11 +132,87 @@ class crontab(BaseSchedule):  # noqa: N801 - Celery's name
         return next(CronSim(self.expr, dt.datetime.fromtimestamp(start, tz))).timestamp()
 
 
-def as_schedule(value: float | int | dt.timedelta | BaseSchedule) -> BaseSchedule:
-    """A schedule from what ``beat_schedule`` accepts: seconds, a timedelta or a schedule."""
+class clocked(BaseSchedule):  # noqa: N801 - django-celery-beat's name
+    """Once, at ``at`` (a datetime; naive is UTC): a one-off schedule."""
+
+    def __init__(self, at: dt.datetime | float) -> None:
+        if isinstance(at, (int, float)) and not isinstance(at, bool):
+            self.at = float(at)
+        else:
+            self.at = to_timestamp(at, "a one-off schedule's time")  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        when = dt.datetime.fromtimestamp(self.at, dt.timezone.utc)
+        return f"<once at {when:%Y-%m-%d %H:%M:%S} UTC>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, clocked) and other.at == self.at
+
+    @property
+    def fires_at_start(self) -> bool:
+        return True
+
+    def due_slot(self, last: float | None, now: float, tz: ZoneInfo) -> float | None:
+        if (last is not None and last >= self.at) or now < self.at:
+            return None
+        return self.at
+
+    def next_slot(self, last: float | None, now: float, tz: ZoneInfo) -> float:
+        return math.inf if last is not None and last >= self.at else self.at
+
+
+def as_schedule(value: float | int | dt.timedelta | dt.datetime | BaseSchedule
+                ) -> BaseSchedule:
+    """A schedule from seconds, a timedelta, a schedule, or a datetime (a one-off)."""
     if isinstance(value, BaseSchedule):
         return value
     if isinstance(value, (int, float, dt.timedelta)) and not isinstance(value, bool):
         return schedule(value)
+    if isinstance(value, dt.datetime):
+        return clocked(value)
     raise ConfigurationError(
-        f"a schedule must be seconds, a timedelta, schedule(...) or crontab(...), not {value!r}")
+        "a schedule must be seconds, a timedelta, schedule(...), crontab(...) or a "
+        f"datetime (once), not {value!r}")
+
+
+def to_spec(value: BaseSchedule) -> dict[str, Any]:
+    """A schedule as plain data for the store: ``{"every": s}``, ``{"cron": ..}``, ``{"at": t}``."""
+    if isinstance(value, schedule):
+        return {"every": value.seconds}
+    if isinstance(value, crontab):
+        return {"cron": value.expr}
+    if isinstance(value, clocked):
+        return {"at": value.at}
+    raise ConfigurationError(f"{value!r} cannot be stored; store seconds, a timedelta, "
+                             "a crontab or a datetime")
+
+
+def from_spec(spec: dict[str, Any]) -> BaseSchedule:
+    """The schedule ``to_spec`` described."""
+    if "every" in spec:
+        return schedule(spec["every"])
+    if "cron" in spec:
+        return crontab.from_string(spec["cron"])
+    if "at" in spec:
+        return clocked(spec["at"])
+    raise ConfigurationError(f"not a stored schedule: {spec!r}")
+
+
+def parse_schedule(text: str) -> BaseSchedule:
+    """A schedule from text (the CLI, the dashboard): ``30``/``30s``/``5m``/``2h``, a
+    5-field cron expression, or an ISO datetime (once; naive is UTC)."""
+    text = text.strip()
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number = text[:-1] if text[-1:] in units else text
+    try:
+        return schedule(float(number) * units.get(text[-1:], 1))
+    except ValueError:
+        pass
+    if len(text.split()) == 5:
+        return crontab.from_string(text)
+    try:
+        return clocked(dt.datetime.fromisoformat(text))
+    except ValueError:
+        raise ConfigurationError(
+            f"schedule {text!r}: give seconds (30, 30s, 5m, 2h), a cron expression "
+            "('*/15 * * * *') or an ISO datetime ('2030-01-01T09:00')") from None

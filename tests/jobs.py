@@ -341,3 +341,12 @@ class Multiply(app.Task):
 
 
 multiply = app.register_task(Multiply())
+
+
+@app.task(bind=True)
+def slow_progress(self, steps, seconds):
+    """PROGRESS meta every ``seconds``: a job whose page's bar should move."""
+    for i in range(steps):
+        self.update_state(state="PROGRESS", meta={"current": i + 1, "total": steps})
+        time.sleep(seconds)
+    return steps

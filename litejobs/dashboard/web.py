@@ -38,18 +38,17 @@ from starlette.responses import (
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .. import states
 from ..app import App
 from ..job import JobState
 from ..metrics import job_data, prometheus, status_data
 from ..timeutil import from_timestamp
 from ..timeutil import now as clock_now
 from ..transports import safe_url
+from . import pages
 
 HERE = Path(__file__).parent
 CSRF_COOKIE = "litejobs_csrf"
 PAGE_SIZE = 50
-MAX_PAGE = 10**9  # later pages are clamped to this one (the store's offsets are 64-bit)
 #: names a browser on this machine may use for the dashboard, besides --allow-host ones
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 TRUNCATE = 2000  # characters of an argument or result shown
@@ -146,6 +145,7 @@ def create_app(litejobs_app: App, auth: tuple[str, str] | None = None,
                       autoescape=select_autoescape(["html"]))
     env.filters["iso"] = _iso
     env.filters["short"] = _short
+    env.filters["progress"] = pages.progress_of
 
     def page(request: Request, name: str, **context: Any) -> HTMLResponse:
         token = request.cookies.get(CSRF_COOKIE, "")
@@ -184,32 +184,6 @@ def create_app(litejobs_app: App, auth: tuple[str, str] | None = None,
 
     async def overview_json(request: Request) -> JSONResponse:
         return JSONResponse(_overview(store))
-
-    async def jobs(request: Request) -> Response:
-        q = request.query_params
-        wanted = q.get("q", "").strip()
-        if wanted:
-            if store.transport.get(wanted) is not None:
-                return RedirectResponse(f"/jobs/{wanted}", status_code=303)
-        state = q.get("state") or None
-        try:
-            job_state = JobState(state) if state else None
-        except ValueError:
-            return PlainTextResponse(f"unknown state {state!r}", status_code=400)
-        try:
-            page_no = min(max(1, int(q.get("page", "1"))), MAX_PAGE)
-        except ValueError:
-            page_no = 1
-        rows = store.transport.list_jobs(state=job_state, queue=q.get("queue") or None,
-                                         task=q.get("task") or None, limit=PAGE_SIZE + 1,
-                                         offset=(page_no - 1) * PAGE_SIZE)
-        listed = [{"id": j.id, "task": j.task, "queue": j.queue,
-                   "state": states.celery_state(j.state, j.custom_state, j.retries),
-                   "attempts": j.attempts, "created": j.created_at, "done": j.done_at}
-                  for j in rows[:PAGE_SIZE]]
-        return page(request, "jobs.html", jobs=listed, page=page_no,
-                    more=len(rows) > PAGE_SIZE, filters=dict(q), not_found=wanted or None,
-                    states=[s.value for s in JobState])
 
     async def job(request: Request) -> Response:
         found = store.transport.get(request.path_params["job_id"])
@@ -266,9 +240,9 @@ def create_app(litejobs_app: App, auth: tuple[str, str] | None = None,
         return PlainTextResponse("use POST", status_code=405)
 
     routes = [
+        *pages.routes(store, page, checked_form),  # schedules, live job state, bulk actions
         Route("/", overview),
         Route("/api/overview", overview_json),
-        Route("/jobs", jobs),
         Route("/jobs/{job_id}", job),
         Route("/jobs/{job_id}/retry", retry_job, methods=["POST"]),
         Route("/jobs/{job_id}/revoke", revoke_job, methods=["POST"]),

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from ..job import ChordSpec, Job, JobState, Outcome
 
+FINISHED_KINDS = ("task-succeeded", "task-failed")  #: the events of a job finishing
 EVENTS_KEPT = 100_000  # the newest job events a store keeps; older ones go with each prune
 
 
@@ -44,6 +45,42 @@ class BeatEntryState:
     schedule: str
     last_run: float | None
     next_run: float | None
+    origin: str = "code"  #: "code" (beat_schedule, add_periodic_task: read-only) or "store"
+    enabled: bool = True
+    spec: str | None = None  #: a stored schedule's definition (JSON text), None for code's
+    updated_at: float | None = None
+
+
+JOB_SORTS = ("created", "done", "task", "state", "queue", "runtime")
+
+
+@dataclasses.dataclass
+class JobQuery:
+    """What ``search_jobs`` looks for: filters, a search term, an order and a page.
+
+    ``task`` and ``text`` are substrings, case-sensitive: ``text`` matches a job's id,
+    its task name, or the text inside its arguments (string arguments, keyword names).
+    ``since``/``until`` bound the creation time (``since <= created_at < until``).
+    Jobs are ordered by ``sort`` (one of ``JOB_SORTS``; unset times and runtimes count
+    as smallest), ties by enqueue order in the same direction.
+    """
+
+    state: JobState | None = None
+    queue: str | None = None
+    task: str | None = None
+    text: str | None = None
+    since: float | None = None
+    until: float | None = None
+    sort: str = "created"
+    descending: bool = True
+    limit: int = 50
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        if self.sort not in JOB_SORTS:
+            raise ValueError(f"sort must be one of {', '.join(JOB_SORTS)}, not {self.sort!r}")
+        if self.limit < 0 or self.offset < 0:
+            raise ValueError("limit and offset must not be negative")
 
 
 @dataclasses.dataclass
@@ -156,6 +193,10 @@ class JobVerbs(abc.ABC):
         offset: int = 0,
     ) -> list[Job]:
         """Jobs, newest first, filtered."""
+
+    @abc.abstractmethod
+    def search_jobs(self, query: JobQuery) -> list[Job]:
+        """Jobs matching ``query``, in its order, one page (the dashboard's job list)."""
 
     @abc.abstractmethod
     def count_jobs(self) -> dict[str, dict[str, int]]:
@@ -308,7 +349,30 @@ class BeatVerbs(abc.ABC):
 
     @abc.abstractmethod
     def sync_schedules(self, entries: Sequence[tuple[str, str, str]]) -> None:
-        """Store ``(name, task, schedule text)`` for each schedule; forget the others."""
+        """Store ``(name, task, schedule text)`` for each schedule from code; forget the
+        other schedules from code (stored ones stay). A stored schedule of the same name
+        becomes code's."""
+
+    @abc.abstractmethod
+    def save_schedule(self, name: str, task: str, schedule: str, spec: str, now: float,
+                      create: bool) -> bool:
+        """Store a schedule kept in the store (``origin`` "store"), defined by ``spec``.
+
+        ``create``: a new one, enabled; False if the name is taken. Else: change a stored
+        one (its last run stays, its next run is recomputed); False if there is no stored
+        schedule of that name (schedules from code are read-only).
+        """
+
+    @abc.abstractmethod
+    def delete_schedule(self, name: str) -> bool:
+        """Forget a stored schedule; False if none of that name (or it is from code)."""
+
+    @abc.abstractmethod
+    def set_schedule_enabled(self, name: str, enabled: bool, now: float) -> bool:
+        """Enable or disable a stored schedule; False if none of that name (or from code).
+
+        A disabled schedule's slots do not fire (``fire_schedule`` refuses them).
+        """
 
     @abc.abstractmethod
     def fire_schedule(self, name: str, slot: float, job: Job | None, next_run: float,
@@ -316,7 +380,7 @@ class BeatVerbs(abc.ABC):
         """Record that ``slot`` fired and enqueue ``job``, in one transaction, once.
 
         Returns False (and enqueues nothing) if that slot or a later one already fired,
-        or if no schedule of that name is stored.
+        if no schedule of that name is stored, or if it is disabled.
         """
 
     @abc.abstractmethod
@@ -340,9 +404,11 @@ class EventVerbs(abc.ABC):
         """``(task, kind) -> (count, total runtime)`` over the events kept."""
 
     @abc.abstractmethod
-    def count_throughput(self, since: float, bucket: float) -> list[tuple[float, int]]:
-        """Jobs finished (succeeded or failed) per ``bucket`` seconds, from events whose
-        time is at or after ``since``: ``[(bucket start, n)]``, oldest first."""
+    def count_throughput(self, since: float, bucket: float,
+                         kinds: Sequence[str] = FINISHED_KINDS) -> list[tuple[float, int]]:
+        """Events of ``kinds`` (by default: jobs finished, succeeded or failed) per
+        ``bucket`` seconds, from events whose time is at or after ``since``:
+        ``[(bucket start, n)]``, oldest first."""
 
 
 class MaintenanceVerbs(abc.ABC):

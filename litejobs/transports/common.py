@@ -7,8 +7,11 @@ import logging
 import re
 from collections.abc import Sequence
 from importlib import resources
+from typing import Any
 
 from ..exceptions import TaskRevokedError
+from ..job import Job
+from .base import JobQuery
 
 log = logging.getLogger("litejobs.store")
 
@@ -52,3 +55,30 @@ def chord_failure_message(template: str, member: str, error_type: str | None,
     values = {"member": member, "type": (error_type or "an error").rpartition(".")[2],
               "message": message or ""}
     return _PLACEHOLDER.sub(lambda m: values[m[1]], template)
+
+
+def job_matches(job: Job, query: JobQuery) -> bool:
+    """Whether ``job`` passes ``query``'s filters (for stores that filter outside queries)."""
+    if query.state is not None and job.state is not query.state:
+        return False
+    if query.queue is not None and job.queue != query.queue:
+        return False
+    if query.task and query.task not in job.task:
+        return False
+    if query.since is not None and job.created_at < query.since:
+        return False
+    if query.until is not None and job.created_at >= query.until:
+        return False
+    text = query.text
+    return not text or text in job.id or text in job.task or text.encode() in job.payload
+
+
+def job_sort_value(job: Job, sort: str) -> tuple[int, Any]:
+    """``query.sort``'s value of a job; unset counts as smallest."""
+    if sort == "runtime":
+        value: Any = (job.done_at - job.started_at
+                      if job.done_at is not None and job.started_at is not None else None)
+    else:
+        value = {"created": job.created_at, "done": job.done_at, "task": job.task,
+                 "state": job.state.value, "queue": job.queue}[sort]
+    return (0, 0) if value is None else (1, value)

@@ -12,9 +12,11 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from litejobs import serializer
 from litejobs.job import ChordSpec, Failure, Job, JobState, Outcome, new_id
-from litejobs.transports.base import Transport, WorkerInfo
+from litejobs.transports.base import JobQuery, Transport, WorkerInfo
 
 NOW = 1_700_000_000.0
 
@@ -28,6 +30,47 @@ def make_job(task="t.add", queue="default", priority=0, eta=NOW, **kw) -> Job:
 def worker_info(id="w1", queues=("default",)) -> WorkerInfo:
     return WorkerInfo(id=id, host="h", pid=1, queues=list(queues), concurrency=1,
                       started_at=NOW)
+
+
+def test_search_jobs_filters_searches_sorts_and_pages(transport):
+    def job(task, queue, args, kwargs, at):
+        j = Job(id=f"{queue}-{new_id()}", task=task, queue=queue, eta=at, created_at=at,
+                payload=serializer.dumps_call(task, args, kwargs))
+        transport.enqueue([j], at)
+        return j
+
+    a = job("reports.daily", "default", ("invoice-4711",), {}, NOW)
+    b = job("mail.send", "mail", (), {"to": "ann@example.com"}, NOW + 10)
+    c = job("reports.weekly", "reports", (42,), {}, NOW + 20)
+    (got,) = transport.claim(["mail"], "w1", 1, 1, NOW + 30)
+    transport.settle([Outcome(got.id, 1, JobState.SUCCESS, task=b.task, queue="mail",
+                              runtime=5)], NOW + 35)
+    (got,) = transport.claim(["reports"], "w1", 1, 1, NOW + 31)
+    transport.settle([Outcome(got.id, 1, JobState.FAILURE, task=c.task, queue="reports",
+                              runtime=2, failure=Failure("x.E", "m"))], NOW + 33)
+
+    def ids(**kw):
+        return [j.id for j in transport.search_jobs(JobQuery(**kw))]
+
+    assert ids() == [c.id, b.id, a.id] and ids(descending=False) == [a.id, b.id, c.id]
+    assert ids(state=JobState.SUCCESS) == [b.id] and ids(queue="reports") == [c.id]
+    assert ids(task="reports") == [c.id, a.id] and ids(task="Reports") == []
+    assert ids(text="4711") == [a.id]  # inside a string argument
+    assert ids(text="ann@") == [b.id]  # inside a keyword argument's value
+    assert ids(text="mail.") == [b.id]  # the task name
+    assert ids(text="efault-") == [a.id]  # the id
+    assert ids(text="nothing-like-it") == []
+    assert ids(since=NOW + 10) == [c.id, b.id] and ids(until=NOW + 10) == [a.id]
+    assert ids(since=NOW + 5, until=NOW + 15) == [b.id]
+    assert ids(sort="task", descending=False) == [b.id, a.id, c.id]
+    assert ids(sort="runtime") == [b.id, c.id, a.id]  # 5 s, 2 s, none
+    assert ids(sort="runtime", descending=False) == [a.id, c.id, b.id]
+    assert ids(sort="done") == [b.id, c.id, a.id]
+    assert ids(sort="state", descending=False) == [c.id, a.id, b.id]  # failure, pending, ...
+    assert ids(limit=1, offset=1) == [b.id] and ids(sort="task", limit=2, offset=2) == [b.id]
+    assert ids(task="reports", text="weekly", state=JobState.FAILURE) == [c.id]
+    with pytest.raises(ValueError, match="sort must be one of"):
+        JobQuery(sort="nope")
 
 
 def test_enqueue_and_get(transport):
@@ -582,6 +625,54 @@ def test_schedules_sync_and_each_slot_fires_once(transport):
             for e in transport.list_schedules()] == [("b", "t.b2", "every 10s", NOW + 5)]
 
 
+def test_stored_schedules_are_saved_edited_and_kept_apart_from_code(transport):
+    transport.sync_schedules([("code", "t.c", "<every 5s>")])
+    assert transport.save_schedule("mine", "t.m", "<every 60s>", '{"s": 1}', NOW, create=True)
+    assert not transport.save_schedule("mine", "t.x", "x", "{}", NOW, create=True)  # taken
+    assert not transport.save_schedule("code", "t.x", "x", "{}", NOW, create=True)
+    assert not transport.save_schedule("code", "t.x", "x", "{}", NOW, create=False)  # code's
+    assert not transport.save_schedule("nope", "t.x", "x", "{}", NOW, create=False)
+    entries = {e.name: e for e in transport.list_schedules()}
+    assert (entries["code"].origin, entries["code"].enabled, entries["code"].spec) == (
+        "code", True, None)
+    mine = entries["mine"]
+    assert (mine.origin, mine.enabled, mine.task, mine.schedule, mine.spec, mine.updated_at
+            ) == ("store", True, "t.m", "<every 60s>", '{"s": 1}', NOW)
+    assert transport.fire_schedule("mine", NOW, make_job(id="m-1"), NOW + 60, NOW)
+    # an edit keeps the last run and forgets the next one (the beat recomputes it)
+    assert transport.save_schedule("mine", "t.m2", "<every 2s>", '{"s": 2}', NOW + 1,
+                                   create=False)
+    mine = {e.name: e for e in transport.list_schedules()}["mine"]
+    assert (mine.task, mine.schedule, mine.spec, mine.last_run, mine.next_run,
+            mine.updated_at) == ("t.m2", "<every 2s>", '{"s": 2}', NOW, None, NOW + 1)
+    # disabled: its slots are refused; enabled again: they fire
+    assert transport.set_schedule_enabled("mine", False, NOW + 2)
+    assert not transport.set_schedule_enabled("code", False, NOW + 2)  # code's: read-only
+    assert not transport.set_schedule_enabled("nope", False, NOW + 2)
+    assert not {e.name: e for e in transport.list_schedules()}["mine"].enabled
+    assert not transport.fire_schedule("mine", NOW + 2, make_job(id="m-2"), NOW + 4, NOW + 2)
+    assert transport.get("m-2") is None
+    assert transport.set_schedule_enabled("mine", True, NOW + 3)
+    assert transport.fire_schedule("mine", NOW + 4, make_job(id="m-3"), NOW + 6, NOW + 4)
+    assert transport.get("m-3").state is JobState.PENDING
+    # syncing code's schedules forgets code's that are gone, never stored ones
+    transport.sync_schedules([])
+    assert [e.name for e in transport.list_schedules()] == ["mine"]
+    assert not transport.delete_schedule("nope")
+    assert transport.delete_schedule("mine")
+    assert not transport.delete_schedule("mine")
+    assert transport.list_schedules() == []
+
+
+def test_a_stored_schedule_of_a_name_code_declares_becomes_codes(transport):
+    assert transport.save_schedule("x", "t.m", "<every 60s>", "{}", NOW, create=True)
+    transport.set_schedule_enabled("x", False, NOW)
+    transport.sync_schedules([("x", "t.c", "<every 5s>")])
+    (x,) = transport.list_schedules()
+    assert (x.origin, x.enabled, x.spec, x.task) == ("code", True, None, "t.c")
+    assert not transport.delete_schedule("x")
+
+
 # -- events ---------------------------------------------------------------------------------
 def test_events_of_claims_and_outcomes(transport):
     assert transport.list_events(0) == [] and transport.get_last_event_seq() == 0
@@ -613,6 +704,8 @@ def test_events_of_claims_and_outcomes(transport):
     first, second = (NOW + 1) // 60 * 60, (NOW + 70) // 60 * 60
     assert transport.count_throughput(NOW - 60, 60) == [(first, 1), (second, 1)]
     assert transport.count_throughput(NOW + 60, 60) == [(second, 1)]  # events from since on
+    assert transport.count_throughput(NOW - 60, 60, ["task-failed"]) == [(second, 1)]
+    assert transport.count_throughput(NOW - 60, 60, ["task-succeeded"]) == [(first, 1)]
 
 
 # -- maintenance ------------------------------------------------------------------------------

@@ -192,10 +192,31 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path):
                  "VALUES ('old', 't', 'default', 'pending', 0, x'929080', 0)")
     conn.close()
     t = SQLiteTransport(path)
-    assert t.pragma("user_version") == SCHEMA_VERSION == 2
+    assert t.pragma("user_version") == SCHEMA_VERSION == 3
     assert t.get("old").state.value == "pending"
     t.save_group("g", ["old"], NOW)  # a table schema 2 added
     assert t.restore_group("g") == ["old"]
+    t.close()
+
+
+def test_a_version_2_stores_schedules_are_codes_after_migration(tmp_path):
+    from litejobs.transports.sqlite import Q
+
+    path = str(tmp_path / "v2.sqlite")
+    conn = apsw.Connection(path)
+    conn.execute("PRAGMA journal_mode = wal").fetchall()
+    for name in ("schema_1", "schema_2"):
+        for _ in conn.execute(Q[name]):
+            pass
+    conn.execute("PRAGMA user_version = 2")
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute("INSERT INTO beat_entry (name, task, schedule, last_run) "
+                 "VALUES ('tick', 't.tick', '<every 5s>', 100)")
+    conn.close()
+    t = SQLiteTransport(path)
+    assert t.pragma("user_version") == SCHEMA_VERSION == 3
+    (tick,) = t.list_schedules()  # code's, enabled, its last run kept
+    assert (tick.origin, tick.enabled, tick.spec, tick.last_run) == ("code", True, None, 100)
     t.close()
 
 

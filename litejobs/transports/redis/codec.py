@@ -167,7 +167,10 @@ def schedule_from_hash(name: str, raw: dict[bytes, bytes]) -> BeatEntryState:
     h = {k.decode(): v.decode() for k, v in raw.items()}
     return BeatEntryState(name, h.get("task", ""), h.get("schedule", ""),
                           float(h["last_run"]) if h.get("last_run") else None,
-                          float(h["next_run"]) if h.get("next_run") else None)
+                          float(h["next_run"]) if h.get("next_run") else None,
+                          h.get("origin", "code"), h.get("enabled", "1") != "0",
+                          h.get("spec"),
+                          float(h["updated_at"]) if h.get("updated_at") else None)
 
 
 # Stream ids are "<ms>-<n>"; an event's seq is ms * 1000 + n, so seqs order as ids do.

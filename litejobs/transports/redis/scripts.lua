@@ -268,11 +268,40 @@ return 1
 local now = tonumber(ARGV[3])
 if redis.call('SISMEMBER', P .. ':beat:names', ARGV[4]) == 0 then return 0 end
 local key = P .. ':beat:entry:' .. ARGV[4]
+if redis.call('HGET', key, 'enabled') == '0' then return 0 end
 local last = redis.call('HGET', key, 'last_run')
 if last and last ~= '' and tonumber(last) >= tonumber(ARGV[5]) then return 0 end
 redis.call('HSET', key, 'last_run', ARGV[5], 'next_run', ARGV[6])
 if ARGV[7] ~= '' then
   insert(cmsgpack.unpack(ARGV[7]), now)
   touch()
+end
+return 1
+
+-- name: schedule_save
+-- ARGV: prefix, events_kept, now, name, task, schedule text, spec, '1' to create
+local names = P .. ':beat:names'
+local key = P .. ':beat:entry:' .. ARGV[4]
+if ARGV[8] == '1' then
+  if redis.call('SADD', names, ARGV[4]) == 0 then return 0 end
+  redis.call('HSET', key, 'task', ARGV[5], 'schedule', ARGV[6], 'spec', ARGV[7],
+             'origin', 'store', 'enabled', '1', 'updated_at', ARGV[3])
+  return 1
+end
+if redis.call('HGET', key, 'origin') ~= 'store' then return 0 end
+redis.call('HSET', key, 'task', ARGV[5], 'schedule', ARGV[6], 'spec', ARGV[7],
+           'updated_at', ARGV[3])
+redis.call('HDEL', key, 'next_run')
+return 1
+
+-- name: schedule_edit
+-- ARGV: prefix, events_kept, now, name, 'delete' | 'enable' | 'disable'
+local key = P .. ':beat:entry:' .. ARGV[4]
+if redis.call('HGET', key, 'origin') ~= 'store' then return 0 end
+if ARGV[5] == 'delete' then
+  redis.call('SREM', P .. ':beat:names', ARGV[4])
+  redis.call('DEL', key)
+else
+  redis.call('HSET', key, 'enabled', ARGV[5] == 'enable' and '1' or '0', 'updated_at', ARGV[3])
 end
 return 1

@@ -12,9 +12,18 @@ from ... import serializer
 from ...exceptions import StoreError
 from ...job import ChordSpec, Job, JobState, Outcome
 from .. import safe_url
-from ..base import EVENTS_KEPT, BeatEntryState, Event, Lost, Transport, WorkerInfo
+from ..base import (
+    EVENTS_KEPT,
+    FINISHED_KINDS,
+    BeatEntryState,
+    Event,
+    JobQuery,
+    Lost,
+    Transport,
+    WorkerInfo,
+)
 from ..common import REVOKED_ERROR_TYPE, log_stale, revoke_message
-from . import codec
+from . import codec, search
 from .codec import pack
 from .scripts import Scripts
 from .wakeups import WakeListener
@@ -148,6 +157,9 @@ class RedisTransport(Transport):
                 if len(out) >= limit:
                     break
         return out
+
+    def search_jobs(self, query: JobQuery) -> list[Job]:
+        return search.search_jobs(self.r, self._key("all"), self.get_many, query)
 
     def count_jobs(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
@@ -327,13 +339,28 @@ class RedisTransport(Transport):
     def sync_schedules(self, entries: Sequence[tuple[str, str, str]]) -> None:
         names = {name for name, _task, _schedule in entries}
         for old in self.r.smembers(self._key("beat", "names")):
-            if old.decode() not in names:
+            key = self._key("beat", "entry", old.decode())
+            if old.decode() not in names and self.r.hget(key, "origin") in (None, b"code"):
                 self.r.srem(self._key("beat", "names"), old)
-                self.r.delete(self._key("beat", "entry", old.decode()))
+                self.r.delete(key)
         for name, task, schedule in entries:
             self.r.sadd(self._key("beat", "names"), name)
-            self.r.hset(self._key("beat", "entry", name),
-                        mapping={"task": task, "schedule": schedule})
+            key = self._key("beat", "entry", name)
+            self.r.hset(key, mapping={"task": task, "schedule": schedule, "origin": "code",
+                                      "enabled": "1"})
+            self.r.hdel(key, "spec")
+
+    def save_schedule(self, name: str, task: str, schedule: str, spec: str, now: float,
+                      create: bool) -> bool:
+        return bool(self._scripts.run("schedule_save", now, name, task, schedule, spec,
+                                      "1" if create else "0"))
+
+    def delete_schedule(self, name: str) -> bool:
+        return bool(self._scripts.run("schedule_edit", 0, name, "delete"))
+
+    def set_schedule_enabled(self, name: str, enabled: bool, now: float) -> bool:
+        return bool(self._scripts.run("schedule_edit", now, name,
+                                      "enable" if enabled else "disable"))
 
     def fire_schedule(self, name: str, slot: float, job: Job | None, next_run: float,
                       now: float) -> bool:
@@ -363,7 +390,8 @@ class RedisTransport(Transport):
             out[(task, kind)] = (int(value), float(runtimes.get(key, 0.0)))
         return out
 
-    def count_throughput(self, since: float, bucket: float) -> list[tuple[float, int]]:
+    def count_throughput(self, since: float, bucket: float,
+                         kinds: Sequence[str] = FINISHED_KINDS) -> list[tuple[float, int]]:
         # Newest first, by the time each event records (the caller's clock, not the
         # stream ids' server clock), until a whole batch is older than ``since``.
         per: dict[float, int] = {}
@@ -378,7 +406,7 @@ class RedisTransport(Transport):
                 if event.ts < since:
                     continue
                 newest_in_range = True
-                if event.kind in ("task-succeeded", "task-failed"):
+                if event.kind in kinds:
                     b = (event.ts // bucket) * bucket
                     per[b] = per.get(b, 0) + 1
             if not newest_in_range or len(batch) < EVENTS_BATCH:

@@ -120,6 +120,14 @@ CREATE TABLE event (
 );
 CREATE INDEX event_ts ON event (ts);
 
+-- name: schema_3
+-- Schedules kept in the store (app.schedules, litejobs schedule, the dashboard) beside
+-- those from code: where each comes from, whether it fires, and its definition (JSON).
+ALTER TABLE beat_entry ADD COLUMN origin TEXT NOT NULL DEFAULT 'code';
+ALTER TABLE beat_entry ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE beat_entry ADD COLUMN spec TEXT;
+ALTER TABLE beat_entry ADD COLUMN updated_at REAL;
+
 -- name: insert_job
 INSERT OR IGNORE INTO job (id, task, queue, priority, state, eta, expires, retries, acks_late,
                            payload, options, created_at)
@@ -186,18 +194,37 @@ DELETE FROM beat_lock WHERE name = 'beat' AND holder = ?;
 SELECT holder, lease_until FROM beat_lock WHERE name = 'beat';
 
 -- name: beat_entries
-SELECT name, task, schedule, last_run, next_run FROM beat_entry ORDER BY name;
+SELECT name, task, schedule, last_run, next_run, origin, enabled, spec, updated_at
+FROM beat_entry ORDER BY name;
 
 -- name: beat_upsert
 INSERT INTO beat_entry (name, task, schedule) VALUES (?1, ?2, ?3)
-ON CONFLICT (name) DO UPDATE SET task = ?2, schedule = ?3;
+ON CONFLICT (name) DO UPDATE SET task = ?2, schedule = ?3, origin = 'code', enabled = 1,
+    spec = NULL;
 
 -- name: beat_delete
 DELETE FROM beat_entry WHERE name = ?;
 
+-- name: beat_code_names
+SELECT name FROM beat_entry WHERE origin = 'code';
+
+-- name: schedule_create
+INSERT INTO beat_entry (name, task, schedule, origin, enabled, spec, updated_at)
+VALUES (?1, ?2, ?3, 'store', 1, ?4, ?5) ON CONFLICT (name) DO NOTHING;
+
+-- name: schedule_update
+UPDATE beat_entry SET task = ?2, schedule = ?3, spec = ?4, updated_at = ?5, next_run = NULL
+WHERE name = ?1 AND origin = 'store';
+
+-- name: schedule_delete
+DELETE FROM beat_entry WHERE name = ?1 AND origin = 'store';
+
+-- name: schedule_enable
+UPDATE beat_entry SET enabled = ?2, updated_at = ?3 WHERE name = ?1 AND origin = 'store';
+
 -- name: beat_mark
 UPDATE beat_entry SET last_run = ?2, next_run = ?3
-WHERE name = ?1 AND (last_run IS NULL OR last_run < ?2);
+WHERE name = ?1 AND enabled = 1 AND (last_run IS NULL OR last_run < ?2);
 
 -- name: beat_set_next
 UPDATE beat_entry SET next_run = ?2 WHERE name = ?1;
@@ -240,7 +267,7 @@ SELECT task, kind, count(*), coalesce(sum(runtime), 0) FROM event GROUP BY task,
 
 -- name: finished_per_bucket
 SELECT CAST(ts / ?1 AS INTEGER) * ?1, count(*) FROM event
-WHERE ts >= ?2 AND kind IN ('task-succeeded', 'task-failed')
+WHERE ts >= ?2 AND kind IN (SELECT value FROM json_each(?3))
 GROUP BY 1 ORDER BY 1;
 
 -- name: prune_events

@@ -6,6 +6,7 @@ except ``list_jobs``' filters and ``SELECT_JOB``, which are built here.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,7 +15,7 @@ import apsw
 from ... import serializer
 from ...exceptions import SerializationError
 from ...job import Job, JobState
-from ..base import BeatEntryState, Event, Lost, WorkerInfo
+from ..base import BeatEntryState, Event, JobQuery, Lost, WorkerInfo
 from .schema import Q
 
 JOB_COLUMNS = tuple(c.strip() for c in " ".join(
@@ -68,6 +69,38 @@ def list_jobs(conn: apsw.Connection, state: JobState | None, queue: str | None,
     sql = SELECT_JOB + (" WHERE " + " AND ".join(where) if where else "")
     sql += " ORDER BY seq DESC LIMIT ? OFFSET ?"
     return [row_to_job(r) for r in conn.execute(sql, (*params, limit, offset))]
+
+
+_SORT_SQL = {"created": "seq", "done": "done_at", "task": "task", "state": "state",
+             "queue": "queue", "runtime": "(done_at - started_at)"}
+
+
+def search_jobs(conn: apsw.Connection, q: JobQuery) -> list[Job]:
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (("state", q.state.value if q.state else None), ("queue", q.queue)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if q.task:
+        where.append("instr(task, ?) > 0")
+        params.append(q.task)
+    if q.since is not None:
+        where.append("created_at >= ?")
+        params.append(q.since)
+    if q.until is not None:
+        where.append("created_at < ?")
+        params.append(q.until)
+    if q.text:
+        # msgpack keeps strings as their UTF-8 bytes: a substring of a string argument
+        # is a substring of the packed payload
+        where.append("(instr(id, ?) > 0 OR instr(task, ?) > 0 OR instr(payload, ?) > 0)")
+        params.extend([q.text, q.text, q.text.encode()])
+    direction = "DESC" if q.descending else "ASC"
+    order = [f"{_SORT_SQL[q.sort]} {direction}"] if q.sort != "created" else []
+    sql = SELECT_JOB + (" WHERE " + " AND ".join(where) if where else "")
+    sql += " ORDER BY " + ", ".join([*order, f"seq {direction}"]) + " LIMIT ? OFFSET ?"
+    return [row_to_job(r) for r in conn.execute(sql, (*params, q.limit, q.offset))]
 
 
 def count_jobs(conn: apsw.Connection) -> dict[str, dict[str, int]]:
@@ -124,7 +157,9 @@ def get_beat_leader(conn: apsw.Connection, now: float) -> str | None:
 
 
 def list_schedules(conn: apsw.Connection) -> list[BeatEntryState]:
-    return [BeatEntryState(*r) for r in conn.execute(Q["beat_entries"])]
+    return [BeatEntryState(name=r[0], task=r[1], schedule=r[2], last_run=r[3], next_run=r[4],
+                           origin=r[5], enabled=bool(r[6]), spec=r[7], updated_at=r[8])
+            for r in conn.execute(Q["beat_entries"])]
 
 
 # -- events ---------------------------------------------------------------------------------
@@ -132,9 +167,10 @@ def list_events(conn: apsw.Connection, seq: int, limit: int) -> list[Event]:
     return [Event(*row) for row in conn.execute(Q["events_since"], (seq, limit))]
 
 
-def count_throughput(conn: apsw.Connection, since: float,
-                     bucket: float) -> list[tuple[float, int]]:
-    return [(float(b), n) for b, n in conn.execute(Q["finished_per_bucket"], (bucket, since))]
+def count_throughput(conn: apsw.Connection, since: float, bucket: float,
+                     kinds: Sequence[str]) -> list[tuple[float, int]]:
+    return [(float(b), n) for b, n in conn.execute(Q["finished_per_bucket"],
+                                                    (bucket, since, json.dumps(list(kinds))))]
 
 
 def get_last_event_seq(conn: apsw.Connection) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 from ... import serializer
 from ...exceptions import StoreError
 from ...job import ChordSpec, Job, JobState, Outcome
-from ..base import BeatEntryState, Event, Lost, Transport, WorkerInfo
+from ..base import FINISHED_KINDS, BeatEntryState, Event, JobQuery, Lost, Transport, WorkerInfo
 from ..common import log_stale
 from . import reads, writes
 from .connection import BUSY_TIMEOUT, Database
@@ -135,6 +135,10 @@ class SQLiteTransport(Transport):
                   task: str | None = None, limit: int = 100, offset: int = 0) -> list[Job]:
         with self._db as conn:
             return reads.list_jobs(conn, state, queue, task, limit, offset)
+
+    def search_jobs(self, query: JobQuery) -> list[Job]:
+        with self._db as conn:
+            return reads.search_jobs(conn, query)
 
     def count_jobs(self) -> dict[str, dict[str, int]]:
         with self._db as conn:
@@ -272,11 +276,28 @@ class SQLiteTransport(Transport):
     def sync_schedules(self, entries: Sequence[tuple[str, str, str]]) -> None:
         with self._db as conn, self._db.write():
             names = {name for name, _task, _schedule in entries}
-            for row in conn.execute(Q["beat_entries"]).fetchall():
+            for row in conn.execute(Q["beat_code_names"]).fetchall():
                 if row[0] not in names:
                     conn.execute(Q["beat_delete"], (row[0],))
             for entry in entries:
                 conn.execute(Q["beat_upsert"], entry)
+
+    def save_schedule(self, name: str, task: str, schedule: str, spec: str, now: float,
+                      create: bool) -> bool:
+        with self._db as conn, self._db.write():
+            conn.execute(Q["schedule_create" if create else "schedule_update"],
+                         (name, task, schedule, spec, now))
+            return conn.changes() > 0
+
+    def delete_schedule(self, name: str) -> bool:
+        with self._db as conn, self._db.write():
+            conn.execute(Q["schedule_delete"], (name,))
+            return conn.changes() > 0
+
+    def set_schedule_enabled(self, name: str, enabled: bool, now: float) -> bool:
+        with self._db as conn, self._db.write():
+            conn.execute(Q["schedule_enable"], (name, int(enabled), now))
+            return conn.changes() > 0
 
     def fire_schedule(self, name: str, slot: float, job: Job | None, next_run: float,
                       now: float) -> bool:
@@ -305,9 +326,10 @@ class SQLiteTransport(Transport):
         with self._db as conn:
             return reads.count_events(conn)
 
-    def count_throughput(self, since: float, bucket: float) -> list[tuple[float, int]]:
+    def count_throughput(self, since: float, bucket: float,
+                         kinds: Sequence[str] = FINISHED_KINDS) -> list[tuple[float, int]]:
         with self._db as conn:
-            return reads.count_throughput(conn, since, bucket)
+            return reads.count_throughput(conn, since, bucket, kinds)
 
     # -- maintenance -------------------------------------------------------------------
     def prune(self, now: float, limit: int = 500) -> int:
