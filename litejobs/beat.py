@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from .core import Core
 from .exceptions import ConfigurationError
 from .schedules import BaseSchedule, as_schedule
+from .timeutil import from_timestamp
 from .timeutil import now as clock_now
 
 log = logging.getLogger("litejobs.beat")
@@ -107,7 +108,8 @@ class Beat:
                 next_run = entry.schedule.next_slot(slot, now, tz)
                 job = self._job(entry, slot)
                 if transport.fire_schedule(entry.name, slot, job, next_run, now):
-                    log.info("beat: sent %s (%s) for %s", entry.name, entry.task, slot)
+                    log.info("beat: sent %s (%s) for %s", entry.name, entry.task,
+                             from_timestamp(slot).isoformat(timespec="seconds"))
                 nearest = min(nearest, next_run)
             else:
                 next_run = entry.schedule.next_slot(last, now, tz)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import signal
 import sys
 import time
@@ -14,6 +15,7 @@ from typing import Any
 
 import click
 
+from . import daemon
 from .app import App
 from .beat import Beat
 from .child import StopFlag
@@ -27,15 +29,17 @@ from .timeutil import now as clock_now
 from .transports import safe_url
 
 EXIT_ERROR = 1
+EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
 
 
 def load_app(spec: str | None, url: str | None) -> App:
-    """``loading.load_app``, with a bad ``-A`` reported as click reports bad options."""
+    """``loading.load_app``, with a bad ``-A`` reported in one line (exit code 2)."""
     try:
         return _load_app(spec, url)
     except AppNotFound as exc:
-        raise click.BadParameter(str(exc), param_hint="-A/--app") from None
+        _fail(f"-A {spec}: {exc}", EXIT_USAGE)
+        raise  # unreachable: _fail exits
 
 
 def _open(db: str) -> App:
@@ -74,35 +78,55 @@ def main() -> None:
               show_default=True)
 @click.option("--max-tasks-per-child", type=click.IntRange(min=1),
               help="Replace a pool child after this many jobs.")
+@click.option("--max-memory-per-child", type=click.IntRange(min=1), metavar="KB",
+              help="Replace a pool child after the job that took its resident memory "
+                   "past KB kilobytes.")
 @click.option("--start-method", type=click.Choice(["fork", "spawn"]),
               help="How pool children start (default: fork where available).")
 @click.option("-n", "--hostname", help="Name this worker reports (default: host name).")
 @click.option("-B", "--beat", "with_beat", is_flag=True,
               help="Also run the beat (periodic tasks) in this worker's supervisor.")
+@click.option("-f", "--logfile", help="Log here instead of stderr (reopened when rotated).")
+@click.option("--pidfile", help="Write the worker's pid here; removed on exit.")
+@click.option("--detach", is_flag=True,
+              help="Run in the background (a daemon); give --logfile and --pidfile.")
 @click.option("-E", "--task-events", is_flag=True, hidden=True,
               help="Accepted for Celery's -E; events are recorded unless "
                    "worker_send_task_events is False.")
 def worker(db: str, app_spec: str | None, concurrency: int | None, queues: str | None,
            loglevel: str, pool: str, max_tasks_per_child: int | None,
-           start_method: str | None, hostname: str | None, with_beat: bool,
-           task_events: bool) -> None:
+           max_memory_per_child: int | None, start_method: str | None,
+           hostname: str | None, with_beat: bool, logfile: str | None, pidfile: str | None,
+           detach: bool, task_events: bool) -> None:
     """Run jobs from DB: a supervisor and a pool of processes.
 
     -Q takes queue names, each optionally with a limit on how many of its jobs run at
     once across every worker on the store: -Q emails:2,default
     """
-    setup_logging(loglevel)
+    setup_logging(loglevel, logfile)
     app = load_app(app_spec, db)
+    setup_logging(loglevel, logfile, app.conf.worker_log_format,
+                  app.conf.worker_task_log_format)
     queue_list, queue_limits = parse_queues(queues)
-    supervisor = Supervisor(app, queues=queue_list, concurrency=concurrency, pool=pool,
-                            max_tasks_per_child=max_tasks_per_child,
-                            start_method=start_method, hostname=hostname, app_spec=app_spec,
-                            loglevel=loglevel, queue_limits=queue_limits, beat=with_beat)
     app.transport  # noqa: B018 - open (and check) the store before announcing anything
-    click.echo(f"litejobs worker {supervisor.id}: store {safe_url(app.url)}, queues "
-               f"{','.join(supervisor.queues)}, concurrency {supervisor.concurrency} "
-               f"({pool}); Ctrl-C to stop", err=True)
-    sys.exit(supervisor.run())
+    if detach:
+        app.close()  # no connection crosses the fork
+        logfile = logfile and os.path.abspath(logfile)
+        pidfile = pidfile and os.path.abspath(pidfile)
+        daemon.detach()
+        setup_logging(loglevel, logfile, app.conf.worker_log_format,
+                      app.conf.worker_task_log_format)
+    with daemon.pidfile(pidfile):
+        supervisor = Supervisor(app, queues=queue_list, concurrency=concurrency, pool=pool,
+                                max_tasks_per_child=max_tasks_per_child,
+                                start_method=start_method, hostname=hostname,
+                                app_spec=app_spec, loglevel=loglevel,
+                                queue_limits=queue_limits, beat=with_beat,
+                                max_memory_per_child=max_memory_per_child, logfile=logfile)
+        if not detach:
+            click.echo(supervisor.banner() + "Ctrl-C to stop", err=True)
+        code = supervisor.run()
+    sys.exit(code)
 
 
 def parse_queues(spec: str | None) -> tuple[list[str] | None, dict[str, int]]:

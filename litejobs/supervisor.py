@@ -25,10 +25,11 @@ from typing import Any
 
 from . import outcomes, signals
 from .beat import Beat
-from .child import StopFlag, child_main, run_consumer
+from .child import STOP_SIGNALS, StopFlag, child_main, run_consumer
 from .core import Core
 from .exceptions import StoreError
 from .job import Outcome
+from .log import set_process_name
 from .scoreboard import Scoreboard
 from .timeutil import now as clock_now
 from .transports import WorkerInfo, safe_url
@@ -48,7 +49,8 @@ class Supervisor:
                  max_tasks_per_child: int | None = None, start_method: str | None = None,
                  hostname: str | None = None, app_spec: str | None = None,
                  loglevel: str = "WARNING", queue_limits: dict[str, int] | None = None,
-                 beat: bool = False) -> None:
+                 beat: bool = False, max_memory_per_child: int | None = None,
+                 logfile: str | None = None) -> None:
         self.app = app
         self.queue_limits = dict(queue_limits or {})
         self.beat = None
@@ -75,6 +77,9 @@ class Supervisor:
         self._wake_r = self._wake_w = -1
         self.scoreboard: Scoreboard | None = None
         self._spawned: dict[int, subprocess.Popen] = {}
+        self._spawn_count = 0  # numbers pool children in log lines: ForkPoolWorker-N
+        self.max_memory_per_child = max_memory_per_child
+        self.logfile = logfile
 
     # -- the main loop ---------------------------------------------------------
     def run(self) -> int:
@@ -87,6 +92,8 @@ class Supervisor:
         self._install_signals()
         try:
             for slot in range(self.concurrency):
+                if self.stopping:  # a stop during start-up: start no more children
+                    break
                 self._spawn(slot)
             log.info("litejobs worker %s ready: queues %s, concurrency %d, store %s",
                         self.id, ",".join(self.queues), self.concurrency, safe_url(self.app.url))
@@ -102,6 +109,28 @@ class Supervisor:
             self._restore_signals()
         log.info("litejobs worker %s stopped", self.id)
         return 0
+
+    def banner(self) -> str:
+        """What the worker says when it starts, laid out as Celery's banner."""
+        tasks = sorted(n for n in self.app.tasks if not n.startswith("litejobs."))
+        lines = [
+            f"litejobs worker {self.id}",
+            "[config]",
+            f".> app:         {self.app_spec or self.app.main or '-'}",
+            f".> store:       {safe_url(self.app.url)}",
+            f".> concurrency: {self.concurrency} ({self.pool})",
+            f".> hostname:    {self.hostname}",
+            "",
+            "[queues]",
+            *(f".> {q}" + (f"  (at most {self.queue_limits[q]} at once)"
+                            if q in self.queue_limits else "") for q in self.queues),
+            "",
+            "[tasks]",
+            *(f"  . {name}" for name in tasks),
+            *([] if tasks else ["  (none registered: imported by name when first seen)"]),
+            "",
+        ]
+        return "\n".join(lines)
 
     def info(self) -> WorkerInfo:
         running = 0
@@ -165,21 +194,29 @@ class Supervisor:
             self._spawn_process(slot)
             return
         parent = os.getpid()
-        pid = os.fork()
-        if pid == 0:  # the child
-            code = 1
-            try:
-                self._restore_signals()
-                os.close(self._wake_r)
-                os.close(self._wake_w)
-                code = child_main(self.app, self.id, self.queues, slot, self.scoreboard,
-                                  self.max_tasks_per_child, parent, self.hostname,
-                                  self.queue_limits)
-            except BaseException:
-                log.exception("pool child crashed")
-            finally:
-                os._exit(code)
-        self.children[pid] = slot
+        self._spawn_count += 1
+        # A stop signal arriving now waits until the child has its own handlers (it
+        # unblocks them) and the parent knows the child (so it forwards the stop).
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            pid = os.fork()
+            if pid == 0:  # the child
+                code = 1
+                try:
+                    set_process_name(f"ForkPoolWorker-{self._spawn_count}")
+                    self._restore_signals()
+                    os.close(self._wake_r)
+                    os.close(self._wake_w)
+                    code = child_main(self.app, self.id, self.queues, slot, self.scoreboard,
+                                      self.max_tasks_per_child, parent, self.hostname,
+                                      self.queue_limits, self.max_memory_per_child)
+                except BaseException:
+                    log.exception("pool child crashed")
+                finally:
+                    os._exit(code)
+            self.children[pid] = slot
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
     def _spawn_process(self, slot: int) -> None:
         assert self.scoreboard is not None
@@ -188,8 +225,11 @@ class Supervisor:
             "slot": slot, "scoreboard": self.scoreboard.path, "slots": self.scoreboard.slots,
             "max_tasks": self.max_tasks_per_child, "parent": os.getpid(),
             "hostname": self.hostname, "loglevel": self.loglevel,
-            "queue_limits": self.queue_limits,
+            "queue_limits": self.queue_limits, "logfile": self.logfile,
+            "max_memory": self.max_memory_per_child,
+            "process_name": f"SpawnPoolWorker-{self._spawn_count + 1}",
         }
+        self._spawn_count += 1
         proc = subprocess.Popen([sys.executable, "-m", "litejobs.loading", json.dumps(config)])
         self._spawned[proc.pid] = proc
         self.children[proc.pid] = slot
@@ -298,6 +338,9 @@ class Supervisor:
                 (signal.SIGTERM, self._on_term), (signal.SIGINT, self._on_int),
                 (signal.SIGQUIT, self._on_quit), (signal.SIGCHLD, lambda *a: None))
         }
+        # The embedded worker starts us with stop signals blocked: a stop() that came
+        # before the handlers were in place is delivered now.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
     def _restore_signals(self) -> None:
         if self._wake_r < 0:
@@ -320,12 +363,13 @@ class Supervisor:
             return
         self.stopping = how
         if how == "warm":
-            log.info("warm shutdown: no new jobs; waiting for running jobs to finish "
-                        "(Ctrl-C again to hand them back to the queue and exit)")
+            log.warning("worker: Warm shutdown (MainProcess): no new jobs; waiting for "
+                        "running jobs to finish (Ctrl-C again to hand them back and exit)")
             for pid in self.children:
                 self._signal_child(pid, signal.SIGTERM)
         else:
-            log.warning("cold shutdown: handing running jobs back to the queue")
+            log.warning("worker: Cold shutdown (MainProcess): handing running jobs back "
+                        "to the queue")
 
     def _signal_child(self, pid: int, sig: int) -> None:
         try:
@@ -339,7 +383,7 @@ class Supervisor:
         if self.stopping != "cold":
             self.stopping = "cold"
         for pid in self.children:
-            self._signal_child(pid, signal.SIGKILL)
+            self._kill(pid, f"pool child {pid} stopped by a cold shutdown")
         deadline = time.monotonic() + 10
         while self.children and time.monotonic() < deadline:
             try:
@@ -358,6 +402,7 @@ class Supervisor:
         """``--pool solo``: run jobs in this process (no hard time limits)."""
         stop = StopFlag()
         old = {sig: signal.signal(sig, stop.handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         log.info("litejobs worker %s ready (solo pool): queues %s, store %s", self.id,
                     ",".join(self.queues), safe_url(self.app.url))
         self._send_signal("worker_ready")

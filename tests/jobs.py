@@ -8,6 +8,7 @@ import time
 
 import litejobs
 from litejobs.exceptions import Reject, TimeLimitExceeded
+from litejobs.log import get_task_logger
 
 app = litejobs.App(os.environ.get("LITEJOBS_TEST_DB", "jobs-unused.sqlite"))
 app.conf.worker_lease_timeout = float(os.environ.get("LITEJOBS_TEST_LEASE", "30"))
@@ -341,3 +342,26 @@ class Multiply(app.Task):
 
 
 multiply = app.register_task(Multiply())
+
+
+# -- the worker in production (logs, memory, threads) --------------------------------
+task_log = get_task_logger(__name__)
+_kept: list[bytes] = []
+
+
+@app.task(bind=True, max_retries=1)
+def retry_later(self):
+    raise self.retry(exc=OSError("disk busy"), countdown=10)
+
+
+@app.task
+def say(word):
+    task_log.warning("saying %s", word)
+    return word
+
+
+@app.task
+def hog(megabytes):
+    """Keep ``megabytes`` of memory touched in this process; return its pid."""
+    _kept.append(b"x" * (megabytes * 1024 * 1024))
+    return os.getpid()

@@ -1,0 +1,151 @@
+"""The worker in production: what it logs, its service options, and clear start-up errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+import jobs
+from helpers import TESTS_DIR, alive, wait_until
+
+
+def cli(*args: str, cwd: str = TESTS_DIR) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "litejobs", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_default_level_logs_a_failure_with_its_traceback(app, start_worker):
+    worker = start_worker("-A", "jobs", "-c", "2")
+    failed = jobs.fail.delay("kaput")
+    ok = jobs.add.delay(4, 5)
+    assert ok.get(timeout=30) == 9
+    with pytest.raises(jobs.AppError):
+        failed.get(timeout=30)
+    line = f"Task jobs.fail[{failed.id}] raised AppError: kaput"
+    wait_until(lambda: line in worker.output(), 20, message="the failure logged")
+    out = worker.output()
+    assert "ERROR/ForkPoolWorker-" in out
+    assert "Traceback (most recent call last)" in out and "raise AppError(message)" in out
+    assert "received" not in out and "succeeded" not in out  # those are INFO
+    # the banner, as Celery's
+    assert "[tasks]" in out and "  . jobs.add" in out and ".> concurrency: 2 (prefork)" in out
+
+
+def test_info_level_logs_received_succeeded_with_result_and_retry_delay(app, start_worker):
+    worker = start_worker("-A", "jobs", "-c", "1", "-l", "info")
+    ok = jobs.add.delay(4, 5)
+    assert ok.get(timeout=30) == 9
+    retried = jobs.retry_later.delay()
+    said = jobs.say.delay("hello")
+    assert said.get(timeout=30) == "hello"
+    wait_until(lambda: retried.state == "RETRY", 20, message="the retry stored")
+    expected = [
+        f"Task jobs.add[{ok.id}] received",
+        f"Task jobs.add[{ok.id}] succeeded in ",
+        f"Task jobs.retry_later[{retried.id}] retry: Retry in 10s: OSError('disk busy')",
+        f"jobs.say[{said.id}]: saying hello",  # get_task_logger's format
+    ]
+    wait_until(lambda: all(e in worker.output() for e in expected), 20,
+               message=f"{expected} in the log")
+    out = worker.output()
+    succeeded = next(x for x in out.splitlines() if f"jobs.add[{ok.id}] succeeded" in x)
+    assert succeeded.endswith("s: 9") and "INFO/ForkPoolWorker-1" in succeeded
+    assert "in 0s" not in succeeded and "0.0000s" not in succeeded  # a real runtime
+
+
+def test_warm_shutdown_is_announced_and_a_cold_one_is_not_an_error(app, start_worker):
+    worker = start_worker("-A", "jobs", "-c", "1")
+    slow = jobs.sleep.delay(30)
+    wait_until(lambda: slow.state == "STARTED", 20, message="job started")
+    worker.signal(signal.SIGINT)
+    wait_until(lambda: "Warm shutdown" in worker.output(), 20, message="warm shutdown line")
+    assert "WARNING/MainProcess" in worker.output()
+    worker.signal(signal.SIGINT)
+    assert worker.wait(30) == 0
+    out = worker.output()
+    assert "Cold shutdown" in out
+    assert "ERROR" not in out, out  # the kill was asked for
+
+
+def test_logfile_and_pidfile(app, start_worker, tmp_path):
+    logfile, pidfile = tmp_path / "worker.log", tmp_path / "worker.pid"
+    worker = start_worker("-A", "jobs", "-c", "1", "--logfile", str(logfile),
+                          "--pidfile", str(pidfile))
+    assert pidfile.read_text().strip() == str(worker.pid)
+    failed = jobs.fail.delay("into the file")
+    with pytest.raises(jobs.AppError):
+        failed.get(timeout=30)
+    wait_until(lambda: f"jobs.fail[{failed.id}] raised AppError" in logfile.read_text(), 20,
+               message="the failure in the log file")
+    assert "raised AppError" not in worker.output()  # not on stderr
+    # a second worker on the same pid file refuses to start, and leaves the file alone
+    second = cli("worker", app.url, "-A", "jobs", "--pidfile", str(pidfile))
+    assert second.returncode == 1 and f"process {worker.pid} is running" in second.stderr
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(30) == 0
+    assert not pidfile.exists()
+
+
+def test_max_memory_per_child_replaces_the_child_after_the_job(app, start_worker):
+    start_worker("-A", "jobs", "-c", "1", "--max-memory-per-child", str(100 * 1024))
+    small = jobs.pid.delay().get(timeout=30)
+    assert jobs.pid.delay().get(timeout=30) == small  # under the limit: same child
+    hogged = jobs.hog.delay(120).get(timeout=30)
+    assert hogged == small
+    after = jobs.pid.delay().get(timeout=30)
+    assert after != hogged  # the job after the one that took 120 MB ran in a new child
+    wait_until(lambda: not alive(hogged), 20, message="the old child gone")
+
+
+def test_detach_runs_in_the_background(app, tmp_path):
+    logfile, pidfile = tmp_path / "d.log", tmp_path / "d.pid"
+    out = cli("worker", app.url, "-A", "jobs", "-c", "1", "--detach", "--logfile",
+              str(logfile), "--pidfile", str(pidfile))
+    assert out.returncode == 0, out.stderr
+    wait_until(pidfile.exists, 20, message="the daemon's pid file")
+    pid = int(pidfile.read_text())
+    try:
+        assert jobs.add.delay(1, 2).get(timeout=30) == 3
+    finally:
+        os.kill(pid, signal.SIGTERM)
+    wait_until(lambda: not alive(pid), 30, message="the daemon stopped")
+    assert not pidfile.exists()
+
+
+@pytest.mark.one_store
+def test_a_module_that_fails_to_import_is_one_line_and_exit_2(tmp_path, store_path):
+    (tmp_path / "broken.py").write_text("import litejobs\napp = litejobs.App('x.sqlite')\n"
+                                        "def f(:\n    pass\n")
+    (tmp_path / "raises.py").write_text("import litejobs\nraise RuntimeError('no config')\n")
+    out = cli("worker", store_path, "-A", "broken", cwd=str(tmp_path))
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1, out.stderr
+    assert "SyntaxError" in out.stderr and "broken.py, line 3" in out.stderr
+    out = cli("worker", store_path, "-A", "raises", cwd=str(tmp_path))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert "RuntimeError: no config" in out.stderr and "raises.py, line 2" in out.stderr
+
+
+@pytest.mark.one_store
+def test_a_db_argument_other_than_the_apps_store_is_warned_about(tmp_path, store_path):
+    (tmp_path / "named.py").write_text(
+        "import litejobs\napp = litejobs.App('named.sqlite')\n"
+        "@app.task\ndef one():\n    return 1\n")
+    log = tmp_path / "err.log"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "litejobs", "worker",
+                                 str(tmp_path / "other.sqlite"), "-A", "named", "-c", "1"],
+                                cwd=str(tmp_path), stderr=err)
+    try:
+        wait_until(lambda: "[tasks]" in log.read_text(), 30, message="the banner")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    text = log.read_text()
+    assert "WARNING" in text and "the app named names the store named.sqlite" in text
+    assert "other.sqlite was given: using" in text
+    assert ".> store:       " + str(tmp_path / "other.sqlite") in text
