@@ -23,9 +23,11 @@ from .exceptions import LiteJobsError
 from .job import JobState
 from .loading import AppNotFound, setup_logging
 from .loading import load_app as _load_app
+from .log import short_repr
 from .metrics import iso, job_data, prometheus, status_data
 from .supervisor import Supervisor
 from .timeutil import now as clock_now
+from .timeutil import parse_duration
 from .transports import safe_url
 
 EXIT_ERROR = 1
@@ -395,3 +397,100 @@ def purge(db: str, queue: str | None, state: str, force: bool) -> None:
     click.echo(f"purged {n} {state} job(s)" + (f" from {queue!r}" if queue else ""))
 
 
+
+
+@main.command("jobs")
+@click.argument("db")
+@click.option("--state", "state_name", help="Only jobs in this state (Celery's names too: "
+                                             "PENDING, STARTED, RETRY, SUCCESS, FAILURE, ...).")
+@click.option("--task", "task_name", help="Only jobs of this task.")
+@click.option("-Q", "--queue", help="Only jobs of this queue.")
+@click.option("--since", help="Only jobs sent in this long before now: 30s, 10m, 2h, 1d.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of job objects.")
+def jobs_command(db: str, state_name: str | None, task_name: str | None, queue: str | None,
+                 since: str | None, limit: int, as_json: bool) -> None:
+    """List jobs, newest first: id, task, state, queue, times and arguments."""
+    state = parse_state(state_name) if state_name else None
+    cutoff = None
+    if since:
+        try:
+            cutoff = clock_now() - parse_duration(since)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--since") from None
+    found = _open(db).transport.list_jobs(state=state, queue=queue, task=task_name,
+                                          limit=limit, since=cutoff)
+    rows = [job_data(job) for job in found]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=repr))
+        return
+    if not rows:
+        click.echo("(no jobs)")
+        return
+    click.echo(f"{'ID':<36}  {'TASK':<24} {'STATE':<8} {'QUEUE':<10} {'SENT':<19}  "
+               f"{'STARTED':<19}  {'DONE':<19}  ARGS")
+    for row in rows:
+        click.echo(f"{row['id']:<36}  {row['task']:<24} {row['state']:<8} {row['queue']:<10} "
+                   f"{_when(row['created'])}  {_when(row['started'])}  {_when(row['done'])}  "
+                   f"{_call(row['args'], row['kwargs'])}")
+
+
+def parse_state(name: str) -> JobState:
+    """A store state (``failure``) or Celery's name for one (``FAILURE``, ``STARTED``)."""
+    aliases = {"started": "running", "retry": "scheduled", "failed": "failure"}
+    value = aliases.get(name.lower(), name.lower())
+    try:
+        return JobState(value)
+    except ValueError:
+        names = ", ".join(s.value for s in JobState)
+        raise click.BadParameter(f"{name!r} is not a state ({names})",
+                                 param_hint="--state") from None
+
+
+def _when(text: str | None) -> str:
+    return (text or "-")[:19].replace("T", " ").ljust(19)
+
+
+def _call(args: Any, kwargs: Any) -> str:
+    parts = ([short_repr(a) for a in args] if isinstance(args, (list, tuple))
+             else [str(args)])
+    parts += [f"{k}={short_repr(v)}" for k, v in (kwargs or {}).items()]
+    text = f"({', '.join(parts)})"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@main.command()
+@click.argument("db", required=False, envvar="LITEJOBS_URL")
+@click.option("-d", "--destination", help="Only this worker: its -n name, host or id.")
+def ping(db: str | None, destination: str | None) -> None:
+    """Exit 0 when a live worker answers (its heartbeat is fresh), 1 otherwise.
+
+    For health checks: Kubernetes probes, systemd, compose (as `celery inspect ping`).
+    DB defaults to $LITEJOBS_URL.
+    """
+    if not db:
+        raise click.UsageError("give DB (or set $LITEJOBS_URL)")
+    if "://" not in db and not os.path.exists(db):
+        _fail(f"no store at {db}")
+    workers = _open(db).transport.list_workers(clock_now())
+    if destination:
+        workers = [w for w in workers if destination in (w.host, w.id)
+                   or w.id.startswith(destination + ":")]
+    if not workers:
+        _fail("no live worker answers" + (f" as {destination!r}" if destination else ""))
+    now = clock_now()
+    for w in workers:
+        click.echo(f"-> {w.id}: OK pong (heartbeat {max(0.0, now - w.heartbeat_at):.1f}s ago)")
+
+
+@main.command()
+@click.argument("db")
+@click.argument("file")
+def backup(db: str, file: str) -> None:
+    """Copy the store DB to a new FILE while workers keep running (SQLite's backup API)."""
+    if "://" not in db and not os.path.exists(db):
+        _fail(f"no store at {db}")
+    started = time.monotonic()
+    _open(db).transport.backup(file)
+    click.echo(f"backed up {safe_url(db)} to {file} ({os.path.getsize(file)} bytes, "
+               f"{time.monotonic() - started:.2f}s)")

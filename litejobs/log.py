@@ -7,7 +7,7 @@ whose records carry the running task's name and id (``worker_task_log_format``).
 from __future__ import annotations
 
 import logging
-import logging.handlers
+import os
 import reprlib
 import sys
 from typing import Any
@@ -48,6 +48,31 @@ class _ProcessName(logging.Filter):
         return True
 
 
+class WatchedFileHandler(logging.FileHandler):
+    """A log file reopened when logrotate moves it away (as logging.handlers' one, which
+    would import pickle)."""
+
+    def __init__(self, filename: str) -> None:
+        super().__init__(filename, delay=False)
+        self._id = self._stat()
+
+    def _stat(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.baseFilename)
+        except FileNotFoundError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def emit(self, record: logging.LogRecord) -> None:
+        current = self._stat()
+        if current != self._id:
+            if self.stream is not None:
+                self.stream.close()
+            self.stream = self._open()
+            self._id = self._stat()
+        super().emit(record)
+
+
 class TaskFormatter(logging.Formatter):
     """Fills ``task_name`` and ``task_id`` from the task running in this thread."""
 
@@ -74,7 +99,7 @@ def setup_logging(level: str, logfile: str | None = None, fmt: str | None = None
     needs no copytruncate.
     """
     def handler(formatter: logging.Formatter) -> logging.Handler:
-        made: logging.Handler = (logging.handlers.WatchedFileHandler(logfile) if logfile
+        made: logging.Handler = (WatchedFileHandler(logfile) if logfile
                                  else logging.StreamHandler(sys.stderr))
         made.setFormatter(formatter)
         made.addFilter(_ProcessName())

@@ -345,7 +345,7 @@ multiply = app.register_task(Multiply())
 
 
 # -- the worker in production (logs, memory, threads) --------------------------------
-task_log = get_task_logger(__name__)
+logger = get_task_logger(__name__)
 _kept: list[bytes] = []
 
 
@@ -356,7 +356,7 @@ def retry_later(self):
 
 @app.task
 def say(word):
-    task_log.warning("saying %s", word)
+    logger.warning("saying %s", word)
     return word
 
 

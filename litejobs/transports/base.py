@@ -154,8 +154,9 @@ class JobVerbs(abc.ABC):
         task: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        since: float | None = None,
     ) -> list[Job]:
-        """Jobs, newest first, filtered."""
+        """Jobs, newest first, filtered; ``since``: only those created at or after it."""
 
     @abc.abstractmethod
     def count_jobs(self) -> dict[str, dict[str, int]]:
@@ -361,6 +362,14 @@ class MaintenanceVerbs(abc.ABC):
 
         Returns ``(frames in the log, frames checkpointed)``, or None when the store
         has no such log (Redis) or the checkpoint gave way to other connections.
+        """
+
+    @abc.abstractmethod
+    def backup(self, path: str) -> None:
+        """Copy the whole store to a new file at ``path`` while it is in use (online).
+
+        Stores without a file of their own (Redis) raise ``LiteJobsError`` saying how to
+        back them up instead.
         """
 
     def close(self) -> None:  # noqa: B027 - optional for stores without resources

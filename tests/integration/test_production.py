@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -149,3 +150,74 @@ def test_a_db_argument_other_than_the_apps_store_is_warned_about(tmp_path, store
     assert "WARNING" in text and "the app named names the store named.sqlite" in text
     assert "other.sqlite was given: using" in text
     assert ".> store:       " + str(tmp_path / "other.sqlite") in text
+
+
+def test_jobs_lists_newest_first_with_filters(app, start_worker, store_path):
+    start_worker("-A", "jobs", "-c", "1")
+    done = jobs.add.delay(20, 22)
+    assert done.get(timeout=30) == 42
+    failed = jobs.fail.delay("x" * 300)
+    with pytest.raises(jobs.AppError):
+        failed.get(timeout=30)
+    waiting = jobs.send_email.delay("a@b")  # no worker consumes "emails"
+    out = cli("jobs", store_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split()[:4] == ["ID", "TASK", "STATE", "QUEUE"]
+    assert [x.split()[0] for x in lines[1:]] == [waiting.id, failed.id, done.id]
+    assert lines[3].endswith(" (20, 22)") and "SUCCESS" in lines[3]
+    assert len(lines[2]) < 250 and "..." in lines[2]  # long arguments are shortened
+    assert "emails" in lines[1] and "PENDING" in lines[1]
+
+    def ids(*args: str) -> list[str]:
+        result = cli("jobs", store_path, "--json", *args)
+        assert result.returncode == 0, result.stderr
+        return [row["id"] for row in json.loads(result.stdout)]
+
+    assert ids("--state", "FAILURE") == [failed.id]
+    assert ids("--state", "failure", "--task", "jobs.fail") == [failed.id]
+    assert ids("--task", "jobs.add") == [done.id]
+    assert ids("--queue", "emails") == [waiting.id]
+    assert ids("--limit", "2") == [waiting.id, failed.id]
+    assert ids("--since", "10m") == [waiting.id, failed.id, done.id]
+    assert ids("--since", "0s") == []
+    bad = cli("jobs", store_path, "--since", "soon")
+    assert bad.returncode == 2 and "not a duration" in bad.stderr
+    bad = cli("jobs", store_path, "--state", "nope")
+    assert bad.returncode == 2 and "not a state" in bad.stderr
+
+
+def test_ping_before_and_after_a_worker_starts(app, start_worker, store_path):
+    app.transport  # noqa: B018 - the store exists, no worker yet
+    before = cli("ping", store_path)
+    assert before.returncode == 1 and "no live worker" in before.stderr
+    worker = start_worker("-A", "jobs", "-c", "1", "-n", "probe-me")
+    after = cli("ping", store_path)
+    assert after.returncode == 0 and "OK pong" in after.stdout, after.stderr
+    assert cli("ping", store_path, "-d", "probe-me").returncode == 0
+    assert cli("ping", store_path, "-d", "someone-else").returncode == 1
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(30) == 0
+    assert cli("ping", store_path).returncode == 1  # a stopped worker no longer answers
+
+
+@pytest.mark.one_store
+def test_ping_on_a_missing_store_creates_nothing(tmp_path):
+    out = cli("ping", str(tmp_path / "nothing.sqlite"))
+    assert out.returncode == 1 and "no store at" in out.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.one_store
+def test_backup_while_a_worker_runs(app, start_worker, tmp_path, store_path):
+    start_worker("-A", "jobs", "-c", "2")
+    results = [jobs.add.delay(i, 1) for i in range(200)]
+    copy = tmp_path / "copy.sqlite"
+    out = cli("backup", store_path, str(copy))  # while the worker settles jobs
+    assert out.returncode == 0, out.stderr
+    assert [r.get(timeout=30) for r in results] == [i + 1 for i in range(200)]
+    listed = cli("jobs", str(copy), "--json", "--limit", "500")
+    assert listed.returncode == 0, listed.stderr
+    assert len(json.loads(listed.stdout)) == 200  # every job, in some state
+    again = cli("backup", store_path, str(copy))
+    assert again.returncode == 1 and "exists" in again.stderr

@@ -12,9 +12,13 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from litejobs import serializer
+from litejobs.exceptions import LiteJobsError, StoreError
 from litejobs.job import ChordSpec, Failure, Job, JobState, Outcome, new_id
 from litejobs.transports.base import Transport, WorkerInfo
+from litejobs.transports.sqlite import SQLiteTransport
 
 NOW = 1_700_000_000.0
 
@@ -312,6 +316,38 @@ def test_counts_and_list_jobs(transport):
     assert [j.id for j in transport.list_jobs(state=JobState.RUNNING)] == [jobs[0].id]
     assert [j.id for j in transport.list_jobs(queue="q2")] == [jobs[1].id]
     assert [j.id for j in transport.list_jobs(limit=1, offset=1)] == [jobs[1].id]
+
+
+def test_backup_copies_the_store_or_says_how(transport, tmp_path):
+    job = make_job()
+    transport.enqueue([job], NOW)
+    copy = str(tmp_path / "copy.sqlite")
+    if not isinstance(transport, SQLiteTransport):
+        with pytest.raises(LiteJobsError, match="BGSAVE"):
+            transport.backup(copy)
+        assert not Path(copy).exists()
+        return
+    writer = threading.Thread(target=lambda: transport.enqueue([make_job()], NOW))
+    writer.start()  # a write on the way changes nothing of the copy's consistency
+    transport.backup(copy)
+    writer.join()
+    restored = SQLiteTransport(copy)
+    try:
+        assert restored.get(job.id).id == job.id
+    finally:
+        restored.close()
+    with pytest.raises(StoreError, match="exists"):
+        transport.backup(copy)
+    assert transport.get(job.id) is not None  # the store itself untouched
+
+
+def test_list_jobs_since(transport):
+    old, new = make_job(task="t.old"), make_job(task="t.new")
+    transport.enqueue([old], NOW - 600)
+    transport.enqueue([new], NOW)
+    assert [j.id for j in transport.list_jobs(since=NOW - 60)] == [new.id]
+    assert [j.id for j in transport.list_jobs(since=NOW - 600)] == [new.id, old.id]
+    assert transport.list_jobs(since=NOW - 60, task="t.old") == []
 
 
 def test_wait_for_change_wakes_on_another_connections_commit(make_transport):

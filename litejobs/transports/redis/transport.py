@@ -9,7 +9,7 @@ from typing import Any
 import redis
 
 from ... import serializer
-from ...exceptions import StoreError
+from ...exceptions import LiteJobsError, StoreError
 from ...job import ChordSpec, Job, JobState, Outcome
 from .. import safe_url
 from ..base import EVENTS_KEPT, BeatEntryState, Event, Lost, Transport, WorkerInfo
@@ -127,7 +127,8 @@ class RedisTransport(Transport):
         return [codec.state_triple(*reply) for reply in pipe.execute()]
 
     def list_jobs(self, state: JobState | None = None, queue: str | None = None,
-                  task: str | None = None, limit: int = 100, offset: int = 0) -> list[Job]:
+                  task: str | None = None, limit: int = 100, offset: int = 0,
+                  since: float | None = None) -> list[Job]:
         out: list[Job] = []
         skipped = 0
         start = 0
@@ -139,7 +140,8 @@ class RedisTransport(Transport):
             for raw_id in ids:
                 job = self.get(raw_id.decode())
                 if job is None or (state and job.state is not state) or (
-                        queue and job.queue != queue) or (task and job.task != task):
+                        queue and job.queue != queue) or (task and job.task != task) or (
+                        since is not None and job.created_at < since):
                     continue
                 if skipped < offset:
                     skipped += 1
@@ -393,6 +395,10 @@ class RedisTransport(Transport):
     def checkpoint(self, mode: str = "PASSIVE") -> tuple[int, int] | None:
         """Redis keeps no write-ahead log of ours to fold: always None."""
         return None
+
+    def backup(self, path: str) -> None:
+        raise LiteJobsError("a Redis store is backed up by Redis itself (BGSAVE and its "
+                            "RDB/AOF files, or a replica), not by litejobs backup")
 
     def close(self) -> None:
         self._wakeups.close()

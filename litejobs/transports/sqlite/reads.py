@@ -58,13 +58,18 @@ def get_state(conn: apsw.Connection, job_id: str) -> tuple[JobState, str | None,
 
 
 def list_jobs(conn: apsw.Connection, state: JobState | None, queue: str | None,
-              task: str | None, limit: int, offset: int) -> list[Job]:
-    where, params = [], []
+              task: str | None, limit: int, offset: int,
+              since: float | None = None) -> list[Job]:
+    where: list[str] = []
+    params: list[object] = []
     for column, value in (("state", state.value if state else None), ("queue", queue),
                           ("task", task)):
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)
+    if since is not None:
+        where.append("created_at >= ?")
+        params.append(since)
     sql = SELECT_JOB + (" WHERE " + " AND ".join(where) if where else "")
     sql += " ORDER BY seq DESC LIMIT ? OFFSET ?"
     return [row_to_job(r) for r in conn.execute(sql, (*params, limit, offset))]

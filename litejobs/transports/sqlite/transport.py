@@ -131,9 +131,10 @@ class SQLiteTransport(Transport):
             return [reads.get_state(conn, job_id) for job_id in job_ids]
 
     def list_jobs(self, state: JobState | None = None, queue: str | None = None,
-                  task: str | None = None, limit: int = 100, offset: int = 0) -> list[Job]:
+                  task: str | None = None, limit: int = 100, offset: int = 0,
+                  since: float | None = None) -> list[Job]:
         with self._db as conn:
-            return reads.list_jobs(conn, state, queue, task, limit, offset)
+            return reads.list_jobs(conn, state, queue, task, limit, offset, since)
 
     def count_jobs(self) -> dict[str, dict[str, int]]:
         with self._db as conn:
@@ -325,6 +326,10 @@ class SQLiteTransport(Transport):
         give up (SQLITE_BUSY) after a moment; the next one catches up.
         """
         return self._db.checkpoint(mode)
+
+    def backup(self, path: str) -> None:
+        """SQLite's online backup API, a step at a time so that writers keep going."""
+        self._db.backup(path)
 
     def close(self) -> None:
         self._db.close()
