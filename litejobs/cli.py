@@ -5,6 +5,7 @@ Exit codes: 0 done; 1 a litejobs error (message on stderr); 2 bad usage; 3 no su
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import os
@@ -20,6 +21,7 @@ from .app import App
 from .beat import Beat
 from .child import StopFlag
 from .exceptions import LiteJobsError
+from .execution import run_job
 from .job import JobState
 from .loading import AppNotFound, setup_logging
 from .loading import load_app as _load_app
@@ -494,3 +496,36 @@ def backup(db: str, file: str) -> None:
     _open(db).transport.backup(file)
     click.echo(f"backed up {safe_url(db)} to {file} ({os.path.getsize(file)} bytes, "
                f"{time.monotonic() - started:.2f}s)")
+
+
+@main.command()
+@click.argument("db")
+@click.argument("job_id")
+@click.option("-A", "--app", "app_spec", help="Module with the App and tasks (module[:attr]).")
+@click.option("--pdb", "debug", is_flag=True, help="Stop in the debugger where it fails.")
+def replay(db: str, job_id: str, app_spec: str | None, debug: bool) -> None:
+    """Run a stored job again here, in the foreground, with its arguments.
+
+    Prints its result (exit 0) or its traceback (exit 1); the store is not changed.
+    """
+    app = load_app(app_spec, db)
+    job = app.transport.get(job_id)
+    if job is None:
+        _fail(f"no job {job_id} in {safe_url(db)}", EXIT_NOT_FOUND)
+        return
+    click.echo(f"replaying {job.task}[{job.id}] (stored as {job.state.value})", err=True)
+    execution = run_job(app, dataclasses.replace(job, expires=None), eager=True)
+    outcome = execution.outcome
+    if outcome.state is JobState.SUCCESS:
+        click.echo(repr(execution.value))
+        return
+    failure = outcome.failure
+    if failure is not None and failure.traceback:
+        click.echo(failure.traceback.rstrip(), err=True)
+    if outcome.state is JobState.SCHEDULED:
+        click.echo(f"the task asked to be retried: {execution.exc!r}", err=True)
+    if debug and execution.exc is not None and execution.exc.__traceback__ is not None:
+        import pdb  # noqa: PLC0415 - only when asked for
+
+        pdb.post_mortem(execution.exc.__traceback__)
+    sys.exit(EXIT_ERROR)

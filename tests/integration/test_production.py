@@ -221,3 +221,30 @@ def test_backup_while_a_worker_runs(app, start_worker, tmp_path, store_path):
     assert len(json.loads(listed.stdout)) == 200  # every job, in some state
     again = cli("backup", store_path, str(copy))
     assert again.returncode == 1 and "exists" in again.stderr
+
+
+def test_replay_runs_a_stored_job_in_the_foreground_and_changes_nothing(
+        app, start_worker, store_path):
+    worker = start_worker("-A", "jobs", "-c", "1")
+    ok = jobs.add.delay(4, 5)
+    assert ok.get(timeout=30) == 9
+    failed = jobs.fail.delay("replay me")
+    with pytest.raises(jobs.AppError):
+        failed.get(timeout=30)
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(30) == 0
+    before = [app.transport.get(ok.id), app.transport.get(failed.id)]
+
+    out = cli("replay", store_path, ok.id, "-A", "jobs")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "9"
+    out = cli("replay", store_path, failed.id, "-A", "jobs")
+    assert out.returncode == 1
+    assert "raise AppError(message)" in out.stderr and "AppError: replay me" in out.stderr
+    assert [app.transport.get(ok.id), app.transport.get(failed.id)] == before  # untouched
+
+    debug = subprocess.run([sys.executable, "-m", "litejobs", "replay", store_path, failed.id,
+                            "-A", "jobs", "--pdb"], cwd=TESTS_DIR, capture_output=True,
+                           text=True, timeout=60, input="p message\nq\n")
+    assert "(Pdb)" in debug.stdout and "'replay me'" in debug.stdout, debug.stdout
+    assert cli("replay", store_path, "no-such-id", "-A", "jobs").returncode == 3
