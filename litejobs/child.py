@@ -19,6 +19,7 @@ from .core import Core
 from .exceptions import StoreError
 from .scoreboard import Scoreboard
 from .timeutil import now as clock_now
+from .transports import Transport
 from .worker import Consumer
 
 log = logging.getLogger("litejobs.worker")
@@ -94,8 +95,9 @@ def run_consumer(app: Core, worker_id: str, queues: list[str], scoreboard: Score
                  heartbeat_every: float = 5.0,
                  set_idle: Callable[[bool], None] = lambda flag: None,
                  queue_limits: dict[str, int] | None = None,
-                 max_memory: int | None = None) -> None:
-    transport = app.transport  # reopened in this process on first use
+                 max_memory: int | None = None, transport: Transport | None = None) -> None:
+    if transport is None:
+        transport = app.transport  # reopened in this process on first use
     consumer = Consumer(app, transport, queues, worker_id, hostname, scoreboard, slot,
                         queue_limits)
     consumer.should_stop = should_stop

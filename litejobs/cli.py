@@ -78,8 +78,9 @@ def main() -> None:
 @click.option("-l", "--loglevel", default="WARNING", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
                                 case_sensitive=False))
-@click.option("-P", "--pool", type=click.Choice(["prefork", "solo"]), default="prefork",
-              show_default=True)
+@click.option("-P", "--pool", type=click.Choice(["prefork", "solo", "threads"]),
+              default="prefork", show_default=True,
+              help="threads: for I/O-bound tasks (soft time limits hold, hard ones do not).")
 @click.option("--max-tasks-per-child", type=click.IntRange(min=1),
               help="Replace a pool child after this many jobs.")
 @click.option("--max-memory-per-child", type=click.IntRange(min=1), metavar="KB",

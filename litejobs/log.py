@@ -44,7 +44,8 @@ def short_repr(value: Any) -> str:
 
 class _ProcessName(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.processName = process_name
+        thread = record.threadName or ""
+        record.processName = thread if thread.startswith("ThreadPoolWorker") else process_name
         return True
 
 

@@ -31,6 +31,7 @@ from .exceptions import StoreError
 from .job import Outcome
 from .log import set_process_name
 from .scoreboard import Scoreboard
+from .threadpool import ThreadPool
 from .timeutil import now as clock_now
 from .transports import WorkerInfo, safe_url
 
@@ -58,8 +59,8 @@ class Supervisor:
             self.beat = Beat(app)
         self.queues = list(dict.fromkeys(queues or [app.conf.task_default_queue]))
         self.concurrency = concurrency or app.conf.worker_concurrency or os.cpu_count() or 1
-        if pool not in ("prefork", "solo"):
-            raise ValueError(f"pool must be 'prefork' or 'solo', not {pool!r}")
+        if pool not in ("prefork", "solo", "threads"):
+            raise ValueError(f"pool must be 'prefork', 'solo' or 'threads', not {pool!r}")
         self.pool = pool
         if pool == "solo":
             self.concurrency = 1
@@ -88,6 +89,8 @@ class Supervisor:
         transport.record_heartbeat(info, clock_now(), self.lease)
         if self.pool == "solo":
             return self._run_solo(info)
+        if self.pool == "threads":
+            return ThreadPool(self).run()
         self.scoreboard = Scoreboard(self.concurrency)
         self._install_signals()
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 
 import litejobs
@@ -365,3 +366,10 @@ def hog(megabytes):
     """Keep ``megabytes`` of memory touched in this process; return its pid."""
     _kept.append(b"x" * (megabytes * 1024 * 1024))
     return os.getpid()
+
+
+@app.task
+def sleep_where(seconds):
+    """Sleep, then say which process and thread ran it."""
+    time.sleep(seconds)
+    return [os.getpid(), threading.current_thread().name]

@@ -7,8 +7,11 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
+
+from litejobs.exceptions import SoftTimeLimitExceeded
 
 import jobs
 from helpers import TESTS_DIR, alive, wait_until
@@ -248,3 +251,23 @@ def test_replay_runs_a_stored_job_in_the_foreground_and_changes_nothing(
                            text=True, timeout=60, input="p message\nq\n")
     assert "(Pdb)" in debug.stdout and "'replay me'" in debug.stdout, debug.stdout
     assert cli("replay", store_path, "no-such-id", "-A", "jobs").returncode == 3
+
+
+def test_threads_pool_runs_io_bound_jobs_side_by_side_in_one_process(app, start_worker):
+    worker = start_worker("-A", "jobs", "-P", "threads", "-c", "4", "-l", "info")
+    jobs.add.delay(0, 0).get(timeout=30)  # warm: every thread is up and idle
+    started = time.monotonic()
+    results = [jobs.sleep_where.delay(1.0) for _ in range(4)]
+    ran = [r.get(timeout=30) for r in results]
+    elapsed = time.monotonic() - started
+    assert elapsed < 3.0, elapsed  # serially it takes 4 s
+    assert {pid for pid, _ in ran} == {worker.pid}  # in the worker process itself
+    assert len({thread for _, thread in ran}) == 4
+    assert worker.children() == []
+    # the soft limit is raised in the task's thread
+    with pytest.raises(SoftTimeLimitExceeded):
+        jobs.spin_until_soft_limit.delay().get(timeout=30)
+    assert jobs.add.delay(1, 1).get(timeout=30) == 2  # the thread lives on
+    assert "INFO/ThreadPoolWorker-" in worker.output()
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(30) == 0
