@@ -26,7 +26,7 @@ from .job import JobState
 from .loading import AppNotFound, setup_logging
 from .loading import load_app as _load_app
 from .log import short_repr
-from .metrics import iso, job_data, prometheus, status_data
+from .metrics import attempt_data, iso, job_data, prometheus, status_data
 from .supervisor import Supervisor
 from .timeutil import now as clock_now
 from .timeutil import parse_duration
@@ -326,7 +326,10 @@ def inspect(db: str, job_id: str, as_json: bool) -> None:
               EXIT_NOT_FOUND)
         return
     data = job_data(job)
+    attempts = [attempt_data(a) for a in _open(db).transport.list_attempts(job_id)]
     if as_json:
+        data["attempt_count"] = data["attempts"]
+        data["attempts"] = attempts
         click.echo(json.dumps(data, indent=2, default=repr))
         return
     for key, value in data.items():
@@ -339,6 +342,14 @@ def inspect(db: str, job_id: str, as_json: bool) -> None:
     if job.traceback:
         click.echo("traceback:")
         click.echo(job.traceback.rstrip())
+    if attempts:
+        click.echo("attempts:")
+    for a in attempts:
+        error = f"  {a['exc_type']}: {a['exc_message']}" if a["exc_type"] else ""
+        retry = f"  retry in {a['retry_in']:.1f}s" if a["retry_in"] is not None else ""
+        click.echo(f"  #{a['attempt']} {a['outcome']:<8} {_when(a['started_at'])} -> "
+                   f"{_when(a['finished_at'])}  {a['worker'] or '-'} pid {a['pid'] or '-'}"
+                   f"{error}{retry}")
 
 
 @main.command()

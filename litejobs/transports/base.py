@@ -20,6 +20,23 @@ EVENTS_KEPT = 100_000  # the newest job events a store keeps; older ones go with
 
 
 @dataclasses.dataclass
+class Attempt:
+    """One run of a job, as kept beside it (``litejobs inspect``, ``AsyncResult.attempts``)."""
+
+    job_id: str
+    attempt: int  #: 1 for the first run
+    started_at: float | None
+    finished_at: float
+    worker: str | None
+    pid: int | None
+    outcome: str  #: success, retry, failure, lost or revoked
+    exc_type: str | None = None
+    exc_message: str | None = None
+    traceback: str | None = None
+    retry_in: float | None = None  #: seconds until the retry, for a retry
+
+
+@dataclasses.dataclass
 class WorkerInfo:
     """A worker as its heartbeat stores it."""
 
@@ -157,6 +174,11 @@ class JobVerbs(abc.ABC):
         since: float | None = None,
     ) -> list[Job]:
         """Jobs, newest first, filtered; ``since``: only those created at or after it."""
+
+    @abc.abstractmethod
+    def list_attempts(self, job_id: str) -> list[Attempt]:
+        """Every run of a job, first first; written with each outcome ``settle`` applies
+        (lost processes too), removed with the job (its retention)."""
 
     @abc.abstractmethod
     def count_jobs(self) -> dict[str, dict[str, int]]:

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from litejobs.exceptions import SoftTimeLimitExceeded
+from litejobs.exceptions import SoftTimeLimitExceeded, WorkerLostError
 
 import jobs
 from helpers import TESTS_DIR, alive, wait_until
@@ -271,3 +271,65 @@ def test_threads_pool_runs_io_bound_jobs_side_by_side_in_one_process(app, start_
     assert "INFO/ThreadPoolWorker-" in worker.output()
     worker.signal(signal.SIGTERM)
     assert worker.wait(30) == 0
+
+
+def test_every_attempt_of_a_job_that_failed_twice_then_succeeded(app, start_worker,
+                                                                 store_path):
+    worker = start_worker("-A", "jobs", "-c", "1")
+    result = jobs.flaky.delay(2)  # retries at once twice, then returns 2
+    assert result.get(timeout=30) == 2
+    attempts = result.attempts
+    assert [(a.attempt, a.outcome) for a in attempts] == [
+        (1, "retry"), (2, "retry"), (3, "success")]
+    for a in attempts:
+        assert a.worker == worker_id(app, worker)
+        assert a.pid and a.pid != worker.pid  # a pool child's
+        assert a.started_at <= a.finished_at
+    assert attempts[0].exc_type == "jobs.AppError" and attempts[0].exc_message == "attempt 0"
+    assert "jobs.AppError: attempt 0" in attempts[0].traceback
+    assert attempts[1].exc_message == "attempt 1" and attempts[0].retry_in == 0
+    assert attempts[2].exc_type is None
+
+    data = json.loads(cli("inspect", store_path, result.id, "--json").stdout)
+    assert [a["outcome"] for a in data["attempts"]] == ["retry", "retry", "success"]
+    assert set(data["attempts"][0]) >= {"started_at", "finished_at", "worker", "pid",
+                                        "outcome", "exc_type", "exc_message", "traceback",
+                                        "retry_in"}
+    assert data["attempt_count"] == 3
+    text = cli("inspect", store_path, result.id).stdout
+    assert "attempts:" in text and "#1 retry" in text and "jobs.AppError: attempt 0" in text
+    assert "#3 success" in text
+
+
+def test_a_job_whose_process_is_killed_shows_lost_attempts(app, start_worker):
+    worker = start_worker("-A", "jobs", "-c", "1")
+    result = jobs.kill_own_process.delay()  # its child dies each time, until it fails
+    with pytest.raises(WorkerLostError):
+        result.get(timeout=60)
+    attempts = result.attempts
+    assert attempts and {a.outcome for a in attempts} == {"lost"}
+    assert all(a.pid and a.pid != worker.pid for a in attempts)
+    assert "WorkerLostError" in attempts[-1].exc_type  # the last one failed the job
+
+
+def worker_id(app, worker) -> str:
+    return next(w.id for w in app.transport.list_workers(time.time()) if w.pid == worker.pid)
+
+
+def test_the_dashboards_job_page_lists_the_attempts(app, start_worker, store_path):
+    pytest.importorskip("starlette")
+    from integration.test_dashboard import Dashboard
+
+    start_worker("-A", "jobs", "-c", "1")
+    result = jobs.flaky.delay(1)
+    assert result.get(timeout=30) == 1
+    board = Dashboard(store_path)
+    try:
+        wait_until(board.up, 20, message="the dashboard")
+        status, html, _ = board.request(f"/jobs/{result.id}")
+    finally:
+        board.stop()
+    assert status == 200
+    table = html[html.index('id="attempts"'):]
+    assert table.count('class="outcome"') == 2
+    assert "retry" in table and "success" in table and "jobs.AppError: attempt 0" in table

@@ -682,3 +682,50 @@ def test_every_verb_has_a_contract_test():
     source = Path(__file__).read_text()
     untested = sorted(v for v in verbs if f".{v}(" not in source)
     assert untested == [], f"verbs with no contract test here: {untested}"
+
+
+def test_every_attempt_is_kept_with_its_outcome_and_goes_with_the_job(transport):
+    job = make_job()
+    transport.enqueue([job], NOW)
+    boom = Failure("builtins.ValueError", "nope", traceback="Traceback: nope")
+    for n in (1, 2):  # two failures that retry, then a success
+        claimed = transport.claim(["default"], "w1", 40 + n, 1, NOW + n)[0]
+        assert claimed.attempts == n
+        transport.settle([Outcome(job.id, n, JobState.SCHEDULED, failure=boom,
+                                  eta=NOW + n + 10, retries=n)], NOW + n + 0.5)
+        transport.settle([Outcome(job.id, n, JobState.SUCCESS)], NOW + n + 0.6)  # stale
+        transport.claim(["default"], "w1", 1, 0, NOW + n + 20)  # promote the retry
+    claimed = transport.claim(["default"], "w1", 43, 1, NOW + 30)[0]
+    transport.settle([Outcome(job.id, 3, JobState.SUCCESS, result=serializer.dumps(3))],
+                     NOW + 31)
+    attempts = transport.list_attempts(job.id)
+    assert [(a.attempt, a.outcome) for a in attempts] == [
+        (1, "retry"), (2, "retry"), (3, "success")]
+    first = attempts[0]
+    assert (first.job_id, first.worker, first.pid) == (job.id, "w1", 41)
+    assert first.started_at == NOW + 1 and first.finished_at == NOW + 1.5
+    assert first.exc_type == "builtins.ValueError" and first.exc_message == "nope"
+    assert first.traceback == "Traceback: nope" and first.retry_in == 9.5
+    last = attempts[2]
+    assert last.exc_type is None and last.traceback is None and last.retry_in is None
+    assert transport.list_attempts("no-such-job") == []
+    assert transport.forget(job.id) is True
+    assert transport.list_attempts(job.id) == []  # gone with the job
+
+
+def test_lost_and_handed_back_attempts(transport):
+    lost, handed, killed = make_job(), make_job(), make_job()
+    transport.enqueue([lost, handed, killed], NOW)
+    claimed = transport.claim(["default"], "w1", 7, 3, NOW)
+    assert len(claimed) == 3
+    worker_lost = Failure("litejobs.exceptions.WorkerLostError", "died")
+    transport.settle([
+        Outcome(lost.id, 1, JobState.PENDING, crashed=True),
+        Outcome(handed.id, 1, JobState.PENDING),  # never started: no attempt
+        Outcome(killed.id, 1, JobState.FAILURE, failure=worker_lost, purge_at=NOW + 5),
+    ], NOW + 1)
+    assert [a.outcome for a in transport.list_attempts(lost.id)] == ["lost"]
+    assert transport.list_attempts(handed.id) == []
+    assert [a.outcome for a in transport.list_attempts(killed.id)] == ["lost"]
+    assert transport.prune(NOW + 10) == 1
+    assert transport.list_attempts(killed.id) == []  # bounded by the result's retention

@@ -205,7 +205,7 @@ for _, id in ipairs(listed) do
     redis.call('ZREM', P .. ':sched', id)
     redis.call('ZREM', P .. ':purge', id)
     redis.call('ZREM', P .. ':all', id)
-    redis.call('DEL', key)
+    redis.call('DEL', key, P .. ':attempts:' .. id)
     bump(queue, state, -1)
     n = n + 1
   elseif state then
@@ -227,7 +227,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. ':purge', '-inf', ARGV[3],
   redis.call('ZREM', P .. ':purge', id)
   if state == 'success' or state == 'failure' or state == 'revoked' then
     redis.call('ZREM', P .. ':all', id)
-    redis.call('DEL', key)
+    redis.call('DEL', key, P .. ':attempts:' .. id)
     bump(queue, state, -1)
     n = n + 1
   end
@@ -248,7 +248,7 @@ return 1
 local key = jk(ARGV[4])
 local state, queue = unpack(redis.call('HMGET', key, 'state', 'queue'))
 if state ~= 'success' and state ~= 'failure' and state ~= 'revoked' then return 0 end
-redis.call('DEL', key)
+redis.call('DEL', key, P .. ':attempts:' .. ARGV[4])
 redis.call('ZREM', P .. ':all', ARGV[4])
 redis.call('ZREM', P .. ':purge', ARGV[4])
 bump(queue, state, -1)

@@ -12,7 +12,7 @@ from ... import serializer
 from ...exceptions import LiteJobsError, StoreError
 from ...job import ChordSpec, Job, JobState, Outcome
 from .. import safe_url
-from ..base import EVENTS_KEPT, BeatEntryState, Event, Lost, Transport, WorkerInfo
+from ..base import EVENTS_KEPT, Attempt, BeatEntryState, Event, Lost, Transport, WorkerInfo
 from ..common import REVOKED_ERROR_TYPE, log_stale, revoke_message
 from . import codec
 from .codec import pack
@@ -150,6 +150,10 @@ class RedisTransport(Transport):
                 if len(out) >= limit:
                     break
         return out
+
+    def list_attempts(self, job_id: str) -> list[Attempt]:
+        return [codec.attempt_from_packed(job_id, raw)
+                for raw in self.r.lrange(self._key("attempts", job_id), 0, -1)]
 
     def count_jobs(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}

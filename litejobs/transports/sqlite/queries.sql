@@ -120,6 +120,41 @@ CREATE TABLE event (
 );
 CREATE INDEX event_ts ON event (ts);
 
+-- name: schema_3
+-- Every attempt of a job (litejobs inspect, AsyncResult.attempts): written in the
+-- transaction of each outcome, gone with its job (the trigger), so kept as long as it.
+CREATE TABLE attempt (
+    job_id      TEXT NOT NULL,
+    n           INTEGER NOT NULL,
+    started_at  REAL,
+    finished_at REAL NOT NULL,
+    worker      TEXT,
+    pid         INTEGER,
+    outcome     TEXT NOT NULL,
+    exc_type    TEXT,
+    exc_message TEXT,
+    traceback   TEXT,
+    retry_in    REAL,
+    PRIMARY KEY (job_id, n)
+) WITHOUT ROWID;
+CREATE TRIGGER job_attempts_go_with_it AFTER DELETE ON job
+BEGIN
+    DELETE FROM attempt WHERE job_id = old.id;
+END;
+
+-- name: insert_attempt
+-- From the running row, before the outcome clears its worker and pid; nothing for a
+-- stale outcome (the same fence as the settle statements).
+INSERT OR REPLACE INTO attempt (job_id, n, started_at, finished_at, worker, pid, outcome,
+                                exc_type, exc_message, traceback, retry_in)
+SELECT id, attempts, started_at, ?3, worker, pid, ?4, ?5, ?6, ?7, ?8
+FROM job WHERE id = ?1 AND attempts = ?2 AND state = 'running';
+
+-- name: list_attempts
+SELECT job_id, n, started_at, finished_at, worker, pid, outcome, exc_type, exc_message,
+       traceback, retry_in
+FROM attempt WHERE job_id = ? ORDER BY n;
+
 -- name: insert_job
 INSERT OR IGNORE INTO job (id, task, queue, priority, state, eta, expires, retries, acks_late,
                            payload, options, created_at)

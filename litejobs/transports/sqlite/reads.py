@@ -14,7 +14,7 @@ import apsw
 from ... import serializer
 from ...exceptions import SerializationError
 from ...job import Job, JobState
-from ..base import BeatEntryState, Event, Lost, WorkerInfo
+from ..base import Attempt, BeatEntryState, Event, Lost, WorkerInfo
 from .schema import Q
 
 JOB_COLUMNS = tuple(c.strip() for c in " ".join(
@@ -73,6 +73,10 @@ def list_jobs(conn: apsw.Connection, state: JobState | None, queue: str | None,
     sql = SELECT_JOB + (" WHERE " + " AND ".join(where) if where else "")
     sql += " ORDER BY seq DESC LIMIT ? OFFSET ?"
     return [row_to_job(r) for r in conn.execute(sql, (*params, limit, offset))]
+
+
+def list_attempts(conn: apsw.Connection, job_id: str) -> list[Attempt]:
+    return [Attempt(*row) for row in conn.execute(Q["list_attempts"], (job_id,))]
 
 
 def count_jobs(conn: apsw.Connection) -> dict[str, dict[str, int]]:

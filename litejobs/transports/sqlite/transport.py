@@ -15,7 +15,7 @@ from typing import Any
 from ... import serializer
 from ...exceptions import StoreError
 from ...job import ChordSpec, Job, JobState, Outcome
-from ..base import BeatEntryState, Event, Lost, Transport, WorkerInfo
+from ..base import Attempt, BeatEntryState, Event, Lost, Transport, WorkerInfo
 from ..common import log_stale
 from . import reads, writes
 from .connection import BUSY_TIMEOUT, Database
@@ -135,6 +135,10 @@ class SQLiteTransport(Transport):
                   since: float | None = None) -> list[Job]:
         with self._db as conn:
             return reads.list_jobs(conn, state, queue, task, limit, offset, since)
+
+    def list_attempts(self, job_id: str) -> list[Attempt]:
+        with self._db as conn:
+            return reads.list_attempts(conn, job_id)
 
     def count_jobs(self) -> dict[str, dict[str, int]]:
         with self._db as conn:

@@ -14,7 +14,12 @@ import apsw
 
 from ... import serializer
 from ...job import ChordSpec, Job, JobState, Outcome
-from ..common import REVOKED_ERROR_TYPE, chord_failure_message, revoke_message
+from ..common import (
+    REVOKED_ERROR_TYPE,
+    attempt_outcome,
+    chord_failure_message,
+    revoke_message,
+)
 from .reads import decode_options
 from .schema import Q
 
@@ -159,6 +164,12 @@ def apply_outcomes(conn: apsw.Connection, outcomes: Sequence[Outcome], now: floa
     for o in outcomes:
         state = o.state
         f = o.failure
+        ended = attempt_outcome(o)
+        if ended is not None and not o.forget:
+            retry_in = max(0.0, o.eta - now) if ended == "retry" and o.eta is not None else None
+            conn.execute(Q["insert_attempt"], (
+                o.job_id, o.attempt, now, ended, f.error_type if f else None,
+                f.message if f else None, f.traceback if f else None, retry_in))
         if state is JobState.SUCCESS:
             if o.forget:
                 conn.execute(Q["settle_forget"], (o.job_id, o.attempt))
