@@ -18,6 +18,7 @@ import click
 
 from . import daemon
 from .app import App
+from .autoscale import parse as parse_autoscale
 from .beat import Beat
 from .child import StopFlag
 from .exceptions import LiteJobsError
@@ -86,6 +87,9 @@ def main() -> None:
 @click.option("--max-memory-per-child", type=click.IntRange(min=1), metavar="KB",
               help="Replace a pool child after the job that took its resident memory "
                    "past KB kilobytes.")
+@click.option("--autoscale", metavar="MAX,MIN",
+              help="Grow the pool up to MAX children while jobs wait, shrink it to MIN "
+                   "when idle (prefork pool).")
 @click.option("--start-method", type=click.Choice(["fork", "spawn"]),
               help="How pool children start (default: fork where available).")
 @click.option("-n", "--hostname", help="Name this worker reports (default: host name).")
@@ -100,7 +104,7 @@ def main() -> None:
                    "worker_send_task_events is False.")
 def worker(db: str, app_spec: str | None, concurrency: int | None, queues: str | None,
            loglevel: str, pool: str, max_tasks_per_child: int | None,
-           max_memory_per_child: int | None, start_method: str | None,
+           max_memory_per_child: int | None, autoscale: str | None, start_method: str | None,
            hostname: str | None, with_beat: bool, logfile: str | None, pidfile: str | None,
            detach: bool, task_events: bool) -> None:
     """Run jobs from DB: a supervisor and a pool of processes.
@@ -113,6 +117,10 @@ def worker(db: str, app_spec: str | None, concurrency: int | None, queues: str |
     setup_logging(loglevel, logfile, app.conf.worker_log_format,
                   app.conf.worker_task_log_format)
     queue_list, queue_limits = parse_queues(queues)
+    try:
+        scale = parse_autoscale(autoscale) if autoscale else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--autoscale") from None
     app.transport  # noqa: B018 - open (and check) the store before announcing anything
     if detach:
         app.close()  # no connection crosses the fork
@@ -127,7 +135,8 @@ def worker(db: str, app_spec: str | None, concurrency: int | None, queues: str |
                                 start_method=start_method, hostname=hostname,
                                 app_spec=app_spec, loglevel=loglevel,
                                 queue_limits=queue_limits, beat=with_beat,
-                                max_memory_per_child=max_memory_per_child, logfile=logfile)
+                                max_memory_per_child=max_memory_per_child, logfile=logfile,
+                                autoscale=scale)
         if not detach:
             click.echo(supervisor.banner() + "Ctrl-C to stop", err=True)
         code = supervisor.run()

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from . import outcomes, signals
+from .autoscale import Autoscaler
 from .beat import Beat
 from .child import STOP_SIGNALS, StopFlag, child_main, run_consumer
 from .core import Core
@@ -51,7 +52,8 @@ class Supervisor:
                  hostname: str | None = None, app_spec: str | None = None,
                  loglevel: str = "WARNING", queue_limits: dict[str, int] | None = None,
                  beat: bool = False, max_memory_per_child: int | None = None,
-                 logfile: str | None = None) -> None:
+                 logfile: str | None = None, autoscale: tuple[int, int] | None = None
+                 ) -> None:
         self.app = app
         self.queue_limits = dict(queue_limits or {})
         self.beat = None
@@ -64,6 +66,11 @@ class Supervisor:
         self.pool = pool
         if pool == "solo":
             self.concurrency = 1
+        self.autoscaler = None
+        if autoscale and pool == "prefork":
+            self.autoscaler = Autoscaler(*autoscale)
+            self.concurrency = autoscale[0]  # the scoreboard has a slot for the most
+        self.retiring: set[int] = set()  # children told to stop by the autoscaler
         self.max_tasks_per_child = max_tasks_per_child or app.conf.worker_max_tasks_per_child
         self.start_method = start_method or ("fork" if hasattr(os, "fork") else "spawn")
         self.app_spec = app_spec
@@ -94,7 +101,8 @@ class Supervisor:
         self.scoreboard = Scoreboard(self.concurrency)
         self._install_signals()
         try:
-            for slot in range(self.concurrency):
+            first = self.autoscaler.low if self.autoscaler else self.concurrency
+            for slot in range(first):
                 if self.stopping:  # a stop during start-up: start no more children
                     break
                 self._spawn(slot)
@@ -121,7 +129,9 @@ class Supervisor:
             "[config]",
             f".> app:         {self.app_spec or self.app.main or '-'}",
             f".> store:       {safe_url(self.app.url)}",
-            f".> concurrency: {self.concurrency} ({self.pool})",
+            f".> concurrency: {self.concurrency} ({self.pool})" + (
+                f", autoscale {self.autoscaler.high},{self.autoscaler.low}"
+                if self.autoscaler else ""),
             f".> hostname:    {self.hostname}",
             "",
             "[queues]",
@@ -158,6 +168,8 @@ class Supervisor:
                 if mono >= next_rescue:
                     self._rescue()
                     self._terminate_revoked()
+                    if self.autoscaler is not None and not self.stopping:
+                        self._autoscale()
                     next_rescue = mono + RESCUE_EVERY
                 if mono >= next_beat:
                     transport.record_heartbeat(self.info(), clock_now(), self.lease)
@@ -237,6 +249,26 @@ class Supervisor:
         self._spawned[proc.pid] = proc
         self.children[proc.pid] = slot
 
+    def _autoscale(self) -> None:
+        assert self.scoreboard is not None and self.autoscaler is not None
+        board = self.scoreboard
+        working = {pid: slot for pid, slot in self.children.items() if pid not in self.retiring}
+        busy = [pid for pid, slot in working.items() if board.read(slot)[0]]
+        waiting = len(busy) >= len(working) and self.app.transport.has_work(
+            self.queues, clock_now())
+        step = self.autoscaler.decide(len(working), len(busy), waiting, time.monotonic())
+        if step > 0:
+            slot = min(set(range(self.concurrency)) - set(self.children.values()), default=None)
+            if slot is not None:
+                log.info("autoscale: %d -> %d pool children", len(working), len(working) + 1)
+                self._spawn(slot)
+        elif step < 0:
+            idle = [pid for pid in working if pid not in busy]
+            if idle:
+                log.info("autoscale: %d -> %d pool children", len(working), len(working) - 1)
+                self.retiring.add(idle[-1])
+                self._signal_child(idle[-1], signal.SIGTERM)
+
     def _reap(self) -> None:
         while self.children:
             try:
@@ -264,7 +296,9 @@ class Supervisor:
             self._settle(outcomes.lost(self.app, lost, why or f"pool child {pid} exited",
                                        requeue_all=self.stopping == "cold"))
         self.scoreboard.clear(slot)
-        if not self.stopping:
+        if pid in self.retiring:
+            self.retiring.discard(pid)
+        elif not self.stopping:
             self._spawn(slot)
 
     def _settle(self, decided: list[Outcome]) -> None:

@@ -333,3 +333,23 @@ def test_the_dashboards_job_page_lists_the_attempts(app, start_worker, store_pat
     table = html[html.index('id="attempts"'):]
     assert table.count('class="outcome"') == 2
     assert "retry" in table and "success" in table and "jobs.AppError: attempt 0" in table
+
+
+def test_autoscale_grows_under_backlog_and_shrinks_when_idle(app, start_worker,
+                                                             monkeypatch):
+    monkeypatch.setenv("LITEJOBS_AUTOSCALE_KEEPALIVE", "1")
+    worker = start_worker("-A", "jobs", "--autoscale", "3,1", "-l", "info")
+    wait_until(lambda: len(worker.children()) == 1, 20, message="MIN children at start")
+    results = [jobs.sleep_where.delay(3) for _ in range(3)]
+    wait_until(lambda: len(worker.children()) == 3, 20, message="grown to MAX")
+    ran = [r.get(timeout=30) for r in results]
+    assert len({pid for pid, _ in ran}) == 3  # three children ran them side by side
+    wait_until(lambda: len(worker.children()) == 1, 30, message="shrunk to MIN")
+    assert "autoscale: 3 -> 2" in worker.output() and "ERROR" not in worker.output()
+    assert jobs.add.delay(2, 2).get(timeout=30) == 4
+
+
+@pytest.mark.one_store
+def test_autoscale_needs_max_and_min(store_path):
+    out = cli("worker", store_path, "-A", "jobs", "--autoscale", "many")
+    assert out.returncode == 2 and "MAX,MIN" in out.stderr
