@@ -713,6 +713,19 @@ def test_every_attempt_is_kept_with_its_outcome_and_goes_with_the_job(transport)
     assert transport.list_attempts(job.id) == []  # gone with the job
 
 
+def test_a_running_job_revoked_with_terminate_ends_its_attempt_as_revoked(transport):
+    job = make_job()
+    transport.enqueue([job], NOW)
+    transport.claim(["default"], "w1", 9, 1, NOW)
+    assert transport.revoke(job.id, NOW + 2, None, terminate=True) == "terminating"
+    [attempt] = transport.list_attempts(job.id)
+    assert (attempt.outcome, attempt.pid, attempt.worker) == ("revoked", 9, "w1")
+    assert attempt.finished_at == NOW + 2 and "TaskRevokedError" in attempt.exc_type
+    transport.settle([Outcome(job.id, 1, JobState.FAILURE, failure=Failure("E", "m"))],
+                     NOW + 3)  # the killed child's late outcome is stale: no second record
+    assert len(transport.list_attempts(job.id)) == 1
+
+
 def test_lost_and_handed_back_attempts(transport):
     lost, handed, killed = make_job(), make_job(), make_job()
     transport.enqueue([lost, handed, killed], NOW)

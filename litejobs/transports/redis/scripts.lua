@@ -138,7 +138,12 @@ if state == 'pending' or state == 'scheduled' then
 end
 if state == 'running' then
   if ARGV[6] ~= '1' then return 'running' end
-  local worker, pid = unpack(redis.call('HMGET', key, 'worker', 'pid'))
+  local worker, pid, attempts, started = unpack(redis.call('HMGET', key, 'worker', 'pid',
+                                                         'attempts', 'started_at'))
+  redis.call('RPUSH', P .. ':attempts:' .. id, cmsgpack.pack({
+    n = tonumber(attempts), started_at = started and tonumber(started) or nil,
+    finished_at = now, worker = worker or nil, pid = pid and tonumber(pid) or nil,
+    outcome = 'revoked', exc_type = ARGV[11], exc_message = ARGV[7]}))
   redis.call('SREM', P .. ':run:' .. worker, id)
   redis.call('HSET', P .. ':terminate', id, worker .. '|' .. pid)
   bump(queue, 'running', -1)

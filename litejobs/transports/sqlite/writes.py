@@ -219,6 +219,8 @@ def revoke(conn: apsw.Connection, job_id: str, now: float, purge_at: float | Non
     elif state == "running":
         if not terminate:
             return "running"
+        conn.execute(Q["insert_revoked_attempt"], (job_id, now, REVOKED_ERROR_TYPE,
+                                                   revoke_message(job_id, True)))
         conn.execute(Q["revoke_running"], (job_id, now, purge_at, REVOKED_ERROR_TYPE,
                                            revoke_message(job_id, True)))
         answer = "terminating"
