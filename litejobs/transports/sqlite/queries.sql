@@ -145,14 +145,14 @@ END;
 -- name: insert_attempt
 -- From the running row, before the outcome clears its worker and pid; nothing for a
 -- stale outcome (the same fence as the settle statements).
-INSERT OR REPLACE INTO attempt (job_id, n, started_at, finished_at, worker, pid, outcome,
+INSERT OR IGNORE INTO attempt (job_id, n, started_at, finished_at, worker, pid, outcome,
                                 exc_type, exc_message, traceback, retry_in)
 SELECT id, attempts, started_at, ?3, worker, pid, ?4, ?5, ?6, ?7, ?8
 FROM job WHERE id = ?1 AND attempts = ?2 AND state = 'running';
 
 -- name: insert_revoked_attempt
 -- A running job revoked with terminate: its attempt ends here, as the revocation.
-INSERT OR REPLACE INTO attempt (job_id, n, started_at, finished_at, worker, pid, outcome,
+INSERT OR IGNORE INTO attempt (job_id, n, started_at, finished_at, worker, pid, outcome,
                                 exc_type, exc_message)
 SELECT id, attempts, started_at, ?2, worker, pid, 'revoked', ?3, ?4
 FROM job WHERE id = ?1 AND state = 'running';

@@ -161,15 +161,12 @@ def apply_outcomes(conn: apsw.Connection, outcomes: Sequence[Outcome], now: floa
                    events: bool) -> list[str]:
     """Apply each outcome its claim still holds; return the ids of the stale ones."""
     stale: list[str] = []
+    # Each attempt's record first (from the running row, before its worker and pid are
+    # cleared), all in one call: the fence in the statement skips stale outcomes.
+    conn.executemany(Q["insert_attempt"], _attempt_rows(outcomes, now))
     for o in outcomes:
         state = o.state
         f = o.failure
-        ended = attempt_outcome(o)
-        if ended is not None and not o.forget:
-            retry_in = max(0.0, o.eta - now) if ended == "retry" and o.eta is not None else None
-            conn.execute(Q["insert_attempt"], (
-                o.job_id, o.attempt, now, ended, f.error_type if f else None,
-                f.message if f else None, f.traceback if f else None, retry_in))
         if state is JobState.SUCCESS:
             if o.forget:
                 conn.execute(Q["settle_forget"], (o.job_id, o.attempt))
@@ -203,6 +200,22 @@ def apply_outcomes(conn: apsw.Connection, outcomes: Sequence[Outcome], now: floa
             chord_member_finished(conn, o.chord_id, o.chord_member or o.job_id,
                                   state is not JobState.SUCCESS, now)
     return stale
+
+
+def _attempt_rows(outcomes: Sequence[Outcome], now: float) -> list[tuple]:
+    rows = []
+    for o in outcomes:
+        ended = attempt_outcome(o)
+        if ended is None or o.forget:
+            continue
+        f = o.failure
+        if f is None:
+            rows.append((o.job_id, o.attempt, now, ended, None, None, None, None))
+        else:
+            retry_in = max(0.0, o.eta - now) if ended == "retry" and o.eta is not None else None
+            rows.append((o.job_id, o.attempt, now, ended, f.error_type, f.message, f.traceback,
+                         retry_in))
+    return rows
 
 
 def revoke(conn: apsw.Connection, job_id: str, now: float, purge_at: float | None,
