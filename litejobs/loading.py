@@ -83,7 +83,10 @@ def _cause(exc: BaseException) -> str:
     if isinstance(exc, SyntaxError):
         return f"SyntaxError: {exc.msg} ({exc.filename}, line {exc.lineno})"
     where = ""
-    frames = traceback.extract_tb(exc.__traceback__)
+    # the user's frame where it happened, not importlib's machinery
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith("<frozen ") and "/importlib/" not in f.filename
+              and f.filename != __file__ and "/runpy.py" not in f.filename]
     if frames:
         last = frames[-1]
         where = f" ({last.filename}, line {last.lineno})"

@@ -132,6 +132,9 @@ def test_a_module_that_fails_to_import_is_one_line_and_exit_2(tmp_path, store_pa
     out = cli("worker", store_path, "-A", "raises", cwd=str(tmp_path))
     assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
     assert "RuntimeError: no config" in out.stderr and "raises.py, line 2" in out.stderr
+    out = cli("worker", store_path, "-A", "nosuch", cwd=str(tmp_path))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert "No module named 'nosuch'" in out.stderr and "frozen" not in out.stderr
 
 
 @pytest.mark.one_store
