@@ -118,6 +118,31 @@ def setup_logging(level: str, logfile: str | None = None, fmt: str | None = None
     task_logger.propagate = False
 
 
+def worker_banner(worker_id: str, app: str, store: str, concurrency: int, pool: str,
+                  autoscale: tuple[int, int] | None, hostname: str, queues: list[str],
+                  queue_limits: dict[str, int], tasks: list[str]) -> str:
+    """The worker's start-up banner, laid out as Celery's: [config], [queues], [tasks]."""
+    scale = f", autoscale {autoscale[0]},{autoscale[1]}" if autoscale else ""
+    lines = [
+        f"litejobs worker {worker_id}",
+        "[config]",
+        f".> app:         {app}",
+        f".> store:       {store}",
+        f".> concurrency: {concurrency} ({pool}){scale}",
+        f".> hostname:    {hostname}",
+        "",
+        "[queues]",
+        *(f".> {q}" + (f"  (at most {queue_limits[q]} at once)" if q in queue_limits else "")
+          for q in queues),
+        "",
+        "[tasks]",
+        *(f"  . {name}" for name in tasks),
+        *([] if tasks else ["  (none registered: imported by name when first seen)"]),
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def log_received(job: Job) -> None:
     if log.isEnabledFor(logging.INFO):
         log.info("Task %s[%s] received", job.task, job.id)

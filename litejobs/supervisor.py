@@ -30,7 +30,7 @@ from .child import STOP_SIGNALS, StopFlag, child_main, run_consumer
 from .core import Core
 from .exceptions import StoreError
 from .job import Outcome
-from .log import set_process_name
+from .log import set_process_name, worker_banner
 from .scoreboard import Scoreboard
 from .threadpool import ThreadPool
 from .timeutil import now as clock_now
@@ -123,27 +123,11 @@ class Supervisor:
 
     def banner(self) -> str:
         """What the worker says when it starts, laid out as Celery's banner."""
-        tasks = sorted(n for n in self.app.tasks if not n.startswith("litejobs."))
-        lines = [
-            f"litejobs worker {self.id}",
-            "[config]",
-            f".> app:         {self.app_spec or self.app.main or '-'}",
-            f".> store:       {safe_url(self.app.url)}",
-            f".> concurrency: {self.concurrency} ({self.pool})" + (
-                f", autoscale {self.autoscaler.high},{self.autoscaler.low}"
-                if self.autoscaler else ""),
-            f".> hostname:    {self.hostname}",
-            "",
-            "[queues]",
-            *(f".> {q}" + (f"  (at most {self.queue_limits[q]} at once)"
-                            if q in self.queue_limits else "") for q in self.queues),
-            "",
-            "[tasks]",
-            *(f"  . {name}" for name in tasks),
-            *([] if tasks else ["  (none registered: imported by name when first seen)"]),
-            "",
-        ]
-        return "\n".join(lines)
+        scale = (self.autoscaler.high, self.autoscaler.low) if self.autoscaler else None
+        return worker_banner(self.id, self.app_spec or self.app.main or "-",
+                             safe_url(self.app.url), self.concurrency, self.pool, scale,
+                             self.hostname, self.queues, self.queue_limits,
+                             sorted(n for n in self.app.tasks if not n.startswith("litejobs.")))
 
     def info(self) -> WorkerInfo:
         running = 0
