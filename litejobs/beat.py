@@ -10,6 +10,7 @@ schedule once on return, not once per missed slot.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import os
 import secrets
@@ -22,7 +23,6 @@ from zoneinfo import ZoneInfo
 from .core import Core
 from .exceptions import ConfigurationError
 from .schedules import BaseSchedule, as_schedule
-from .timeutil import from_timestamp
 from .timeutil import now as clock_now
 
 log = logging.getLogger("litejobs.beat")
@@ -109,7 +109,8 @@ class Beat:
                 job = self._job(entry, slot)
                 if transport.fire_schedule(entry.name, slot, job, next_run, now):
                     log.info("beat: sent %s (%s) for %s", entry.name, entry.task,
-                             from_timestamp(slot).isoformat(timespec="seconds"))
+                             dt.datetime.fromtimestamp(slot, dt.timezone.utc).isoformat(
+                                 timespec="seconds"))
                 nearest = min(nearest, next_run)
             else:
                 next_run = entry.schedule.next_slot(last, now, tz)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -356,3 +357,22 @@ def test_autoscale_grows_under_backlog_and_shrinks_when_idle(app, start_worker,
 def test_autoscale_needs_max_and_min(store_path):
     out = cli("worker", store_path, "-A", "jobs", "--autoscale", "many")
     assert out.returncode == 2 and "MAX,MIN" in out.stderr
+
+
+@pytest.mark.one_store
+def test_beat_logs_slots_as_iso_dates(tmp_path, store_path):
+    (tmp_path / "ticks.py").write_text(
+        "import litejobs\napp = litejobs.App('ticks.sqlite')\n"
+        "app.conf.beat_schedule = {'tick': {'task': 'ticks.tick', 'schedule': 0.5}}\n"
+        "@app.task\ndef tick():\n    return 1\n")
+    log = tmp_path / "beat.log"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "litejobs", "beat", store_path, "-A",
+                                 "ticks", "-l", "info"], cwd=str(tmp_path), stderr=err)
+    try:
+        wait_until(lambda: "beat: sent tick" in log.read_text(), 30, message="a beat line")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    line = next(x for x in log.read_text().splitlines() if "beat: sent tick" in x)
+    assert re.search(r"for \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$", line), line

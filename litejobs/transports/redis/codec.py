@@ -194,9 +194,9 @@ def event_from_stream(stream_id: bytes, fields: dict[bytes, bytes]) -> Event:
                  detail=f["detail"] or None)
 
 
-def attempt_from_packed(job_id: str, raw: bytes) -> Attempt:
+def attempt_from_packed(job_id: str, raw: bytes | str) -> Attempt:
     """An attempt record as the settle script packed it (absent fields are None)."""
-    d = serializer.loads_plain(raw)
+    d = serializer.loads_plain(raw.encode() if isinstance(raw, str) else raw)
     return Attempt(job_id=job_id, attempt=int(d["n"]), started_at=d.get("started_at"),
                    finished_at=float(d["finished_at"]), worker=d.get("worker"),
                    pid=d.get("pid"), outcome=d["outcome"], exc_type=d.get("exc_type"),

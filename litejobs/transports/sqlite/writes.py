@@ -202,8 +202,8 @@ def apply_outcomes(conn: apsw.Connection, outcomes: Sequence[Outcome], now: floa
     return stale
 
 
-def _attempt_rows(outcomes: Sequence[Outcome], now: float) -> list[tuple]:
-    rows = []
+def _attempt_rows(outcomes: Sequence[Outcome], now: float) -> list[tuple[object, ...]]:
+    rows: list[tuple[object, ...]] = []
     for o in outcomes:
         ended = attempt_outcome(o)
         if ended is None or o.forget:
