@@ -10,7 +10,9 @@ import ipaddress
 import json
 import os
 import signal
+import socket
 import sys
+import threading
 import time
 from typing import Any
 
@@ -22,7 +24,7 @@ from .autoscale import parse as parse_autoscale
 from .beat import Beat
 from .child import StopFlag
 from .exceptions import LiteJobsError
-from .execution import run_job
+from .execution import Execution, run_job
 from .job import JobState
 from .loading import AppNotFound, setup_logging
 from .loading import load_app as _load_app
@@ -31,7 +33,7 @@ from .metrics import attempt_data, iso, job_data, prometheus, status_data
 from .supervisor import Supervisor
 from .timeutil import now as clock_now
 from .timeutil import parse_duration
-from .transports import safe_url
+from .transports import WorkerInfo, safe_url
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -524,10 +526,14 @@ def backup(db: str, file: str) -> None:
 @click.argument("job_id")
 @click.option("-A", "--app", "app_spec", help="Module with the App and tasks (module[:attr]).")
 @click.option("--pdb", "debug", is_flag=True, help="Stop in the debugger where it fails.")
-def replay(db: str, job_id: str, app_spec: str | None, debug: bool) -> None:
+@click.option("--record", is_flag=True,
+              help="Store the run as a new attempt of the job, and its outcome as the job's.")
+def replay(db: str, job_id: str, app_spec: str | None, debug: bool, record: bool) -> None:
     """Run a stored job again here, in the foreground, with its arguments.
 
-    Prints its result (exit 0) or its traceback (exit 1); the store is not changed.
+    Prints its result (exit 0) or its traceback (exit 1). The store is not changed,
+    unless --record: then the run is an attempt like a worker's (the job must not be
+    running), and its outcome (success, retry, failure) is stored.
     """
     app = load_app(app_spec, db)
     job = app.transport.get(job_id)
@@ -535,7 +541,10 @@ def replay(db: str, job_id: str, app_spec: str | None, debug: bool) -> None:
         _fail(f"no job {job_id} in {safe_url(db)}", EXIT_NOT_FOUND)
         return
     click.echo(f"replaying {job.task}[{job.id}] (stored as {job.state.value})", err=True)
-    execution = run_job(app, dataclasses.replace(job, expires=None), eager=True)
+    if record:
+        execution = run_recorded(app, job_id)
+    else:
+        execution = run_job(app, dataclasses.replace(job, expires=None), eager=True)
     outcome = execution.outcome
     if outcome.state is JobState.SUCCESS:
         click.echo(repr(execution.value))
@@ -550,3 +559,39 @@ def replay(db: str, job_id: str, app_spec: str | None, debug: bool) -> None:
 
         pdb.post_mortem(execution.exc.__traceback__)
     sys.exit(EXIT_ERROR)
+
+
+def run_recorded(app: App, job_id: str) -> Execution:
+    """``replay --record``: claim the job as a worker of its own (with a heartbeat, so no
+    worker takes it for lost), run it through run_job and settle its outcome."""
+    transport = app.transport
+    host = socket.gethostname()
+    info = WorkerInfo(id=f"replay@{host}:{os.getpid()}", host=host, pid=os.getpid(),
+                      queues=[], concurrency=1, started_at=clock_now())
+    lease = float(app.conf.worker_lease_timeout)
+    transport.record_heartbeat(info, clock_now(), lease)
+    done = threading.Event()
+
+    def beat() -> None:
+        own = app.open_transport()  # this thread's connection
+        try:
+            while not done.wait(lease / 3):
+                own.record_heartbeat(info, clock_now(), lease)
+        finally:
+            own.close()
+
+    claimed = transport.claim_job(job_id, info.id, os.getpid(), clock_now())
+    if claimed is None:
+        transport.unregister_worker(info.id)
+        _fail(f"cannot record a replay of {job_id}: it is running")
+    assert claimed is not None
+    heart = threading.Thread(target=beat, daemon=True)
+    heart.start()
+    try:
+        execution = run_job(app, dataclasses.replace(claimed, expires=None), hostname=host)
+        transport.settle([execution.outcome], clock_now())
+    finally:
+        done.set()
+        transport.unregister_worker(info.id)
+    click.echo(f"recorded: the job is now {execution.outcome.state.value}", err=True)
+    return execution

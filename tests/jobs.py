@@ -373,3 +373,11 @@ def sleep_where(seconds):
     """Sleep, then say which process and thread ran it."""
     time.sleep(seconds)
     return [os.getpid(), threading.current_thread().name]
+
+
+@app.task
+def fails_until(path):
+    """Fails until the file ``path`` exists (a bug fixed after the fact)."""
+    if not os.path.exists(path):
+        raise AppError(f"{path} is missing")
+    return "fixed"

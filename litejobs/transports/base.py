@@ -176,6 +176,12 @@ class JobVerbs(abc.ABC):
         """Jobs, newest first, filtered; ``since``: only those created at or after it."""
 
     @abc.abstractmethod
+    def claim_job(self, job_id: str, worker: str, pid: int, now: float) -> Job | None:
+        """Take one given job that is not running (in any other state) for a run by
+        ``worker``, as ``claim`` would: ``litejobs replay --record``. None if it is
+        running or unknown. Its outcome is then settled, and recorded, as any other."""
+
+    @abc.abstractmethod
     def list_attempts(self, job_id: str) -> list[Attempt]:
         """Every run of a job, first first; written with each outcome ``settle`` applies
         (lost processes too), removed with the job (its retention)."""

@@ -376,3 +376,26 @@ def test_beat_logs_slots_as_iso_dates(tmp_path, store_path):
         proc.wait(30)
     line = next(x for x in log.read_text().splitlines() if "beat: sent tick" in x)
     assert re.search(r"for \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$", line), line
+
+
+def test_replay_record_stores_the_run_as_an_attempt(app, start_worker, store_path,
+                                                    tmp_path):
+    fix = tmp_path / "fixed"
+    worker = start_worker("-A", "jobs", "-c", "1")
+    failed = jobs.fails_until.delay(str(fix))
+    with pytest.raises(jobs.AppError):
+        failed.get(timeout=30)
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(30) == 0
+    fix.write_text("")  # the bug is fixed
+    out = cli("replay", store_path, failed.id, "-A", "jobs")
+    assert out.returncode == 0 and out.stdout.strip() == "'fixed'"
+    assert failed.state == "FAILURE"  # without --record: nothing stored
+    out = cli("replay", store_path, failed.id, "-A", "jobs", "--record")
+    assert out.returncode == 0, out.stderr
+    assert "recorded: the job is now success" in out.stderr
+    assert failed.get(timeout=5) == "fixed"
+    attempts = failed.attempts
+    assert [a.outcome for a in attempts] == ["failure", "success"]
+    assert attempts[1].worker.startswith("replay@") and attempts[1].pid != attempts[0].pid
+    assert app.transport.list_workers(time.time()) == []  # the replay's heartbeat is gone

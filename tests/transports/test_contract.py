@@ -742,3 +742,26 @@ def test_lost_and_handed_back_attempts(transport):
     assert [a.outcome for a in transport.list_attempts(killed.id)] == ["lost"]
     assert transport.prune(NOW + 10) == 1
     assert transport.list_attempts(killed.id) == []  # bounded by the result's retention
+
+
+def test_claim_job_takes_one_given_job_that_is_not_running(transport):
+    failed, waiting = make_job(), make_job()
+    transport.enqueue([failed, waiting], NOW)
+    first = transport.claim(["default"], "w1", 5, 1, NOW)[0]
+    assert first.id == failed.id
+    assert transport.claim_job(failed.id, "w2", 6, NOW) is None  # running: not taken
+    transport.settle([Outcome(failed.id, 1, JobState.FAILURE, failure=Failure("E", "m"),
+                              purge_at=NOW + 100)], NOW + 1)
+    again = transport.claim_job(failed.id, "replay", 7, NOW + 2)
+    assert (again.id, again.attempts, again.state) == (failed.id, 2, JobState.RUNNING)
+    assert serializer.loads_call(again.payload) == ((1, 2), {})
+    assert transport.count_jobs() == {"default": {"pending": 1, "running": 1}}
+    transport.settle([Outcome(failed.id, 2, JobState.SUCCESS, result=serializer.dumps(3))],
+                     NOW + 3)
+    assert transport.get(failed.id).state is JobState.SUCCESS
+    assert [a.outcome for a in transport.list_attempts(failed.id)] == ["failure", "success"]
+    assert transport.list_attempts(failed.id)[1].worker == "replay"
+    taken = transport.claim_job(waiting.id, "replay", 7, NOW + 4)  # a waiting one too
+    assert taken.attempts == 1
+    assert transport.claim(["default"], "w1", 5, 10, NOW + 5) == []  # not in the queue now
+    assert transport.claim_job("no-such-job", "replay", 7, NOW) is None

@@ -106,6 +106,27 @@ for task, turn in pairs(turns) do redis.call('HSET', P .. ':rate', task, num(tur
 if changed then touch() end
 return {stale, out}
 
+-- name: claim_job
+-- ARGV: prefix, events_kept, now, id, worker, pid
+local now = tonumber(ARGV[3])
+local id = ARGV[4]
+local key = jk(id)
+local state, queue = unpack(redis.call('HMGET', key, 'state', 'queue'))
+if not state or state == 'running' then return false end
+redis.call('ZREM', P .. ':q:' .. queue, id)
+redis.call('ZREM', P .. ':sched', id)
+redis.call('ZREM', P .. ':purge', id)
+redis.call('HDEL', key, 'done_at', 'purge_at', 'custom_state')
+redis.call('HINCRBY', key, 'attempts', 1)
+redis.call('HSET', key, 'state', 'running', 'worker', ARGV[5], 'pid', ARGV[6],
+           'started_at', num(now))
+redis.call('SADD', P .. ':run:' .. ARGV[5], id)
+redis.call('SADD', P .. ':holders', ARGV[5])
+bump(queue, state, -1)
+bump(queue, 'running', 1)
+touch()
+return redis.call('HGETALL', key)
+
 -- name: revoke
 -- ARGV: prefix, events_kept, now, id, purge_at or '', terminate ('1'/'0'), message,
 -- packed follow-up jobs or '', chord id or '', chord member or '', error type

@@ -151,6 +151,13 @@ class RedisTransport(Transport):
                     break
         return out
 
+    def claim_job(self, job_id: str, worker: str, pid: int, now: float) -> Job | None:
+        raw = self._scripts.run("claim_job", now, job_id, worker, pid)
+        if not raw:
+            return None
+        fields = dict(zip(raw[::2], raw[1::2], strict=True))
+        return codec.job_from_hash(job_id, fields)
+
     def list_attempts(self, job_id: str) -> list[Attempt]:
         return [codec.attempt_from_packed(job_id, raw)
                 for raw in self.r.lrange(self._key("attempts", job_id), 0, -1)]

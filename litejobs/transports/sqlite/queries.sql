@@ -298,6 +298,13 @@ WHERE seq IN (SELECT seq FROM job WHERE state = 'pending' AND queue = ?4
 RETURNING seq, id, task, queue, priority, eta, expires, attempts, retries, acks_late, payload,
           options, created_at;
 
+-- name: claim_job
+UPDATE job SET state = 'running', attempts = attempts + 1, worker = ?2, pid = ?3,
+               started_at = ?4, done_at = NULL, purge_at = NULL, custom_state = NULL
+WHERE id = ?1 AND state != 'running'
+RETURNING seq, id, task, queue, priority, eta, expires, attempts, retries, acks_late, payload,
+          options, created_at;
+
 -- name: claim_columns
 seq, id, task, queue, priority, eta, expires, attempts, retries, acks_late, payload, options,
 created_at;

@@ -136,6 +136,10 @@ class SQLiteTransport(Transport):
         with self._db as conn:
             return reads.list_jobs(conn, state, queue, task, limit, offset, since)
 
+    def claim_job(self, job_id: str, worker: str, pid: int, now: float) -> Job | None:
+        with self._db as conn, self._db.write():
+            return writes.claim_job(conn, job_id, worker, pid, now)
+
     def list_attempts(self, job_id: str) -> list[Attempt]:
         with self._db as conn:
             return reads.list_attempts(conn, job_id)

@@ -118,6 +118,12 @@ def claim_many_sql(n_queues: int) -> str:
     )
 
 
+def claim_job(conn: apsw.Connection, job_id: str, worker: str, pid: int,
+              now: float) -> Job | None:
+    rows = conn.execute(Q["claim_job"], (job_id, worker, pid, now)).fetchall()
+    return _claimed(rows[0], worker, pid, now) if rows else None
+
+
 def _claimed(row: tuple, worker: str, pid: int, now: float) -> Job:
     (_seq, id_, task, queue, priority, eta, expires, attempts, retries, acks_late,
      payload, options, created_at) = row
