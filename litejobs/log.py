@@ -109,11 +109,13 @@ def setup_logging(level: str, logfile: str | None = None, fmt: str | None = None
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
+        old.close()
     root.addHandler(handler(logging.Formatter(fmt or LOG_FORMAT)))
     root.setLevel(level.upper())
     task_logger = logging.getLogger(TASK_LOGGER)
     for old in list(task_logger.handlers):
         task_logger.removeHandler(old)
+        old.close()
     task_logger.addHandler(handler(TaskFormatter(task_fmt or TASK_LOG_FORMAT)))
     task_logger.propagate = False
 
