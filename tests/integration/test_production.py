@@ -87,6 +87,14 @@ def test_logfile_and_pidfile(app, start_worker, tmp_path):
     wait_until(lambda: f"jobs.fail[{failed.id}] raised AppError" in logfile.read_text(), 20,
                message="the failure in the log file")
     assert "raised AppError" not in worker.output()  # not on stderr
+    # logrotate moves the file away: the next lines go to a new file of that name
+    logfile.rename(tmp_path / "worker.log.1")
+    again = jobs.fail.delay("after rotation")
+    with pytest.raises(jobs.AppError):
+        again.get(timeout=30)
+    wait_until(lambda: logfile.exists() and f"jobs.fail[{again.id}] raised" in
+               logfile.read_text(), 20, message="the failure in the reopened log file")
+    assert f"jobs.fail[{again.id}]" not in (tmp_path / "worker.log.1").read_text()
     # a second worker on the same pid file refuses to start, and leaves the file alone
     second = cli("worker", app.url, "-A", "jobs", "--pidfile", str(pidfile))
     assert second.returncode == 1 and f"process {worker.pid} is running" in second.stderr
