@@ -29,7 +29,7 @@ class AppNotFound(ConfigurationError):
     """``-A`` names a module or attribute that holds no App."""
 
 
-def load_app(spec: str | None, url: str | None) -> App:
+def load_app(spec: str | None, url: str | None, warn: bool = True) -> App:
     """The App named by ``-A`` (``module``, ``module:attr`` or ``path/to/file.py``), on ``url``.
 
     Without ``-A``, a bare App on ``url``: tasks are imported by name when first seen.
@@ -63,8 +63,9 @@ def load_app(spec: str | None, url: str | None) -> App:
     if app is None:
         app = App(url)
     elif url and not same_store(app.url, url):
-        log.warning("the app %s names the store %s, but %s was given: using %s",
-                    spec, safe_url(app.url), safe_url(url), safe_url(url))
+        if warn:
+            log.warning("the app %s names the store %s, but %s was given: using %s",
+                        spec, safe_url(app.url), safe_url(url), safe_url(url))
         app.close()
         app.url = url
     return app
@@ -96,7 +97,7 @@ def _cause(exc: BaseException) -> str:
 def spawned_child_main(config: dict[str, Any]) -> int:
     """A spawned pool child: import the app anew, then run as a forked child would."""
     sys.path.insert(0, os.getcwd())
-    app = load_app(config["app"], config["url"])
+    app = load_app(config["app"], config["url"], warn=False)  # the supervisor warned
     setup_logging(config.get("loglevel", "WARNING"), config.get("logfile"),
                   app.conf.worker_log_format, app.conf.worker_task_log_format)
     set_process_name(config.get("process_name", "SpawnPoolWorker"))
