@@ -407,3 +407,36 @@ def test_replay_record_stores_the_run_as_an_attempt(app, start_worker, store_pat
     assert [a.outcome for a in attempts] == ["failure", "success"]
     assert attempts[1].worker.startswith("replay@") and attempts[1].pid != attempts[0].pid
     assert app.transport.list_workers(time.time()) == []  # the replay's heartbeat is gone
+
+
+@pytest.mark.one_store
+def test_worker_log_format_settings_are_honoured(tmp_path, store_path):
+    (tmp_path / "fmt.py").write_text(
+        "import litejobs\nfrom litejobs.log import get_task_logger\n"
+        f"app = litejobs.App({store_path!r})\n"
+        "app.conf.worker_log_format = 'CUSTOM %(levelname)s %(processName)s %(message)s'\n"
+        "app.conf.worker_task_log_format = 'TASKFMT %(task_name)s %(task_id)s %(message)s'\n"
+        "logger = get_task_logger(__name__)\n"
+        "@app.task\ndef boom():\n    logger.warning('about to fail')\n"
+        "    raise ValueError('custom')\n")
+    log = tmp_path / "w.log"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "litejobs", "worker", store_path, "-A",
+                                 "fmt", "-c", "1"], cwd=str(tmp_path), stderr=err)
+    try:
+        wait_until(lambda: "[tasks]" in log.read_text(), 30, message="the banner")
+        sys.path.insert(0, str(tmp_path))
+        try:
+            import fmt
+        finally:
+            sys.path.remove(str(tmp_path))
+        job = fmt.boom.delay()
+        wait_until(lambda: "CUSTOM ERROR ForkPoolWorker-1 Task fmt.boom[" in log.read_text(),
+                   30, message="the custom format")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        fmt_app = sys.modules.pop("fmt", None)
+        if fmt_app is not None:
+            fmt_app.app.close()
+    assert f"TASKFMT fmt.boom {job.id} about to fail" in log.read_text()
