@@ -13,6 +13,7 @@ next look, within a second; a disabled schedule's slots are refused by the store
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import secrets
@@ -97,7 +98,9 @@ class Beat:
             next_run = entry.schedule.next_slot(slot, now, tz)
             job = self._job(entry, slot)
             if transport.fire_schedule(entry.name, slot, job, next_run, now):
-                log.info("beat: sent %s (%s) for %s", entry.name, entry.task, slot)
+                log.info("beat: sent %s (%s) for %s", entry.name, entry.task,
+                         dt.datetime.fromtimestamp(slot, dt.timezone.utc).isoformat(
+                             timespec="seconds"))
             return next_run
         next_run = entry.schedule.next_slot(last, now, tz)
         if stored is None or stored.next_run != next_run:

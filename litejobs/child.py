@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import resource
 import signal
 import time
 from collections.abc import Callable
@@ -18,10 +19,13 @@ from .core import Core
 from .exceptions import StoreError
 from .scoreboard import Scoreboard
 from .timeutil import now as clock_now
+from .transports import Transport
 from .worker import Consumer
 
 log = logging.getLogger("litejobs.worker")
 
+#: blocked while a process starts, so a stop arriving then waits for the handlers
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
 IDLE_SLICE = 5.0  # an idle child also wakes this often (orphan check where no PDEATHSIG)
 _PR_SET_PDEATHSIG = 1
 
@@ -63,7 +67,8 @@ class StopFlag:
 
 def child_main(app: Core, worker_id: str, queues: list[str], slot: int,
                scoreboard: Scoreboard | None, max_tasks: int | None, parent_pid: int,
-               hostname: str, queue_limits: dict[str, int] | None = None) -> int:
+               hostname: str, queue_limits: dict[str, int] | None = None,
+               max_memory: int | None = None) -> int:
     die_with_parent(parent_pid)
     stop = StopFlag()
 
@@ -71,9 +76,16 @@ def child_main(app: Core, worker_id: str, queues: list[str], slot: int,
     signal.signal(signal.SIGTERM, stop.handler)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the fork
     run_consumer(app, worker_id, queues, scoreboard, slot, max_tasks, parent_pid, hostname,
-                 should_stop=stop, set_idle=stop.set_idle, queue_limits=queue_limits)
+                 should_stop=stop, set_idle=stop.set_idle, queue_limits=queue_limits,
+                 max_memory=max_memory)
     return 0
+
+
+def memory_kb() -> int:
+    """This process's peak resident memory in KB (as Celery's max_memory_per_child)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def run_consumer(app: Core, worker_id: str, queues: list[str], scoreboard: Scoreboard | None,
@@ -82,8 +94,10 @@ def run_consumer(app: Core, worker_id: str, queues: list[str], scoreboard: Score
                  heartbeat: Callable[[], None] | None = None,
                  heartbeat_every: float = 5.0,
                  set_idle: Callable[[bool], None] = lambda flag: None,
-                 queue_limits: dict[str, int] | None = None) -> None:
-    transport = app.transport  # reopened in this process on first use
+                 queue_limits: dict[str, int] | None = None,
+                 max_memory: int | None = None, transport: Transport | None = None) -> None:
+    if transport is None:
+        transport = app.transport  # reopened in this process on first use
     consumer = Consumer(app, transport, queues, worker_id, hostname, scoreboard, slot,
                         queue_limits)
     consumer.should_stop = should_stop
@@ -98,6 +112,10 @@ def run_consumer(app: Core, worker_id: str, queues: list[str], scoreboard: Score
                     next_beat = time.monotonic() + heartbeat_every
                 backoff = 0.0
                 if max_tasks and consumer.processed >= max_tasks:
+                    break
+                if max_memory and ran and memory_kb() > max_memory:
+                    log.warning("pool child %d uses %d KB (over --max-memory-per-child "
+                                "%d KB): replacing it", os.getpid(), memory_kb(), max_memory)
                     break
                 if ran:
                     continue

@@ -5,39 +5,50 @@ Exit codes: 0 done; 1 a litejobs error (message on stderr); 2 bad usage; 3 no su
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
+import os
 import signal
+import socket
 import sys
+import threading
 import time
 import urllib.parse
 from typing import Any
 
 import click
 
+from . import daemon
 from .app import App
+from .autoscale import parse as parse_autoscale
 from .beat import Beat
 from .child import StopFlag
 from .exceptions import LiteJobsError
+from .execution import Execution, run_job
 from .job import JobState
 from .loading import AppNotFound, setup_logging
 from .loading import load_app as _load_app
-from .metrics import iso, job_data, prometheus, status_data
+from .log import short_repr
+from .metrics import attempt_data, iso, job_data, prometheus, status_data
 from .schedule_cli import schedule
 from .supervisor import Supervisor
 from .timeutil import now as clock_now
-from .transports import safe_url
+from .timeutil import parse_duration
+from .transports import WorkerInfo, safe_url
 
 EXIT_ERROR = 1
+EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
 
 
 def load_app(spec: str | None, url: str | None) -> App:
-    """``loading.load_app``, with a bad ``-A`` reported as click reports bad options."""
+    """``loading.load_app``, with a bad ``-A`` reported in one line (exit code 2)."""
     try:
         return _load_app(spec, url)
     except AppNotFound as exc:
-        raise click.BadParameter(str(exc), param_hint="-A/--app") from None
+        _fail(f"-A {spec}: {exc}", EXIT_USAGE)
+        raise  # unreachable: _fail exits
 
 
 def _open(db: str, mode: str = "existing") -> App:
@@ -89,41 +100,70 @@ def main() -> None:
 @click.option("-l", "--loglevel", default="WARNING", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
                                 case_sensitive=False))
-@click.option("-P", "--pool", type=click.Choice(["prefork", "solo"]), default="prefork",
-              show_default=True)
+@click.option("-P", "--pool", type=click.Choice(["prefork", "solo", "threads"]),
+              default="prefork", show_default=True,
+              help="threads: for I/O-bound tasks (soft time limits hold, hard ones do not).")
 @click.option("--max-tasks-per-child", type=click.IntRange(min=1),
               help="Replace a pool child after this many jobs.")
+@click.option("--max-memory-per-child", type=click.IntRange(min=1), metavar="KB",
+              help="Replace a pool child after the job that took its resident memory "
+                   "past KB kilobytes.")
+@click.option("--autoscale", metavar="MAX,MIN",
+              help="Grow the pool up to MAX children while jobs wait, shrink it to MIN "
+                   "when idle (prefork pool).")
 @click.option("--start-method", type=click.Choice(["fork", "spawn"]),
               help="How pool children start (default: fork where available).")
 @click.option("-n", "--hostname", help="Name this worker reports (default: host name).")
 @click.option("-B", "--beat", "with_beat", is_flag=True,
               help="Also run the beat (periodic tasks) in this worker's supervisor.")
+@click.option("-f", "--logfile", help="Log here instead of stderr (reopened when rotated).")
+@click.option("--pidfile", help="Write the worker's pid here; removed on exit.")
+@click.option("--detach", is_flag=True,
+              help="Run in the background (a daemon); give --logfile and --pidfile.")
 @click.option("-E", "--task-events", is_flag=True, hidden=True,
               help="Accepted for Celery's -E; events are recorded unless "
                    "worker_send_task_events is False.")
 def worker(db: str, app_spec: str | None, concurrency: int | None, queues: str | None,
            loglevel: str, pool: str, max_tasks_per_child: int | None,
-           start_method: str | None, hostname: str | None, with_beat: bool,
-           task_events: bool) -> None:
+           max_memory_per_child: int | None, autoscale: str | None, start_method: str | None,
+           hostname: str | None, with_beat: bool, logfile: str | None, pidfile: str | None,
+           detach: bool, task_events: bool) -> None:
     """Run jobs from DB: a supervisor and a pool of processes.
 
     -Q takes queue names, each optionally with a limit on how many of its jobs run at
     once across every worker on the store: -Q emails:2,default
     """
-    setup_logging(loglevel)
+    setup_logging(loglevel, logfile)
     _warn_password_in_url(db)
     app = load_app(app_spec, db)
     app.verify_store = True  # once, here: the pool children are not checked again
+    setup_logging(loglevel, logfile, app.conf.worker_log_format,
+                  app.conf.worker_task_log_format)
     queue_list, queue_limits = parse_queues(queues)
-    supervisor = Supervisor(app, queues=queue_list, concurrency=concurrency, pool=pool,
-                            max_tasks_per_child=max_tasks_per_child,
-                            start_method=start_method, hostname=hostname, app_spec=app_spec,
-                            loglevel=loglevel, queue_limits=queue_limits, beat=with_beat)
+    try:
+        scale = parse_autoscale(autoscale) if autoscale else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--autoscale") from None
     app.transport  # noqa: B018 - open (and check) the store before announcing anything
-    click.echo(f"litejobs worker {supervisor.id}: store {safe_url(app.url)}, queues "
-               f"{','.join(supervisor.queues)}, concurrency {supervisor.concurrency} "
-               f"({pool}); Ctrl-C to stop", err=True)
-    sys.exit(supervisor.run())
+    if detach:
+        app.close()  # no connection crosses the fork
+        logfile = logfile and os.path.abspath(logfile)
+        pidfile = pidfile and os.path.abspath(pidfile)
+        daemon.detach()
+        setup_logging(loglevel, logfile, app.conf.worker_log_format,
+                      app.conf.worker_task_log_format)
+    with daemon.pidfile(pidfile):
+        supervisor = Supervisor(app, queues=queue_list, concurrency=concurrency, pool=pool,
+                                max_tasks_per_child=max_tasks_per_child,
+                                start_method=start_method, hostname=hostname,
+                                app_spec=app_spec, loglevel=loglevel,
+                                queue_limits=queue_limits, beat=with_beat,
+                                max_memory_per_child=max_memory_per_child, logfile=logfile,
+                                autoscale=scale)
+        if not detach:
+            click.echo(supervisor.banner() + "Ctrl-C to stop", err=True)
+        code = supervisor.run()
+    sys.exit(code)
 
 
 def parse_queues(spec: str | None) -> tuple[list[str] | None, dict[str, int]]:
@@ -327,7 +367,10 @@ def inspect(db: str, job_id: str, as_json: bool) -> None:
               EXIT_NOT_FOUND)
         return
     data = job_data(job)
+    attempts = [attempt_data(a) for a in _open(db).transport.list_attempts(job_id)]
     if as_json:
+        data["attempt_count"] = data["attempts"]
+        data["attempts"] = attempts
         click.echo(json.dumps(data, indent=2, default=repr))
         return
     for key, value in data.items():
@@ -340,6 +383,14 @@ def inspect(db: str, job_id: str, as_json: bool) -> None:
     if job.traceback:
         click.echo("traceback:")
         click.echo(job.traceback.rstrip())
+    if attempts:
+        click.echo("attempts:")
+    for a in attempts:
+        error = f"  {a['exc_type']}: {a['exc_message']}" if a["exc_type"] else ""
+        retry = f"  retry in {a['retry_in']:.1f}s" if a["retry_in"] is not None else ""
+        click.echo(f"  #{a['attempt']} {a['outcome']:<8} {_when(a['started_at'])} -> "
+                   f"{_when(a['finished_at'])}  {a['worker'] or '-'} pid {a['pid'] or '-'}"
+                   f"{error}{retry}")
 
 
 @main.command()
@@ -404,3 +455,176 @@ def purge(db: str, queue: str | None, state: str, force: bool) -> None:
 
 
 main.add_command(schedule)
+
+
+@main.command("jobs")
+@click.argument("db")
+@click.option("--state", "state_name", help="Only jobs in this state (Celery's names too: "
+                                             "PENDING, STARTED, RETRY, SUCCESS, FAILURE, ...).")
+@click.option("--task", "task_name", help="Only jobs of this task.")
+@click.option("-Q", "--queue", help="Only jobs of this queue.")
+@click.option("--since", help="Only jobs sent in this long before now: 30s, 10m, 2h, 1d.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of job objects.")
+def jobs_command(db: str, state_name: str | None, task_name: str | None, queue: str | None,
+                 since: str | None, limit: int, as_json: bool) -> None:
+    """List jobs, newest first: id, task, state, queue, times and arguments."""
+    state = parse_state(state_name) if state_name else None
+    cutoff = None
+    if since:
+        try:
+            cutoff = clock_now() - parse_duration(since)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--since") from None
+    found = _open(db).transport.list_jobs(state=state, queue=queue, task=task_name,
+                                          limit=limit, since=cutoff)
+    rows = [job_data(job) for job in found]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=repr))
+        return
+    if not rows:
+        click.echo("(no jobs)")
+        return
+    click.echo(f"{'ID':<36}  {'TASK':<24} {'STATE':<8} {'QUEUE':<10} {'SENT':<19}  "
+               f"{'STARTED':<19}  {'DONE':<19}  ARGS")
+    for row in rows:
+        click.echo(f"{row['id']:<36}  {row['task']:<24} {row['state']:<8} {row['queue']:<10} "
+                   f"{_when(row['created'])}  {_when(row['started'])}  {_when(row['done'])}  "
+                   f"{_call(row['args'], row['kwargs'])}")
+
+
+def parse_state(name: str) -> JobState:
+    """A store state (``failure``) or Celery's name for one (``FAILURE``, ``STARTED``)."""
+    aliases = {"started": "running", "retry": "scheduled", "failed": "failure"}
+    value = aliases.get(name.lower(), name.lower())
+    try:
+        return JobState(value)
+    except ValueError:
+        names = ", ".join(s.value for s in JobState)
+        raise click.BadParameter(f"{name!r} is not a state ({names})",
+                                 param_hint="--state") from None
+
+
+def _when(text: str | None) -> str:
+    return (text or "-")[:19].replace("T", " ").ljust(19)
+
+
+def _call(args: Any, kwargs: Any) -> str:
+    parts = ([short_repr(a) for a in args] if isinstance(args, (list, tuple))
+             else [str(args)])
+    parts += [f"{k}={short_repr(v)}" for k, v in (kwargs or {}).items()]
+    text = f"({', '.join(parts)})"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@main.command()
+@click.argument("db", required=False, envvar="LITEJOBS_URL")
+@click.option("-d", "--destination", help="Only this worker: its -n name, host or id.")
+def ping(db: str | None, destination: str | None) -> None:
+    """Exit 0 when a live worker answers (its heartbeat is fresh), 1 otherwise.
+
+    For health checks: Kubernetes probes, systemd, compose (as `celery inspect ping`).
+    DB defaults to $LITEJOBS_URL.
+    """
+    if not db:
+        raise click.UsageError("give DB (or set $LITEJOBS_URL)")
+    if "://" not in db and not os.path.exists(db):
+        _fail(f"no store at {db}")
+    workers = _open(db).transport.list_workers(clock_now())
+    if destination:
+        workers = [w for w in workers if destination in (w.host, w.id)
+                   or w.id.startswith(destination + ":")]
+    if not workers:
+        _fail("no live worker answers" + (f" as {destination!r}" if destination else ""))
+    now = clock_now()
+    for w in workers:
+        click.echo(f"-> {w.id}: OK pong (heartbeat {max(0.0, now - w.heartbeat_at):.1f}s ago)")
+
+
+@main.command()
+@click.argument("db")
+@click.argument("file")
+def backup(db: str, file: str) -> None:
+    """Copy the store DB to a new FILE while workers keep running (SQLite's backup API)."""
+    if "://" not in db and not os.path.exists(db):
+        _fail(f"no store at {db}")
+    started = time.monotonic()
+    _open(db).transport.backup(file)
+    click.echo(f"backed up {safe_url(db)} to {file} ({os.path.getsize(file)} bytes, "
+               f"{time.monotonic() - started:.2f}s)")
+
+
+@main.command()
+@click.argument("db")
+@click.argument("job_id")
+@click.option("-A", "--app", "app_spec", help="Module with the App and tasks (module[:attr]).")
+@click.option("--pdb", "debug", is_flag=True, help="Stop in the debugger where it fails.")
+@click.option("--record", is_flag=True,
+              help="Store the run as a new attempt of the job, and its outcome as the job's.")
+def replay(db: str, job_id: str, app_spec: str | None, debug: bool, record: bool) -> None:
+    """Run a stored job again here, in the foreground, with its arguments.
+
+    Prints its result (exit 0) or its traceback (exit 1). The store is not changed,
+    unless --record: then the run is an attempt like a worker's (the job must not be
+    running), and its outcome (success, retry, failure) is stored.
+    """
+    app = load_app(app_spec, db)
+    job = app.transport.get(job_id)
+    if job is None:
+        _fail(f"no job {job_id} in {safe_url(db)}", EXIT_NOT_FOUND)
+        return
+    click.echo(f"replaying {job.task}[{job.id}] (stored as {job.state.value})", err=True)
+    if record:
+        execution = run_recorded(app, job_id)
+    else:
+        execution = run_job(app, dataclasses.replace(job, expires=None), eager=True)
+    outcome = execution.outcome
+    if outcome.state is JobState.SUCCESS:
+        click.echo(repr(execution.value))
+        return
+    failure = outcome.failure
+    if failure is not None and failure.traceback:
+        click.echo(failure.traceback.rstrip(), err=True)
+    if outcome.state is JobState.SCHEDULED:
+        click.echo(f"the task asked to be retried: {execution.exc!r}", err=True)
+    if debug and execution.exc is not None and execution.exc.__traceback__ is not None:
+        import pdb  # noqa: PLC0415 - only when asked for
+
+        pdb.post_mortem(execution.exc.__traceback__)
+    sys.exit(EXIT_ERROR)
+
+
+def run_recorded(app: App, job_id: str) -> Execution:
+    """``replay --record``: claim the job as a worker of its own (with a heartbeat, so no
+    worker takes it for lost), run it through run_job and settle its outcome."""
+    transport = app.transport
+    host = socket.gethostname()
+    info = WorkerInfo(id=f"replay@{host}:{os.getpid()}", host=host, pid=os.getpid(),
+                      queues=[], concurrency=1, started_at=clock_now())
+    lease = float(app.conf.worker_lease_timeout)
+    transport.record_heartbeat(info, clock_now(), lease)
+    done = threading.Event()
+
+    def beat() -> None:
+        own = app.open_transport()  # this thread's connection
+        try:
+            while not done.wait(lease / 3):
+                own.record_heartbeat(info, clock_now(), lease)
+        finally:
+            own.close()
+
+    claimed = transport.claim_job(job_id, info.id, os.getpid(), clock_now())
+    if claimed is None:
+        transport.unregister_worker(info.id)
+        _fail(f"cannot record a replay of {job_id}: it is running")
+    assert claimed is not None
+    heart = threading.Thread(target=beat, daemon=True)
+    heart.start()
+    try:
+        execution = run_job(app, dataclasses.replace(claimed, expires=None), hostname=host)
+        transport.settle([execution.outcome], clock_now())
+    finally:
+        done.set()
+        transport.unregister_worker(info.id)
+    click.echo(f"recorded: the job is now {execution.outcome.state.value}", err=True)
+    return execution

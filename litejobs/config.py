@@ -33,6 +33,8 @@ DEFAULTS: dict[str, Any] = {
     "worker_max_tasks_per_child": None,
     "durability": "normal",
     "worker_send_task_events": True,
+    "worker_log_format": None,
+    "worker_task_log_format": None,
     "redis_key_prefix": "litejobs",
     "redis_username": None,
     "redis_password": None,
@@ -54,6 +56,9 @@ def _check(key: str, value: Any) -> Any:
                "task_ignore_result", "worker_send_task_events"):
         if not isinstance(value, bool):
             raise bad("True or False")
+    elif key in ("worker_log_format", "worker_task_log_format"):
+        if value is not None and not isinstance(value, str):
+            raise bad("a logging format string (or None for Celery's)")
     elif key in ("result_expires", "worker_lease_timeout", "task_default_retry_delay"):
         if isinstance(value, dt.timedelta):
             value = value.total_seconds()

@@ -94,17 +94,19 @@ class Core:
         if transport is None:
             with self._transport_lock:
                 if self._transport is None:
-                    conf = self.conf
-                    self._transport = open_transport(
-                        self.url, durability=conf.durability,
-                        events=conf.worker_send_task_events, prefix=conf.redis_key_prefix,
-                        mode=self.store_mode, verify=self.verify_store,
-                        username=conf.redis_username
-                        or os.environ.get("LITEJOBS_REDIS_USERNAME"),
-                        password=conf.redis_password
-                        or os.environ.get("LITEJOBS_REDIS_PASSWORD"))
+                    self._transport = self.open_transport()
                 transport = self._transport
         return transport
+
+    def open_transport(self) -> Transport:
+        """A new connection to the store, with this app's settings (a pool thread's own)."""
+        conf = self.conf
+        return open_transport(
+            self.url, durability=conf.durability,
+            events=conf.worker_send_task_events, prefix=conf.redis_key_prefix,
+            mode=self.store_mode, verify=self.verify_store,
+            username=conf.redis_username or os.environ.get("LITEJOBS_REDIS_USERNAME"),
+            password=conf.redis_password or os.environ.get("LITEJOBS_REDIS_PASSWORD"))
 
     def close(self) -> None:
         if self._transport is not None:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from .child import die_with_parent
+from .child import STOP_SIGNALS, die_with_parent
 from .core import Core
 from .exceptions import LiteJobsError
 from .supervisor import Supervisor
@@ -76,18 +76,24 @@ class EmbeddedWorker:
         if method != "fork":
             raise LiteJobsError(f"start_method must be 'fork' or 'spawn', not {method!r}")
         parent = os.getpid()
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                os.setpgid(0, 0)  # the program's Ctrl-C is the program's; it calls stop()
-                die_with_parent(parent)
-                code = Supervisor(app, queues=queue_list, concurrency=concurrency, pool=pool,
-                                  max_tasks_per_child=max_tasks_per_child).run()
-            except BaseException:
-                log.exception("embedded worker crashed")
-            finally:
-                os._exit(code)
+        # The worker starts with stop signals blocked and unblocks them once its handlers
+        # are in place, so a stop() at any moment of its start-up is seen, not lost.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    os.setpgid(0, 0)  # the program's Ctrl-C is the program's: it calls stop()
+                    die_with_parent(parent)
+                    code = Supervisor(app, queues=queue_list, concurrency=concurrency,
+                                      pool=pool, max_tasks_per_child=max_tasks_per_child).run()
+                except BaseException:
+                    log.exception("embedded worker crashed")
+                finally:
+                    os._exit(code)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         return cls(pid)
 
     @property

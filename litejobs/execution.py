@@ -7,6 +7,7 @@ a job's fate by itself.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import signal
 import threading
@@ -44,9 +45,19 @@ class Execution:
 
 @contextlib.contextmanager
 def soft_time_limit(seconds: float | None) -> Iterator[None]:
-    """Raise SoftTimeLimitExceeded in this (main) thread after ``seconds``."""
-    if not seconds or threading.current_thread() is not threading.main_thread():
+    """Raise SoftTimeLimitExceeded in this thread after ``seconds``.
+
+    In the main thread (a pool process) a timer signal does it, which interrupts a
+    blocking call. In another thread (``--pool threads``) the exception is set on the
+    thread asynchronously: it is raised at the task's next Python instruction, so a
+    blocking call (a socket read, ``time.sleep``) is not interrupted until it returns.
+    """
+    if not seconds:
         yield
+        return
+    if threading.current_thread() is not threading.main_thread():
+        with _async_time_limit(seconds):
+            yield
         return
 
     def on_alarm(signum: int, frame: Any) -> None:
@@ -59,6 +70,32 @@ def soft_time_limit(seconds: float | None) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def _async_time_limit(seconds: float) -> Iterator[None]:
+    ident = ctypes.c_ulong(threading.get_ident())
+    guard = threading.Lock()
+    state = {"left": False, "fired": False}
+
+    def fire() -> None:
+        with guard:
+            if not state["left"]:
+                state["fired"] = True
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ident, ctypes.py_object(SoftTimeLimitExceeded))
+
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        with guard:
+            state["left"] = True
+            if state["fired"]:  # not raised yet (the block ended first): drop it
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ident, None)
 
 
 def run_job(core: Core, job: Job, *, task: Task | None = None, eager: bool = False,

@@ -18,7 +18,7 @@ from .exceptions import LiteJobsError
 from .job import Job, JobState
 from .timeutil import from_timestamp
 from .timeutil import now as clock_now
-from .transports import safe_url
+from .transports import Attempt, safe_url
 
 
 def collect(app: Core) -> dict[str, Any]:
@@ -151,6 +151,15 @@ def job_data(job: Job) -> dict[str, Any]:
             "type": job.error_type, "message": job.error_message},
         "traceback": job.traceback,
     }
+
+
+def attempt_data(a: Attempt) -> dict[str, Any]:
+    """One attempt of a job, for `litejobs inspect --json` and the dashboard's job page."""
+    return {"attempt": a.attempt, "started_at": iso(a.started_at),
+            "finished_at": iso(a.finished_at), "worker": a.worker, "pid": a.pid,
+            "outcome": a.outcome, "exc_type": a.exc_type, "exc_message": a.exc_message,
+            "traceback": a.traceback, "retry_in": a.retry_in,
+            "runtime": None if a.started_at is None else max(0.0, a.finished_at - a.started_at)}
 
 
 def iso(ts: float | None) -> str | None:

@@ -13,6 +13,7 @@ from .failure import rebuild
 from .job import Job, JobState
 from .timeutil import from_timestamp
 from .timeutil import now as clock_now
+from .transports import Attempt
 
 R = TypeVar("R")
 
@@ -165,6 +166,11 @@ class AsyncResult(Generic[R]):
         return self.result
 
     @property
+    def attempts(self) -> list[Attempt]:
+        """Every run of this job so far, first first: when, where, and how it ended."""
+        return self.app.transport.list_attempts(self.id)
+
+    @property
     def traceback(self) -> str | None:
         job = self._finished_job()
         return job.traceback if job is not None else None
@@ -239,6 +245,11 @@ class EagerResult(AsyncResult[R]):
     @property
     def result(self) -> Any:
         return self._exception_value if self._exception_value is not None else self._value
+
+    @property
+    def attempts(self) -> list[Attempt]:
+        """Eager mode stores nothing: no attempts are kept."""
+        return []
 
     @property
     def traceback(self) -> str | None:

@@ -149,6 +149,14 @@ def dumps_plain(obj: Any) -> bytes:
         raise SerializationError(f"cannot pack {_type_name(obj)} for the store: {exc}") from None
 
 
+def loads_plain(data: bytes) -> Any:
+    """Unpack plain data packed by a Redis Lua script's ``cmsgpack`` (strings as str)."""
+    try:
+        return msgpack.unpackb(data, raw=False, unicode_errors="replace")
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+        raise SerializationError(f"cannot unpack a stored record: {exc}") from None
+
+
 def loads(data: bytes) -> Any:
     """Unpack bytes made by :func:`dumps`; corrupt or oversized input raises SerializationError."""
     if len(data) > MAX_PAYLOAD_BYTES:

@@ -24,12 +24,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from . import outcomes, signals
+from .autoscale import Autoscaler
 from .beat import Beat
-from .child import StopFlag, child_main, run_consumer
+from .child import STOP_SIGNALS, StopFlag, child_main, run_consumer
 from .core import Core
 from .exceptions import StoreError
 from .job import Outcome
+from .log import set_process_name, worker_banner
 from .scoreboard import Scoreboard
+from .threadpool import ThreadPool
 from .timeutil import now as clock_now
 from .transports import WorkerInfo, safe_url
 
@@ -48,7 +51,9 @@ class Supervisor:
                  max_tasks_per_child: int | None = None, start_method: str | None = None,
                  hostname: str | None = None, app_spec: str | None = None,
                  loglevel: str = "WARNING", queue_limits: dict[str, int] | None = None,
-                 beat: bool = False) -> None:
+                 beat: bool = False, max_memory_per_child: int | None = None,
+                 logfile: str | None = None, autoscale: tuple[int, int] | None = None
+                 ) -> None:
         self.app = app
         self.queue_limits = dict(queue_limits or {})
         self.beat = None
@@ -56,11 +61,16 @@ class Supervisor:
             self.beat = Beat(app)
         self.queues = list(dict.fromkeys(queues or [app.conf.task_default_queue]))
         self.concurrency = concurrency or app.conf.worker_concurrency or os.cpu_count() or 1
-        if pool not in ("prefork", "solo"):
-            raise ValueError(f"pool must be 'prefork' or 'solo', not {pool!r}")
+        if pool not in ("prefork", "solo", "threads"):
+            raise ValueError(f"pool must be 'prefork', 'solo' or 'threads', not {pool!r}")
         self.pool = pool
         if pool == "solo":
             self.concurrency = 1
+        self.autoscaler = None
+        if autoscale and pool == "prefork":
+            self.autoscaler = Autoscaler(*autoscale)
+            self.concurrency = autoscale[0]  # the scoreboard has a slot for the most
+        self.retiring: set[int] = set()  # children told to stop by the autoscaler
         self.max_tasks_per_child = max_tasks_per_child or app.conf.worker_max_tasks_per_child
         self.start_method = start_method or ("fork" if hasattr(os, "fork") else "spawn")
         self.app_spec = app_spec
@@ -75,6 +85,9 @@ class Supervisor:
         self._wake_r = self._wake_w = -1
         self.scoreboard: Scoreboard | None = None
         self._spawned: dict[int, subprocess.Popen] = {}
+        self._spawn_count = 0  # numbers pool children in log lines: ForkPoolWorker-N
+        self.max_memory_per_child = max_memory_per_child
+        self.logfile = logfile
 
     # -- the main loop ---------------------------------------------------------
     def run(self) -> int:
@@ -83,10 +96,15 @@ class Supervisor:
         transport.record_heartbeat(info, clock_now(), self.lease)
         if self.pool == "solo":
             return self._run_solo(info)
+        if self.pool == "threads":
+            return ThreadPool(self).run()
         self.scoreboard = Scoreboard(self.concurrency)
         self._install_signals()
         try:
-            for slot in range(self.concurrency):
+            first = self.autoscaler.low if self.autoscaler else self.concurrency
+            for slot in range(first):
+                if self.stopping:  # a stop during start-up: start no more children
+                    break
                 self._spawn(slot)
             log.info("litejobs worker %s ready: queues %s, concurrency %d, store %s",
                         self.id, ",".join(self.queues), self.concurrency, safe_url(self.app.url))
@@ -102,6 +120,14 @@ class Supervisor:
             self._restore_signals()
         log.info("litejobs worker %s stopped", self.id)
         return 0
+
+    def banner(self) -> str:
+        """What the worker says when it starts, laid out as Celery's banner."""
+        scale = (self.autoscaler.high, self.autoscaler.low) if self.autoscaler else None
+        return worker_banner(self.id, self.app_spec or self.app.main or "-",
+                             safe_url(self.app.url), self.concurrency, self.pool, scale,
+                             self.hostname, self.queues, self.queue_limits,
+                             sorted(n for n in self.app.tasks if not n.startswith("litejobs.")))
 
     def info(self) -> WorkerInfo:
         running = 0
@@ -126,6 +152,8 @@ class Supervisor:
                 if mono >= next_rescue:
                     self._rescue()
                     self._terminate_revoked()
+                    if self.autoscaler is not None and not self.stopping:
+                        self._autoscale()
                     next_rescue = mono + RESCUE_EVERY
                 if mono >= next_beat:
                     transport.record_heartbeat(self.info(), clock_now(), self.lease)
@@ -165,21 +193,29 @@ class Supervisor:
             self._spawn_process(slot)
             return
         parent = os.getpid()
-        pid = os.fork()
-        if pid == 0:  # the child
-            code = 1
-            try:
-                self._restore_signals()
-                os.close(self._wake_r)
-                os.close(self._wake_w)
-                code = child_main(self.app, self.id, self.queues, slot, self.scoreboard,
-                                  self.max_tasks_per_child, parent, self.hostname,
-                                  self.queue_limits)
-            except BaseException:
-                log.exception("pool child crashed")
-            finally:
-                os._exit(code)
-        self.children[pid] = slot
+        self._spawn_count += 1
+        # A stop signal arriving now waits until the child has its own handlers (it
+        # unblocks them) and the parent knows the child (so it forwards the stop).
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            pid = os.fork()
+            if pid == 0:  # the child
+                code = 1
+                try:
+                    set_process_name(f"ForkPoolWorker-{self._spawn_count}")
+                    self._restore_signals()
+                    os.close(self._wake_r)
+                    os.close(self._wake_w)
+                    code = child_main(self.app, self.id, self.queues, slot, self.scoreboard,
+                                      self.max_tasks_per_child, parent, self.hostname,
+                                      self.queue_limits, self.max_memory_per_child)
+                except BaseException:
+                    log.exception("pool child crashed")
+                finally:
+                    os._exit(code)
+            self.children[pid] = slot
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
     def _spawn_process(self, slot: int) -> None:
         assert self.scoreboard is not None
@@ -188,11 +224,34 @@ class Supervisor:
             "slot": slot, "scoreboard": self.scoreboard.path, "slots": self.scoreboard.slots,
             "max_tasks": self.max_tasks_per_child, "parent": os.getpid(),
             "hostname": self.hostname, "loglevel": self.loglevel,
-            "queue_limits": self.queue_limits,
+            "queue_limits": self.queue_limits, "logfile": self.logfile,
+            "max_memory": self.max_memory_per_child,
+            "process_name": f"SpawnPoolWorker-{self._spawn_count + 1}",
         }
+        self._spawn_count += 1
         proc = subprocess.Popen([sys.executable, "-m", "litejobs.loading", json.dumps(config)])
         self._spawned[proc.pid] = proc
         self.children[proc.pid] = slot
+
+    def _autoscale(self) -> None:
+        assert self.scoreboard is not None and self.autoscaler is not None
+        board = self.scoreboard
+        working = {pid: slot for pid, slot in self.children.items() if pid not in self.retiring}
+        busy = [pid for pid, slot in working.items() if board.read(slot)[0]]
+        waiting = len(busy) >= len(working) and self.app.transport.has_work(
+            self.queues, clock_now())
+        step = self.autoscaler.decide(len(working), len(busy), waiting, time.monotonic())
+        if step > 0:
+            slot = min(set(range(self.concurrency)) - set(self.children.values()), default=None)
+            if slot is not None:
+                log.info("autoscale: %d -> %d pool children", len(working), len(working) + 1)
+                self._spawn(slot)
+        elif step < 0:
+            idle = [pid for pid in working if pid not in busy]
+            if idle:
+                log.info("autoscale: %d -> %d pool children", len(working), len(working) - 1)
+                self.retiring.add(idle[-1])
+                self._signal_child(idle[-1], signal.SIGTERM)
 
     def _reap(self) -> None:
         while self.children:
@@ -221,7 +280,9 @@ class Supervisor:
             self._settle(outcomes.lost(self.app, lost, why or f"pool child {pid} exited",
                                        requeue_all=self.stopping == "cold"))
         self.scoreboard.clear(slot)
-        if not self.stopping:
+        if pid in self.retiring:
+            self.retiring.discard(pid)
+        elif not self.stopping:
             self._spawn(slot)
 
     def _settle(self, decided: list[Outcome]) -> None:
@@ -298,6 +359,9 @@ class Supervisor:
                 (signal.SIGTERM, self._on_term), (signal.SIGINT, self._on_int),
                 (signal.SIGQUIT, self._on_quit), (signal.SIGCHLD, lambda *a: None))
         }
+        # The embedded worker starts us with stop signals blocked: a stop() that came
+        # before the handlers were in place is delivered now.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
     def _restore_signals(self) -> None:
         if self._wake_r < 0:
@@ -320,12 +384,13 @@ class Supervisor:
             return
         self.stopping = how
         if how == "warm":
-            log.info("warm shutdown: no new jobs; waiting for running jobs to finish "
-                        "(Ctrl-C again to hand them back to the queue and exit)")
+            log.warning("worker: Warm shutdown (MainProcess): no new jobs; waiting for "
+                        "running jobs to finish (Ctrl-C again to hand them back and exit)")
             for pid in self.children:
                 self._signal_child(pid, signal.SIGTERM)
         else:
-            log.warning("cold shutdown: handing running jobs back to the queue")
+            log.warning("worker: Cold shutdown (MainProcess): handing running jobs back "
+                        "to the queue")
 
     def _signal_child(self, pid: int, sig: int) -> None:
         try:
@@ -339,7 +404,7 @@ class Supervisor:
         if self.stopping != "cold":
             self.stopping = "cold"
         for pid in self.children:
-            self._signal_child(pid, signal.SIGKILL)
+            self._kill(pid, f"pool child {pid} stopped by a cold shutdown")
         deadline = time.monotonic() + 10
         while self.children and time.monotonic() < deadline:
             try:
@@ -358,6 +423,7 @@ class Supervisor:
         """``--pool solo``: run jobs in this process (no hard time limits)."""
         stop = StopFlag()
         old = {sig: signal.signal(sig, stop.handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         log.info("litejobs worker %s ready (solo pool): queues %s, store %s", self.id,
                     ",".join(self.queues), safe_url(self.app.url))
         self._send_signal("worker_ready")

@@ -70,6 +70,11 @@ def pop_request() -> None:
     _requests.stack.pop()
 
 
+def current_request() -> Request | None:
+    """The request of the task running in this thread, if any."""
+    return _requests.stack[-1] if _requests.stack else None
+
+
 def default_name(fn: Callable[..., Any], main: str | None = None) -> str:
     """``module.qualname``; for a script run as ``python tasks.py``, ``tasks.qualname``.
 

@@ -35,6 +35,23 @@ def to_seconds(value: float | int | dt.timedelta, what: str = "duration") -> flo
                              f"not {type(value).__name__}")
 
 
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``"90"``, ``"30s"``, ``"10m"``, ``"2h"``, ``"1d"`` or ``"1w"``."""
+    value = text.strip().lower()
+    factor = _UNITS.get(value[-1:], None)
+    number = value[:-1] if factor is not None else value
+    try:
+        seconds = float(number) * (factor or 1.0)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration (like 30s, 10m, 2h, 1d)") from None
+    if seconds < 0 or seconds != seconds:
+        raise ValueError(f"{text!r}: a duration is zero or more")
+    return seconds
+
+
 def to_timestamp(value: dt.datetime, what: str = "datetime") -> float:
     """Epoch seconds from a datetime; a naive datetime is taken as UTC."""
     if not isinstance(value, dt.datetime):

@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterable
 
 from .core import Core
 from .exceptions import LiteJobsError
-from .execution import Execution, run_job
-from .failure import message_of
+from .execution import run_job
 from .job import Job, JobState, Outcome
+from .log import log_outcome, log_received
 from .scoreboard import Scoreboard
 from .timeutil import now as clock_now
 from .transports import Transport, WorkerInfo
@@ -95,6 +95,7 @@ class Consumer:
         board = self.scoreboard
         if board is not None:
             board.start(self.slot, job, self.app)
+        log_received(job)
         execution = run_job(self.app, job, hostname=self.hostname)
         if board is not None:
             board.finish(self.slot)
@@ -103,8 +104,7 @@ class Consumer:
         self._unsettled.append(execution.outcome)
         self._avg_runtime = 0.8 * self._avg_runtime + 0.2 * execution.runtime
         self.processed += 1
-        if log.isEnabledFor(logging.INFO):
-            _log_outcome(job, execution)
+        log_outcome(job, execution)
 
     def flush(self) -> None:
         """Settle finished jobs now."""
@@ -130,23 +130,6 @@ class Consumer:
             timeout = min(timeout, max(eta - clock_now(), 0.0))
         if timeout > 0:
             self.transport.wait_for_change(timeout)
-
-
-def _log_outcome(job: Job, execution: Execution) -> None:
-    state = execution.outcome.state
-    name = f"{job.task}[{job.id}]"
-    if state is JobState.SUCCESS:
-        log.info("Task %s succeeded in %.4fs", name, execution.runtime)
-    elif state is JobState.SCHEDULED:
-        log.info("Task %s retry: %s", name, _short(execution.exc))
-    elif state is JobState.REVOKED:
-        log.info("Task %s revoked: %s", name, _short(execution.exc))
-    else:
-        log.error("Task %s raised %s", name, _short(execution.exc))
-
-
-def _short(exc: BaseException | None) -> str:
-    return f"{type(exc).__name__}: {message_of(exc)}" if exc is not None else "-"
 
 
 class InProcessWorker:

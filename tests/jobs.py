@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 
 import litejobs
 from litejobs.exceptions import Reject, TimeLimitExceeded
+from litejobs.log import get_task_logger
 
 app = litejobs.App(os.environ.get("LITEJOBS_TEST_DB", "jobs-unused.sqlite"))
 app.conf.worker_lease_timeout = float(os.environ.get("LITEJOBS_TEST_LEASE", "30"))
@@ -350,3 +352,39 @@ def slow_progress(self, steps, seconds):
         self.update_state(state="PROGRESS", meta={"current": i + 1, "total": steps})
         time.sleep(seconds)
     return steps
+# -- the worker in production (logs, memory, threads) --------------------------------
+logger = get_task_logger(__name__)
+_kept: list[bytes] = []
+
+
+@app.task(bind=True, max_retries=1)
+def retry_later(self):
+    raise self.retry(exc=OSError("disk busy"), countdown=10)
+
+
+@app.task
+def say(word):
+    logger.warning("saying %s", word)
+    return word
+
+
+@app.task
+def hog(megabytes):
+    """Keep ``megabytes`` of memory touched in this process; return its pid."""
+    _kept.append(b"x" * (megabytes * 1024 * 1024))
+    return os.getpid()
+
+
+@app.task
+def sleep_where(seconds):
+    """Sleep, then say which process and thread ran it."""
+    time.sleep(seconds)
+    return [os.getpid(), threading.current_thread().name]
+
+
+@app.task
+def fails_until(path):
+    """Fails until the file ``path`` exists (a bug fixed after the fact)."""
+    if not os.path.exists(path):
+        raise AppError(f"{path} is missing")
+    return "fixed"

@@ -40,7 +40,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..app import App
 from ..job import JobState
-from ..metrics import job_data, prometheus, status_data
+from ..metrics import attempt_data, job_data, prometheus, status_data
 from ..timeutil import from_timestamp
 from ..timeutil import now as clock_now
 from ..transports import safe_url
@@ -196,7 +196,8 @@ def create_app(litejobs_app: App, auth: tuple[str, str] | None = None,
                 links.append((key, found.options[key]))
         children = [d["sig"]["options"].get("task_id") for d in found.options.get("link", [])
                     if "sig" in d]
-        return page(request, "job.html", job=data, links=links,
+        attempts = [attempt_data(a) for a in store.transport.list_attempts(found.id)]
+        return page(request, "job.html", job=data, links=links, attempts=attempts,
                     children=[c for c in children if c], running=found.state is JobState.RUNNING,
                     failed=found.state in (JobState.FAILURE, JobState.REVOKED),
                     waiting=found.state in (JobState.PENDING, JobState.SCHEDULED))

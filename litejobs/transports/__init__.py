@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..exceptions import ConfigurationError
-from .base import Event, Lost, Transport, WorkerInfo
+from .base import Attempt, Event, Lost, Transport, WorkerInfo
 from .sqlite import SQLiteTransport
 
-__all__ = ["Event", "Lost", "Transport", "WorkerInfo", "open_transport", "safe_url"]
+__all__ = ["Attempt", "Event", "Lost", "Transport", "WorkerInfo", "open_transport", "safe_url"]
 
 
 def safe_url(url: str) -> str:

@@ -21,6 +21,23 @@ EVENTS_KEPT = 100_000  # the newest job events a store keeps; older ones go with
 
 
 @dataclasses.dataclass
+class Attempt:
+    """One run of a job, as kept beside it (``litejobs inspect``, ``AsyncResult.attempts``)."""
+
+    job_id: str
+    attempt: int  #: 1 for the first run
+    started_at: float | None
+    finished_at: float
+    worker: str | None
+    pid: int | None
+    outcome: str  #: success, retry, failure, lost or revoked
+    exc_type: str | None = None
+    exc_message: str | None = None
+    traceback: str | None = None
+    retry_in: float | None = None  #: seconds until the retry, for a retry
+
+
+@dataclasses.dataclass
 class WorkerInfo:
     """A worker as its heartbeat stores it."""
 
@@ -191,8 +208,20 @@ class JobVerbs(abc.ABC):
         task: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        since: float | None = None,
     ) -> list[Job]:
-        """Jobs, newest first, filtered."""
+        """Jobs, newest first, filtered; ``since``: only those created at or after it."""
+
+    @abc.abstractmethod
+    def claim_job(self, job_id: str, worker: str, pid: int, now: float) -> Job | None:
+        """Take one given job that is not running (in any other state) for a run by
+        ``worker``, as ``claim`` would: ``litejobs replay --record``. None if it is
+        running or unknown. Its outcome is then settled, and recorded, as any other."""
+
+    @abc.abstractmethod
+    def list_attempts(self, job_id: str) -> list[Attempt]:
+        """Every run of a job, first first; written with each outcome ``settle`` applies
+        (lost processes too), removed with the job (its retention)."""
 
     @abc.abstractmethod
     def search_jobs(self, query: JobQuery) -> list[Job]:
@@ -427,6 +456,14 @@ class MaintenanceVerbs(abc.ABC):
 
         Returns ``(frames in the log, frames checkpointed)``, or None when the store
         has no such log (Redis) or the checkpoint gave way to other connections.
+        """
+
+    @abc.abstractmethod
+    def backup(self, path: str) -> None:
+        """Copy the whole store to a new file at ``path`` while it is in use (online).
+
+        Stores without a file of their own (Redis) raise ``LiteJobsError`` saying how to
+        back them up instead.
         """
 
     def close(self) -> None:  # noqa: B027 - optional for stores without resources

@@ -9,14 +9,37 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
-from ..exceptions import TaskRevokedError
-from ..job import Job
+from ..exceptions import TaskRevokedError, WorkerLostError
+from ..job import Job, JobState, Outcome
 from .base import JobQuery
 
 log = logging.getLogger("litejobs.store")
 
 #: the error a revoked job is stored with
 REVOKED_ERROR_TYPE = f"{TaskRevokedError.__module__}.{TaskRevokedError.__qualname__}"
+
+
+_LOST_ERROR_TYPE = f"{WorkerLostError.__module__}.{WorkerLostError.__qualname__}"
+
+
+def attempt_outcome(o: Outcome) -> str | None:
+    """How an attempt ended, as its record says: success, retry, failure, lost, revoked.
+
+    None for a job handed back unrun (claimed, then returned at shutdown): no attempt.
+    """
+    state = o.state
+    if state is JobState.SUCCESS:
+        return "success"
+    if state is JobState.SCHEDULED:
+        return "retry"
+    if state is JobState.REVOKED:
+        return "revoked"
+    if state is JobState.FAILURE:
+        lost = o.failure is not None and o.failure.error_type == _LOST_ERROR_TYPE
+        return "lost" if lost else "failure"
+    if state is JobState.PENDING and o.crashed:
+        return "lost"
+    return None
 
 
 def load_named_sections(package: str, filename: str) -> dict[str, str]:

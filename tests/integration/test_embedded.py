@@ -105,3 +105,18 @@ def test_a_script_run_directly_names_its_tasks_after_its_file(tmp_path):
     finally:
         worker.terminate()
         worker.wait(20)
+
+
+def test_stop_at_any_moment_of_start_up_never_hangs(app):
+    # A stop that arrives while pool children are starting must reach every one of them.
+    for i in range(30):
+        worker = app.start_worker(concurrency=3)
+        time.sleep((i % 10) * 0.02)  # 0 to 180 ms after start_worker()
+        started = time.monotonic()
+        try:
+            worker.stop(timeout=20)
+        except Exception:
+            worker.terminate()
+            raise
+        assert time.monotonic() - started < 20
+        assert not worker.alive

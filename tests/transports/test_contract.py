@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from litejobs import serializer
+from litejobs.exceptions import LiteJobsError, StoreError
 from litejobs.job import ChordSpec, Failure, Job, JobState, Outcome, new_id
 from litejobs.transports.base import JobQuery, Transport, WorkerInfo
+from litejobs.transports.sqlite import SQLiteTransport
 
 NOW = 1_700_000_000.0
 
@@ -355,6 +357,38 @@ def test_counts_and_list_jobs(transport):
     assert [j.id for j in transport.list_jobs(state=JobState.RUNNING)] == [jobs[0].id]
     assert [j.id for j in transport.list_jobs(queue="q2")] == [jobs[1].id]
     assert [j.id for j in transport.list_jobs(limit=1, offset=1)] == [jobs[1].id]
+
+
+def test_backup_copies_the_store_or_says_how(transport, tmp_path):
+    job = make_job()
+    transport.enqueue([job], NOW)
+    copy = str(tmp_path / "copy.sqlite")
+    if not isinstance(transport, SQLiteTransport):
+        with pytest.raises(LiteJobsError, match="BGSAVE"):
+            transport.backup(copy)
+        assert not Path(copy).exists()
+        return
+    writer = threading.Thread(target=lambda: transport.enqueue([make_job()], NOW))
+    writer.start()  # a write on the way changes nothing of the copy's consistency
+    transport.backup(copy)
+    writer.join()
+    restored = SQLiteTransport(copy)
+    try:
+        assert restored.get(job.id).id == job.id
+    finally:
+        restored.close()
+    with pytest.raises(StoreError, match="exists"):
+        transport.backup(copy)
+    assert transport.get(job.id) is not None  # the store itself untouched
+
+
+def test_list_jobs_since(transport):
+    old, new = make_job(task="t.old"), make_job(task="t.new")
+    transport.enqueue([old], NOW - 600)
+    transport.enqueue([new], NOW)
+    assert [j.id for j in transport.list_jobs(since=NOW - 60)] == [new.id]
+    assert [j.id for j in transport.list_jobs(since=NOW - 600)] == [new.id, old.id]
+    assert transport.list_jobs(since=NOW - 60, task="t.old") == []
 
 
 def test_wait_for_change_wakes_on_another_connections_commit(make_transport):
@@ -739,3 +773,86 @@ def test_every_verb_has_a_contract_test():
     source = Path(__file__).read_text()
     untested = sorted(v for v in verbs if f".{v}(" not in source)
     assert untested == [], f"verbs with no contract test here: {untested}"
+
+
+def test_every_attempt_is_kept_with_its_outcome_and_goes_with_the_job(transport):
+    job = make_job()
+    transport.enqueue([job], NOW)
+    boom = Failure("builtins.ValueError", "nope", traceback="Traceback: nope")
+    for n in (1, 2):  # two failures that retry, then a success
+        claimed = transport.claim(["default"], "w1", 40 + n, 1, NOW + n)[0]
+        assert claimed.attempts == n
+        transport.settle([Outcome(job.id, n, JobState.SCHEDULED, failure=boom,
+                                  eta=NOW + n + 10, retries=n)], NOW + n + 0.5)
+        transport.settle([Outcome(job.id, n, JobState.SUCCESS)], NOW + n + 0.6)  # stale
+        transport.claim(["default"], "w1", 1, 0, NOW + n + 20)  # promote the retry
+    claimed = transport.claim(["default"], "w1", 43, 1, NOW + 30)[0]
+    transport.settle([Outcome(job.id, 3, JobState.SUCCESS, result=serializer.dumps(3))],
+                     NOW + 31)
+    attempts = transport.list_attempts(job.id)
+    assert [(a.attempt, a.outcome) for a in attempts] == [
+        (1, "retry"), (2, "retry"), (3, "success")]
+    first = attempts[0]
+    assert (first.job_id, first.worker, first.pid) == (job.id, "w1", 41)
+    assert first.started_at == NOW + 1 and first.finished_at == NOW + 1.5
+    assert first.exc_type == "builtins.ValueError" and first.exc_message == "nope"
+    assert first.traceback == "Traceback: nope" and first.retry_in == 9.5
+    last = attempts[2]
+    assert last.exc_type is None and last.traceback is None and last.retry_in is None
+    assert transport.list_attempts("no-such-job") == []
+    assert transport.forget(job.id) is True
+    assert transport.list_attempts(job.id) == []  # gone with the job
+
+
+def test_a_running_job_revoked_with_terminate_ends_its_attempt_as_revoked(transport):
+    job = make_job()
+    transport.enqueue([job], NOW)
+    transport.claim(["default"], "w1", 9, 1, NOW)
+    assert transport.revoke(job.id, NOW + 2, None, terminate=True) == "terminating"
+    [attempt] = transport.list_attempts(job.id)
+    assert (attempt.outcome, attempt.pid, attempt.worker) == ("revoked", 9, "w1")
+    assert attempt.finished_at == NOW + 2 and "TaskRevokedError" in attempt.exc_type
+    transport.settle([Outcome(job.id, 1, JobState.FAILURE, failure=Failure("E", "m"))],
+                     NOW + 3)  # the killed child's late outcome is stale: no second record
+    assert len(transport.list_attempts(job.id)) == 1
+
+
+def test_lost_and_handed_back_attempts(transport):
+    lost, handed, killed = make_job(), make_job(), make_job()
+    transport.enqueue([lost, handed, killed], NOW)
+    claimed = transport.claim(["default"], "w1", 7, 3, NOW)
+    assert len(claimed) == 3
+    worker_lost = Failure("litejobs.exceptions.WorkerLostError", "died")
+    transport.settle([
+        Outcome(lost.id, 1, JobState.PENDING, crashed=True),
+        Outcome(handed.id, 1, JobState.PENDING),  # never started: no attempt
+        Outcome(killed.id, 1, JobState.FAILURE, failure=worker_lost, purge_at=NOW + 5),
+    ], NOW + 1)
+    assert [a.outcome for a in transport.list_attempts(lost.id)] == ["lost"]
+    assert transport.list_attempts(handed.id) == []
+    assert [a.outcome for a in transport.list_attempts(killed.id)] == ["lost"]
+    assert transport.prune(NOW + 10) == 1
+    assert transport.list_attempts(killed.id) == []  # bounded by the result's retention
+
+
+def test_claim_job_takes_one_given_job_that_is_not_running(transport):
+    failed, waiting = make_job(), make_job()
+    transport.enqueue([failed, waiting], NOW)
+    first = transport.claim(["default"], "w1", 5, 1, NOW)[0]
+    assert first.id == failed.id
+    assert transport.claim_job(failed.id, "w2", 6, NOW) is None  # running: not taken
+    transport.settle([Outcome(failed.id, 1, JobState.FAILURE, failure=Failure("E", "m"),
+                              purge_at=NOW + 100)], NOW + 1)
+    again = transport.claim_job(failed.id, "replay", 7, NOW + 2)
+    assert (again.id, again.attempts, again.state) == (failed.id, 2, JobState.RUNNING)
+    assert serializer.loads_call(again.payload) == ((1, 2), {})
+    assert transport.count_jobs() == {"default": {"pending": 1, "running": 1}}
+    transport.settle([Outcome(failed.id, 2, JobState.SUCCESS, result=serializer.dumps(3))],
+                     NOW + 3)
+    assert transport.get(failed.id).state is JobState.SUCCESS
+    assert [a.outcome for a in transport.list_attempts(failed.id)] == ["failure", "success"]
+    assert transport.list_attempts(failed.id)[1].worker == "replay"
+    taken = transport.claim_job(waiting.id, "replay", 7, NOW + 4)  # a waiting one too
+    assert taken.attempts == 1
+    assert transport.claim(["default"], "w1", 5, 10, NOW + 5) == []  # not in the queue now
+    assert transport.claim_job("no-such-job", "replay", 7, NOW) is None

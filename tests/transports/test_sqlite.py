@@ -14,7 +14,7 @@ import pytest
 
 from litejobs import serializer
 from litejobs.exceptions import SchemaError, StoreError
-from litejobs.job import Job, new_id
+from litejobs.job import Job, JobState, Outcome, new_id
 from litejobs.transports.sqlite import APPLICATION_ID, SCHEMA_VERSION, SQLiteTransport
 
 NOW = 1_700_000_000.0
@@ -192,10 +192,13 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path):
                  "VALUES ('old', 't', 'default', 'pending', 0, x'929080', 0)")
     conn.close()
     t = SQLiteTransport(path)
-    assert t.pragma("user_version") == SCHEMA_VERSION == 3
+    assert t.pragma("user_version") == SCHEMA_VERSION == 4
     assert t.get("old").state.value == "pending"
     t.save_group("g", ["old"], NOW)  # a table schema 2 added
     assert t.restore_group("g") == ["old"]
+    claimed = t.claim(["default"], "w1", 1, 1, NOW)[0]  # schema 3: attempts are kept
+    t.settle([Outcome(claimed.id, claimed.attempts, JobState.SUCCESS)], NOW)
+    assert [a.outcome for a in t.list_attempts("old")] == ["success"]
     t.close()
 
 
@@ -214,7 +217,7 @@ def test_a_version_2_stores_schedules_are_codes_after_migration(tmp_path):
                  "VALUES ('tick', 't.tick', '<every 5s>', 100)")
     conn.close()
     t = SQLiteTransport(path)
-    assert t.pragma("user_version") == SCHEMA_VERSION == 3
+    assert t.pragma("user_version") == SCHEMA_VERSION == 4
     (tick,) = t.list_schedules()  # code's, enabled, its last run kept
     assert (tick.origin, tick.enabled, tick.spec, tick.last_run) == ("code", True, None, 100)
     t.close()

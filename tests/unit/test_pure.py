@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from litejobs.autoscale import Autoscaler, parse
 from litejobs.config import Conf
 from litejobs.exceptions import ConfigurationError
 from litejobs.job import JobState, new_id, validate_task_options
@@ -121,3 +122,20 @@ def test_a_redis_url_without_the_extra_says_how_to_install_it(monkeypatch):
     monkeypatch.delitem(sys.modules, "litejobs.transports.redis", raising=False)
     with pytest.raises(ConfigurationError, match=r"pip install 'litejobs\[redis\]'"):
         open_transport("redis://127.0.0.1:1/0")
+
+
+def test_autoscaler_grows_one_a_step_and_shrinks_after_keepalive():
+    assert parse("10,3") == (10, 3) and parse("3,10") == (10, 3) and parse("4") == (4, 0)
+    with pytest.raises(ValueError):
+        parse("a,b")
+    scale = Autoscaler(3, 1, keepalive=10)
+    assert scale.decide(0, 0, False, 0) == 1  # below MIN
+    assert scale.decide(1, 1, True, 0) == 1  # all busy, jobs waiting
+    assert scale.decide(3, 3, True, 1) == 0  # at MAX
+    assert scale.decide(3, 3, False, 2) == 0  # busy, nothing waiting
+    assert scale.decide(3, 1, False, 3) == 0  # idle child: the keepalive starts
+    assert scale.decide(3, 1, False, 12) == 0
+    assert scale.decide(3, 0, False, 13) == -1  # idle for 10 s
+    assert scale.decide(2, 0, False, 14) == 0  # one step per keepalive
+    assert scale.decide(2, 0, False, 23) == -1
+    assert scale.decide(1, 0, False, 40) == 0  # never below MIN

@@ -16,6 +16,7 @@ Keys live under one prefix (``conf.redis_key_prefix``, default ``litejobs``):
     P:workers         sorted set of worker ids by lease end; P:w:<id> their hashes
     P:all             sorted set of every id by enqueue order (listing, newest first)
     P:purge           sorted set of finished ids by result expiry
+    P:attempts:<id>   list of the job's attempts (msgpack maps), deleted with the job
     P:counts          hash "queue\\0state" -> n
     P:paused, P:rate, P:group:<id>, P:beat:*, P:events (a capped stream)
     P:version, P:wake a change counter, and the channel idle workers listen on

@@ -11,7 +11,8 @@ from typing import Any
 
 from ... import serializer
 from ...job import ChordSpec, Job, JobState, Outcome
-from ..base import BeatEntryState, Event, WorkerInfo
+from ..base import Attempt, BeatEntryState, Event, WorkerInfo
+from ..common import attempt_outcome
 
 FIELDS = ("task", "queue", "priority", "state", "eta", "expires", "attempts", "retries",
           "acks_late", "payload", "options", "result", "error_type", "error_message",
@@ -84,6 +85,9 @@ def outcome_dict(o: Outcome) -> dict[str, Any]:
             data[name] = value
     if o.forget:
         data["forget"] = True
+    ended = attempt_outcome(o)
+    if ended is not None:
+        data["ended"] = ended
     if o.crashed:
         data["crashed"] = True
     if o.task:
@@ -191,3 +195,13 @@ def event_from_stream(stream_id: bytes, fields: dict[bytes, bytes]) -> Event:
                  worker=f["worker"] or None,
                  runtime=float(f["runtime"]) if f["runtime"] else None,
                  detail=f["detail"] or None)
+
+
+def attempt_from_packed(job_id: str, raw: bytes | str) -> Attempt:
+    """An attempt record as the settle script packed it (absent fields are None)."""
+    d = serializer.loads_plain(raw.encode() if isinstance(raw, str) else raw)
+    return Attempt(job_id=job_id, attempt=int(d["n"]), started_at=d.get("started_at"),
+                   finished_at=float(d["finished_at"]), worker=d.get("worker"),
+                   pid=d.get("pid"), outcome=d["outcome"], exc_type=d.get("exc_type"),
+                   exc_message=d.get("exc_message"), traceback=d.get("traceback"),
+                   retry_in=d.get("retry_in"))

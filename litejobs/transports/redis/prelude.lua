@@ -148,11 +148,22 @@ local function settle_one(o, now)
                                                          'queue', 'task'))
   if state ~= 'running' or tonumber(attempts) ~= tonumber(o.attempt) then return 0 end
   local new = o.state
+  local f = o.failure or {}
+  if o.ended and not o.forget then  -- the attempt's record, before worker and pid go
+    local started, worker, pid = unpack(redis.call('HMGET', key, 'started_at', 'worker',
+                                                   'pid'))
+    local retry_in = nil
+    if o.ended == 'retry' and o.eta then retry_in = math.max(0, o.eta - now) end
+    redis.call('RPUSH', P .. ':attempts:' .. o.id, cmsgpack.pack({
+      n = tonumber(attempts), started_at = started and tonumber(started) or nil,
+      finished_at = now, worker = worker or nil, pid = pid and tonumber(pid) or nil,
+      outcome = o.ended, exc_type = f.error_type, exc_message = f.message,
+      traceback = f.traceback ~= '' and f.traceback or nil, retry_in = retry_in}))
+  end
   leave_running(o.id, queue)
   bump(queue, 'running', -1)
-  local f = o.failure or {}
   if new == 'success' and o.forget then
-    redis.call('DEL', key)
+    redis.call('DEL', key, P .. ':attempts:' .. o.id)
     redis.call('ZREM', P .. ':all', o.id)
   elseif new == 'success' or new == 'failure' or new == 'revoked' then
     redis.call('HSET', key, 'state', new, 'done_at', num(now))

@@ -106,6 +106,27 @@ for task, turn in pairs(turns) do redis.call('HSET', P .. ':rate', task, num(tur
 if changed then touch() end
 return {stale, out}
 
+-- name: claim_job
+-- ARGV: prefix, events_kept, now, id, worker, pid
+local now = tonumber(ARGV[3])
+local id = ARGV[4]
+local key = jk(id)
+local state, queue = unpack(redis.call('HMGET', key, 'state', 'queue'))
+if not state or state == 'running' then return false end
+redis.call('ZREM', P .. ':q:' .. queue, id)
+redis.call('ZREM', P .. ':sched', id)
+redis.call('ZREM', P .. ':purge', id)
+redis.call('HDEL', key, 'done_at', 'purge_at', 'custom_state')
+redis.call('HINCRBY', key, 'attempts', 1)
+redis.call('HSET', key, 'state', 'running', 'worker', ARGV[5], 'pid', ARGV[6],
+           'started_at', num(now))
+redis.call('SADD', P .. ':run:' .. ARGV[5], id)
+redis.call('SADD', P .. ':holders', ARGV[5])
+bump(queue, state, -1)
+bump(queue, 'running', 1)
+touch()
+return redis.call('HGETALL', key)
+
 -- name: revoke
 -- ARGV: prefix, events_kept, now, id, purge_at or '', terminate ('1'/'0'), message,
 -- packed follow-up jobs or '', chord id or '', chord member or '', error type
@@ -138,7 +159,12 @@ if state == 'pending' or state == 'scheduled' then
 end
 if state == 'running' then
   if ARGV[6] ~= '1' then return 'running' end
-  local worker, pid = unpack(redis.call('HMGET', key, 'worker', 'pid'))
+  local worker, pid, attempts, started = unpack(redis.call('HMGET', key, 'worker', 'pid',
+                                                         'attempts', 'started_at'))
+  redis.call('RPUSH', P .. ':attempts:' .. id, cmsgpack.pack({
+    n = tonumber(attempts), started_at = started and tonumber(started) or nil,
+    finished_at = now, worker = worker or nil, pid = pid and tonumber(pid) or nil,
+    outcome = 'revoked', exc_type = ARGV[11], exc_message = ARGV[7]}))
   redis.call('SREM', P .. ':run:' .. worker, id)
   redis.call('HSET', P .. ':terminate', id, worker .. '|' .. pid)
   bump(queue, 'running', -1)
@@ -205,7 +231,7 @@ for _, id in ipairs(listed) do
     redis.call('ZREM', P .. ':sched', id)
     redis.call('ZREM', P .. ':purge', id)
     redis.call('ZREM', P .. ':all', id)
-    redis.call('DEL', key)
+    redis.call('DEL', key, P .. ':attempts:' .. id)
     bump(queue, state, -1)
     n = n + 1
   elseif state then
@@ -227,7 +253,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. ':purge', '-inf', ARGV[3],
   redis.call('ZREM', P .. ':purge', id)
   if state == 'success' or state == 'failure' or state == 'revoked' then
     redis.call('ZREM', P .. ':all', id)
-    redis.call('DEL', key)
+    redis.call('DEL', key, P .. ':attempts:' .. id)
     bump(queue, state, -1)
     n = n + 1
   end
@@ -248,7 +274,7 @@ return 1
 local key = jk(ARGV[4])
 local state, queue = unpack(redis.call('HMGET', key, 'state', 'queue'))
 if state ~= 'success' and state ~= 'failure' and state ~= 'revoked' then return 0 end
-redis.call('DEL', key)
+redis.call('DEL', key, P .. ':attempts:' .. ARGV[4])
 redis.call('ZREM', P .. ':all', ARGV[4])
 redis.call('ZREM', P .. ':purge', ARGV[4])
 bump(queue, state, -1)

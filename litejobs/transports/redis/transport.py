@@ -9,12 +9,13 @@ from typing import Any
 import redis
 
 from ... import serializer
-from ...exceptions import StoreError
+from ...exceptions import LiteJobsError, StoreError
 from ...job import ChordSpec, Job, JobState, Outcome
 from .. import safe_url
 from ..base import (
     EVENTS_KEPT,
     FINISHED_KINDS,
+    Attempt,
     BeatEntryState,
     Event,
     JobQuery,
@@ -136,7 +137,8 @@ class RedisTransport(Transport):
         return [codec.state_triple(*reply) for reply in pipe.execute()]
 
     def list_jobs(self, state: JobState | None = None, queue: str | None = None,
-                  task: str | None = None, limit: int = 100, offset: int = 0) -> list[Job]:
+                  task: str | None = None, limit: int = 100, offset: int = 0,
+                  since: float | None = None) -> list[Job]:
         out: list[Job] = []
         skipped = 0
         start = 0
@@ -148,7 +150,8 @@ class RedisTransport(Transport):
             for raw_id in ids:
                 job = self.get(raw_id.decode())
                 if job is None or (state and job.state is not state) or (
-                        queue and job.queue != queue) or (task and job.task != task):
+                        queue and job.queue != queue) or (task and job.task != task) or (
+                        since is not None and job.created_at < since):
                     continue
                 if skipped < offset:
                     skipped += 1
@@ -160,6 +163,17 @@ class RedisTransport(Transport):
 
     def search_jobs(self, query: JobQuery) -> list[Job]:
         return search.search_jobs(self.r, self._key("all"), self.get_many, query)
+
+    def claim_job(self, job_id: str, worker: str, pid: int, now: float) -> Job | None:
+        raw = self._scripts.run("claim_job", now, job_id, worker, pid)
+        if not raw:
+            return None
+        fields = dict(zip(raw[::2], raw[1::2], strict=True))
+        return codec.job_from_hash(job_id, fields)
+
+    def list_attempts(self, job_id: str) -> list[Attempt]:
+        return [codec.attempt_from_packed(job_id, raw)
+                for raw in self.r.lrange(self._key("attempts", job_id), 0, -1)]
 
     def count_jobs(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
@@ -421,6 +435,10 @@ class RedisTransport(Transport):
     def checkpoint(self, mode: str = "PASSIVE") -> tuple[int, int] | None:
         """Redis keeps no write-ahead log of ours to fold: always None."""
         return None
+
+    def backup(self, path: str) -> None:
+        raise LiteJobsError("a Redis store is backed up by Redis itself (BGSAVE and its "
+                            "RDB/AOF files, or a replica), not by litejobs backup")
 
     def close(self) -> None:
         self._wakeups.close()

@@ -254,6 +254,23 @@ class Database:
             finally:
                 self.busy_timeout = patience
 
+    def backup(self, path: str) -> None:
+        """An online copy to the new file ``path``: one read snapshot, writers keep going."""
+        target = os.path.abspath(path)
+        if os.path.exists(target):
+            raise StoreError(f"{path} exists: back up to a new file")
+        if os.path.realpath(target) == os.path.realpath(self.path):
+            raise StoreError("the backup would overwrite the store itself")
+        tmp = f"{target}.{os.getpid()}.partial"
+        with self as conn:
+            dest = apsw.Connection(tmp)
+            try:
+                with dest.backup("main", conn, "main") as copy:
+                    copy.step(-1)  # all pages from one snapshot (WAL readers block no one)
+            finally:
+                dest.close()
+        os.replace(tmp, target)
+
     # -- waiting for another connection's commit --------------------------------------
     def wait_for_change(self, timeout: float) -> bool:
         """Block until the store may have changed, or ``timeout`` seconds; True if woken."""

@@ -128,6 +128,48 @@ ALTER TABLE beat_entry ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE beat_entry ADD COLUMN spec TEXT;
 ALTER TABLE beat_entry ADD COLUMN updated_at REAL;
 
+-- name: schema_4
+-- Every attempt of a job (litejobs inspect, AsyncResult.attempts): written in the
+-- transaction of each outcome, gone with its job (the trigger), so kept as long as it.
+CREATE TABLE attempt (
+    job_id      TEXT NOT NULL,
+    n           INTEGER NOT NULL,
+    started_at  REAL,
+    finished_at REAL NOT NULL,
+    worker      TEXT,
+    pid         INTEGER,
+    outcome     TEXT NOT NULL,
+    exc_type    TEXT,
+    exc_message TEXT,
+    traceback   TEXT,
+    retry_in    REAL,
+    PRIMARY KEY (job_id, n)
+) WITHOUT ROWID;
+CREATE TRIGGER job_attempts_go_with_it AFTER DELETE ON job
+BEGIN
+    DELETE FROM attempt WHERE job_id = old.id;
+END;
+
+-- name: insert_attempt
+-- From the running row, before the outcome clears its worker and pid; nothing for a
+-- stale outcome (the same fence as the settle statements).
+INSERT OR IGNORE INTO attempt (job_id, n, started_at, finished_at, worker, pid, outcome,
+                                exc_type, exc_message, traceback, retry_in)
+SELECT id, attempts, started_at, ?3, worker, pid, ?4, ?5, ?6, ?7, ?8
+FROM job WHERE id = ?1 AND attempts = ?2 AND state = 'running';
+
+-- name: insert_revoked_attempt
+-- A running job revoked with terminate: its attempt ends here, as the revocation.
+INSERT OR IGNORE INTO attempt (job_id, n, started_at, finished_at, worker, pid, outcome,
+                                exc_type, exc_message)
+SELECT id, attempts, started_at, ?2, worker, pid, 'revoked', ?3, ?4
+FROM job WHERE id = ?1 AND state = 'running';
+
+-- name: list_attempts
+SELECT job_id, n, started_at, finished_at, worker, pid, outcome, exc_type, exc_message,
+       traceback, retry_in
+FROM attempt WHERE job_id = ? ORDER BY n;
+
 -- name: insert_job
 INSERT OR IGNORE INTO job (id, task, queue, priority, state, eta, expires, retries, acks_late,
                            payload, options, created_at)
@@ -280,6 +322,13 @@ UPDATE job SET state = 'pending' WHERE state = 'scheduled' AND eta <= ?;
 UPDATE job SET state = 'running', attempts = attempts + 1, worker = ?1, pid = ?2, started_at = ?3
 WHERE seq IN (SELECT seq FROM job WHERE state = 'pending' AND queue = ?4
               ORDER BY priority DESC, eta, seq LIMIT ?5)
+RETURNING seq, id, task, queue, priority, eta, expires, attempts, retries, acks_late, payload,
+          options, created_at;
+
+-- name: claim_job
+UPDATE job SET state = 'running', attempts = attempts + 1, worker = ?2, pid = ?3,
+               started_at = ?4, done_at = NULL, purge_at = NULL, custom_state = NULL
+WHERE id = ?1 AND state != 'running'
 RETURNING seq, id, task, queue, priority, eta, expires, attempts, retries, acks_late, payload,
           options, created_at;
 

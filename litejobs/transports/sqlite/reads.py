@@ -15,7 +15,7 @@ import apsw
 from ... import serializer
 from ...exceptions import SerializationError
 from ...job import Job, JobState
-from ..base import BeatEntryState, Event, JobQuery, Lost, WorkerInfo
+from ..base import Attempt, BeatEntryState, Event, JobQuery, Lost, WorkerInfo
 from .schema import Q
 
 JOB_COLUMNS = tuple(c.strip() for c in " ".join(
@@ -59,13 +59,18 @@ def get_state(conn: apsw.Connection, job_id: str) -> tuple[JobState, str | None,
 
 
 def list_jobs(conn: apsw.Connection, state: JobState | None, queue: str | None,
-              task: str | None, limit: int, offset: int) -> list[Job]:
-    where, params = [], []
+              task: str | None, limit: int, offset: int,
+              since: float | None = None) -> list[Job]:
+    where: list[str] = []
+    params: list[object] = []
     for column, value in (("state", state.value if state else None), ("queue", queue),
                           ("task", task)):
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)
+    if since is not None:
+        where.append("created_at >= ?")
+        params.append(since)
     sql = SELECT_JOB + (" WHERE " + " AND ".join(where) if where else "")
     sql += " ORDER BY seq DESC LIMIT ? OFFSET ?"
     return [row_to_job(r) for r in conn.execute(sql, (*params, limit, offset))]
@@ -101,6 +106,10 @@ def search_jobs(conn: apsw.Connection, q: JobQuery) -> list[Job]:
     sql = SELECT_JOB + (" WHERE " + " AND ".join(where) if where else "")
     sql += " ORDER BY " + ", ".join([*order, f"seq {direction}"]) + " LIMIT ? OFFSET ?"
     return [row_to_job(r) for r in conn.execute(sql, (*params, q.limit, q.offset))]
+
+
+def list_attempts(conn: apsw.Connection, job_id: str) -> list[Attempt]:
+    return [Attempt(*row) for row in conn.execute(Q["list_attempts"], (job_id,))]
 
 
 def count_jobs(conn: apsw.Connection) -> dict[str, dict[str, int]]:

@@ -15,7 +15,16 @@ from typing import Any
 from ... import serializer
 from ...exceptions import StoreError
 from ...job import ChordSpec, Job, JobState, Outcome
-from ..base import FINISHED_KINDS, BeatEntryState, Event, JobQuery, Lost, Transport, WorkerInfo
+from ..base import (
+    FINISHED_KINDS,
+    Attempt,
+    BeatEntryState,
+    Event,
+    JobQuery,
+    Lost,
+    Transport,
+    WorkerInfo,
+)
 from ..common import log_stale
 from . import reads, writes
 from .connection import BUSY_TIMEOUT, Database
@@ -132,9 +141,18 @@ class SQLiteTransport(Transport):
             return [reads.get_state(conn, job_id) for job_id in job_ids]
 
     def list_jobs(self, state: JobState | None = None, queue: str | None = None,
-                  task: str | None = None, limit: int = 100, offset: int = 0) -> list[Job]:
+                  task: str | None = None, limit: int = 100, offset: int = 0,
+                  since: float | None = None) -> list[Job]:
         with self._db as conn:
-            return reads.list_jobs(conn, state, queue, task, limit, offset)
+            return reads.list_jobs(conn, state, queue, task, limit, offset, since)
+
+    def claim_job(self, job_id: str, worker: str, pid: int, now: float) -> Job | None:
+        with self._db as conn, self._db.write():
+            return writes.claim_job(conn, job_id, worker, pid, now)
+
+    def list_attempts(self, job_id: str) -> list[Attempt]:
+        with self._db as conn:
+            return reads.list_attempts(conn, job_id)
 
     def search_jobs(self, query: JobQuery) -> list[Job]:
         with self._db as conn:
@@ -348,6 +366,10 @@ class SQLiteTransport(Transport):
         give up (SQLITE_BUSY) after a moment; the next one catches up.
         """
         return self._db.checkpoint(mode)
+
+    def backup(self, path: str) -> None:
+        """SQLite's online backup API, a step at a time so that writers keep going."""
+        self._db.backup(path)
 
     def close(self) -> None:
         self._db.close()

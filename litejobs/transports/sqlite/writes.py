@@ -14,7 +14,12 @@ import apsw
 
 from ... import serializer
 from ...job import ChordSpec, Job, JobState, Outcome
-from ..common import REVOKED_ERROR_TYPE, chord_failure_message, revoke_message
+from ..common import (
+    REVOKED_ERROR_TYPE,
+    attempt_outcome,
+    chord_failure_message,
+    revoke_message,
+)
 from .reads import decode_options
 from .schema import Q
 
@@ -113,6 +118,12 @@ def claim_many_sql(n_queues: int) -> str:
     )
 
 
+def claim_job(conn: apsw.Connection, job_id: str, worker: str, pid: int,
+              now: float) -> Job | None:
+    rows = conn.execute(Q["claim_job"], (job_id, worker, pid, now)).fetchall()
+    return _claimed(rows[0], worker, pid, now) if rows else None
+
+
 def _claimed(row: tuple, worker: str, pid: int, now: float) -> Job:
     (_seq, id_, task, queue, priority, eta, expires, attempts, retries, acks_late,
      payload, options, created_at) = row
@@ -156,6 +167,9 @@ def apply_outcomes(conn: apsw.Connection, outcomes: Sequence[Outcome], now: floa
                    events: bool) -> list[str]:
     """Apply each outcome its claim still holds; return the ids of the stale ones."""
     stale: list[str] = []
+    # Each attempt's record first (from the running row, before its worker and pid are
+    # cleared), all in one call: the fence in the statement skips stale outcomes.
+    conn.executemany(Q["insert_attempt"], _attempt_rows(outcomes, now))
     for o in outcomes:
         state = o.state
         f = o.failure
@@ -194,6 +208,22 @@ def apply_outcomes(conn: apsw.Connection, outcomes: Sequence[Outcome], now: floa
     return stale
 
 
+def _attempt_rows(outcomes: Sequence[Outcome], now: float) -> list[tuple[object, ...]]:
+    rows: list[tuple[object, ...]] = []
+    for o in outcomes:
+        ended = attempt_outcome(o)
+        if ended is None or o.forget:
+            continue
+        f = o.failure
+        if f is None:
+            rows.append((o.job_id, o.attempt, now, ended, None, None, None, None))
+        else:
+            retry_in = max(0.0, o.eta - now) if ended == "retry" and o.eta is not None else None
+            rows.append((o.job_id, o.attempt, now, ended, f.error_type, f.message, f.traceback,
+                         retry_in))
+    return rows
+
+
 def revoke(conn: apsw.Connection, job_id: str, now: float, purge_at: float | None,
            terminate: bool, follow_ups: Sequence[Job], chord: tuple[str, str] | None) -> str:
     """Revoke a job that has not finished (see ``Transport.revoke``)."""
@@ -208,6 +238,8 @@ def revoke(conn: apsw.Connection, job_id: str, now: float, purge_at: float | Non
     elif state == "running":
         if not terminate:
             return "running"
+        conn.execute(Q["insert_revoked_attempt"], (job_id, now, REVOKED_ERROR_TYPE,
+                                                   revoke_message(job_id, True)))
         conn.execute(Q["revoke_running"], (job_id, now, purge_at, REVOKED_ERROR_TYPE,
                                            revoke_message(job_id, True)))
         answer = "terminating"
