@@ -17,6 +17,9 @@ from .result import AsyncResult, GroupResult
 
 MAP_TASK = "litejobs.map"
 STARMAP_TASK = "litejobs.starmap"
+#: the job a chord whose body is a group, chain or chord fires: it hands the header's
+#: results on to that body (its link)
+PASS_TASK = "litejobs.pass"
 
 
 def _app_of(app: Core | None) -> Core:
@@ -178,7 +181,7 @@ class chord:  # noqa: N801 - Celery's name
     def __init__(self, header: Any, body: Signature | None = None, app: Core | None = None
                  ) -> None:
         self.header = header if isinstance(header, group) else group(header, app=app)
-        self.body = body
+        self.body: Any = body
         self.options: dict[str, Any] = {}
         self._app = app
 
@@ -214,7 +217,8 @@ class chord:  # noqa: N801 - Celery's name
                 for step in t.tasks[:-1]:
                     step.options["chord_tail"] = [chord_id, last.options["task_id"]]
         result = self.body.freeze(id)
-        result.parent = header
+        if isinstance(result, GroupResult) or result._parent is None:
+            result.parent = header
         return result
 
     def apply_async(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
@@ -257,8 +261,10 @@ class chain:  # noqa: N801 - Celery's name
     def clone(self) -> chain:
         return chain(*[copy_step(t) for t in self.tasks])
 
-    def freeze(self) -> Any:
+    def freeze(self, id: str | None = None) -> Any:
         """Fix every step's id now; returns the last step's result (parents linked)."""
+        if id is not None and isinstance(self.tasks[-1], Signature):
+            self.tasks[-1].options["task_id"] = id
         return freeze_steps(self.tasks)[-1]
 
     def __or__(self, other: Any) -> chain:
@@ -268,7 +274,8 @@ class chain:  # noqa: N801 - Celery's name
         """Steps with "a group followed by a signature" turned into a chord, as Celery does."""
         steps: list[Any] = []
         for step in self.tasks:
-            if isinstance(step, Signature) and steps and isinstance(steps[-1], group):
+            if isinstance(step, (Signature, group, chord)) and steps \
+                    and isinstance(steps[-1], group):
                 steps[-1] = chord(steps[-1], step)
             elif isinstance(step, chord) and step.body is None:
                 raise ConfigurationError("a chord in a chain needs a body")
@@ -292,14 +299,19 @@ def describe(item: Any) -> dict[str, Any]:
     """The msgpack-able description of a step, as stored in a job's ``link`` option."""
     if isinstance(item, dict):
         return item
+    # A step without ids (a user's callback, linked to any number of parents) is
+    # described as a frozen copy: each parent's link runs under its own new id, and the
+    # user's signature is never changed.
     if isinstance(item, Signature):
         if "task_id" not in item.options:
+            item = item.clone()
             item.freeze()
         return {"sig": item.to_dict()}
     if isinstance(item, chain):  # a group member: its first step, linked to the rest
         return describe(item.tasks[0])
     if isinstance(item, group):
         if "group_id" not in item.options:
+            item = copy_step(item)
             item.freeze()
         return {"group": [describe(t)["sig"] for t in item.tasks],
                 "id": item.options["group_id"]}
@@ -307,9 +319,10 @@ def describe(item: Any) -> dict[str, Any]:
         if item.body is None:
             raise ConfigurationError("a chord needs a body")
         if "group_id" not in item.header.options:
+            item = copy_step(item)
             item.freeze()
         return {"chord": {"header": [describe(t)["sig"] for t in item.header.tasks],
-                          "body": describe(item.body)["sig"],
+                          "body": describe(item.body),
                           "id": item.header.options["group_id"]}}
     raise ConfigurationError(f"cannot link {item!r}: give a signature, group or chord")
 
@@ -323,8 +336,10 @@ def from_description(app: Core, desc: dict[str, Any]) -> Any:
         g.options["group_id"] = desc["id"]
         return g
     spec = desc["chord"]
+    body = spec["body"]  # a step's description (or, as stored before, a signature's)
     c = chord(group([Signature.from_dict(s, app) for s in spec["header"]], app=app),
-              Signature.from_dict(spec["body"], app), app)
+              Signature.from_dict(body, app) if "task" in body else from_description(app, body),
+              app)
     c.header.options["group_id"] = spec["id"]
     return c
 
@@ -343,7 +358,7 @@ def copy_step(step: Any) -> Any:
         g = group([copy_step(t) for t in step.tasks], app=step._app)
         g.options = dict(step.options)
         return g
-    c = chord(copy_step(step.header), step.body.clone() if step.body else None, step._app)
+    c = chord(copy_step(step.header), copy_step(step.body) if step.body else None, step._app)
     c.options = dict(step.options)
     return c
 
@@ -379,8 +394,12 @@ def register_builtins(app: Any) -> None:
         fn = app.resolve_task(task)
         return [fn(*item) for item in it]
 
+    def pass_(value: Any) -> Any:
+        return value
+
     app.task(name=MAP_TASK)(map_)
     app.task(name=STARMAP_TASK)(starmap)
+    app.task(name=PASS_TASK)(pass_)
 
 
 class chunks:  # noqa: N801 - Celery's name

@@ -219,6 +219,16 @@ class Core:
         return JobTemplate(name, queue, priority, when, expires_at, opts.get("retries", 0),
                            bool(acks_late), job_options, now, task_id)
 
+    def ignores_result(self, task: Task | None, options: dict[str, Any]) -> bool:
+        """Whether a job keeps no result: the call's ``ignore_result``, then the task's,
+        then ``task_ignore_result``."""
+        ignore = options.get("ignore_result")
+        if ignore is None and task is not None:
+            ignore = task.ignore_result
+        if ignore is None:
+            ignore = self.conf.task_ignore_result
+        return bool(ignore)
+
     # -- services the facade provides (App implements them) --------------------------
     @property
     def control(self) -> Any:

@@ -6,8 +6,11 @@ a job's fate by itself.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
+import inspect
+import os
 import signal
 import threading
 import time
@@ -61,6 +64,37 @@ def soft_time_limit(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+_loops = threading.local()
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    """This thread's event loop for ``async def`` tasks: made once, reused for every job
+    (a fork's child makes its own)."""
+    loop = getattr(_loops, "loop", None)
+    if loop is None or loop.is_closed() or _loops.pid != os.getpid():
+        loop = _loops.loop = asyncio.new_event_loop()
+        _loops.pid = os.getpid()
+    return loop
+
+
+def run_coroutine(coro: Any) -> Any:
+    """Run an ``async def`` task's coroutine to its end on this thread's loop.
+
+    An exception raised into the loop from outside (the soft time limit's alarm)
+    cancels the coroutine, lets it clean up, and is raised here.
+    """
+    loop = _event_loop()
+    task = loop.create_task(coro)
+    try:
+        return loop.run_until_complete(task)
+    except BaseException:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                loop.run_until_complete(task)
+        raise
+
+
 def run_job(core: Core, job: Job, *, task: Task | None = None, eager: bool = False,
             hostname: str | None = None) -> Execution:
     """Run one claimed job and decide its outcome: success, retry, failure or revoked."""
@@ -84,6 +118,9 @@ def _run_job(core: Core, job: Job, task: Task | None, eager: bool,
         signals.send_revoked(task or core.find_task(job.task), job, expired=True)
         return _ended(core, job, JobState.REVOKED, TaskRevokedError,
                       f"job {job.id} expired at {from_timestamp(job.expires)}")
+    if job.options.get("chord_failed"):  # a chord body whose header failed: never runs
+        outcome, exc = outcomes.chord_failed(core, job)
+        return Execution(outcome, task=task, exc=exc)
     if task is None:
         try:
             task = core.resolve_task(job.task)
@@ -134,6 +171,8 @@ def _call(core: Core, job: Job, task: Task, args: tuple, kwargs: dict,
     try:
         with soft_time_limit(soft):
             value = task.run(*args, **kwargs)
+            if inspect.iscoroutine(value):  # an async def task
+                value = run_coroutine(value)
     except Retry as retry:
         when = retry.when if retry.when is not None else task.retry_delay(job.retries)
         reason = retry.exc if retry.exc is not None else retry

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .canvas import Signature, chain, chord, describe, from_description, group
+from .canvas import PASS_TASK, Signature, chain, chord, describe, from_description, group
 from .core import Core, JobTemplate
 from .job import ChordSpec, Job, JobState
 
@@ -29,12 +29,15 @@ def attach(step: Any, links: list[dict[str, Any]], errbacks: list[dict[str, Any]
     if isinstance(step, Signature):
         target = step
     elif isinstance(step, chord):
-        target = step.body  # type: ignore[assignment]
         for t in step.header.tasks:
             if isinstance(t, chain):  # each step linked to the next; the chord follows
                 attach(t, [], errbacks)
             elif errbacks:
                 t.options["link_error"] = list(errbacks)
+        if not isinstance(step.body, Signature):  # a group, chain or chord: what follows
+            attach(step.body, links, errbacks)    # it follows the body's own ending
+            return
+        target = step.body
     else:
         for t in step.tasks:  # after a group: each member's result goes on
             attach(t, links, errbacks)
@@ -98,6 +101,8 @@ def build(app: Core, step: Any, args: tuple, kwargs: dict[str, Any], options: di
         return _jobs(app, step.tasks, args, kwargs, options, {**extra, "group_id": group_id}), []
     chord_id = step.header.options["group_id"]
     body = step.body
+    if not isinstance(body, Signature):  # the header's results handed on to the body
+        body = Signature(PASS_TASK, options={"link": [describe(body)]}, app=app)
     if not step.header.tasks:  # an empty header calls the body with []
         return [_job(app, body, ([],) if not body.immutable else (), {}, {}, extra)], []
     header = _jobs(app, step.header.tasks, args, kwargs, options,
@@ -155,6 +160,9 @@ def fail_links(app: Core, job: Job, error_type: str, message: str,
         sigs = ([step] if isinstance(step, Signature) else
                 step.tasks if isinstance(step, group) else [*step.header.tasks, step.body])
         for sig in sigs:
+            if not isinstance(sig, Signature):  # a chord's body that is a group or chord
+                pending.append(describe(sig))
+                continue
             dead = _job(app, sig, (), {}, {}, {"root_id": root})
             dead.state = JobState.FAILURE
             dead.error_type, dead.error_message, dead.purge_at = error_type, message, purge_at

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import warnings
 from typing import Any, Generic, TypeVar
 
 from . import serializer, states
@@ -33,6 +34,8 @@ class AsyncResult(Generic[R]):
         self.app = app
         self.task_name = task_name
         self._parent: AsyncResult[Any] | GroupResult | None = None
+        #: the job keeps no result (``ignore_result``): ``get()`` returns None at once
+        self.ignored = False
 
     # -- identity ----------------------------------------------------------
     @property
@@ -109,6 +112,11 @@ class AsyncResult(Generic[R]):
         ``timeout`` seconds (None: forever), then ``litejobs.exceptions.TimeoutError``.
         Waiting blocks on the store's change notification rather than polling it.
         """
+        if self.ignored:
+            warnings.warn(f"job {self.id} ({self.task_name}) keeps no result "
+                          "(ignore_result=True): get() returns None", RuntimeWarning,
+                          stacklevel=2)
+            return None  # type: ignore[return-value]
         transport = self.app.transport
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:

@@ -44,7 +44,9 @@ def send_task(core: Core, name: str, args: Iterable[Any] | None,
                            {k: v for k, v in options.items() if v is not None})
     job = core.job_template(name, options, task).make(args, kwargs)
     core.transport.enqueue([job], clock_now())
-    return AsyncResult(job.id, app=core, task_name=name)
+    result: AsyncResult[Any] = AsyncResult(job.id, app=core, task_name=name)
+    result.ignored = core.ignores_result(task or core.find_task(name), options)
+    return result
 
 
 def send_workflow(core: Core, workflow: chain, args: tuple, kwargs: dict[str, Any],
@@ -67,6 +69,10 @@ def send_workflow(core: Core, workflow: chain, args: tuple, kwargs: dict[str, An
     first = steps[0]
     attach(first, following, error_links)
     jobs, chords = build(core, first, args, kwargs, options, root_id=first_id(first))
+    last = steps[-1]
+    if isinstance(last, Signature):
+        given = {**options, **last.options} if len(steps) == 1 else last.options
+        results[-1].ignored = core.ignores_result(core.find_task(last.task), given)
     if core.eager:
         return eager.view(core, results[-1], eager.run(core, jobs, chords))
     core.transport.enqueue(jobs, clock_now(), chords=chords)

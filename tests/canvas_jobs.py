@@ -1,0 +1,63 @@
+"""Tasks for the canvas tests, on the tests' app (`-A canvas_jobs` loads jobs.app too)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from jobs import _ledger, app
+
+__all__ = ["app"]
+
+
+class ExpectedError(Exception):
+    """Raised by ``fail``; importable by the producer, so get() re-raises it as itself."""
+
+
+@app.task
+def add(x, y):
+    return x + y
+
+
+@app.task
+def identity(value):
+    return value
+
+
+@app.task
+def fail(*args):
+    raise ExpectedError("expected failure")
+
+
+@app.task
+def mark(tag, *args):
+    """Write ``tag`` to the ledger (once per call) and return it."""
+    _ledger(f"call {tag} {os.getpid()} 0")
+    return tag
+
+
+@app.task(ignore_result=True)
+def ignored(x):
+    return x
+
+
+@app.task
+async def async_add(x, y):
+    await asyncio.sleep(0.01)
+    return x + y
+
+
+@app.task
+async def async_fail():
+    await asyncio.sleep(0)
+    raise ExpectedError("async failure")
+
+
+@app.task(soft_time_limit=0.3)
+async def async_past_soft_limit():
+    await asyncio.sleep(30)
+
+
+@app.task
+async def async_loop_id():
+    return id(asyncio.get_running_loop())
