@@ -122,8 +122,8 @@ class ChordSpec:
     id: str
     member_ids: list[str]
     body: Job
-    result_expires: float | None = None  #: how long a failed body is kept
-    #: how the body is stored FAILED when a member failed: the error's class path, and a
+    result_expires: float | None = None  #: (kept for stored chords; no longer read)
+    #: the error a body fired after a member failed ends with: its class path, and a
     #: template of its message ({member}: the failed member's id, {type}: its exception
     #: class name without module, {message}: its message)
     failure_type: str = "litejobs.exceptions.ChordError"
