@@ -135,14 +135,17 @@ class group:  # noqa: N801 - Celery's name
     def __init__(self, *tasks: Any, app: Core | None = None) -> None:
         if len(tasks) == 1 and not isinstance(tasks[0], (Signature, group, chain, chord)):
             tasks = tuple(tasks[0])
+        members: list[Any] = []
         for t in tasks:
-            if isinstance(t, chain) and all(isinstance(s, Signature) for s in t.tasks):
-                continue  # a chain of signatures: its last result is the member's
-            if not isinstance(t, Signature):
+            if isinstance(t, group):  # a group in a group: its members, flattened (Celery)
+                members.extend(t.tasks)
+            elif isinstance(t, (Signature, chain, chord)):
+                members.append(t)  # a chain's or chord's last result is the member's
+            else:
                 raise ConfigurationError(
-                    "group members must be signatures (task.s(...)) or chains of "
-                    f"signatures, not {t!r}")
-        self.tasks: list[Any] = list(tasks)
+                    "group members must be signatures (task.s(...)), chains, groups or "
+                    f"chords, not {t!r}")
+        self.tasks: list[Any] = members
         self.options: dict[str, Any] = {}
         self._app = app
 
@@ -209,7 +212,15 @@ class chord:  # noqa: N801 - Celery's name
         header = self.header.freeze()
         chord_id = self.header.options["group_id"]
         for t in self.header.tasks:
-            if isinstance(t, chain) and len(t.tasks) > 1:
+            if isinstance(t, chord):  # a chord in the header: its body is the member
+                counted = t.body
+                while isinstance(counted, chord):
+                    counted = counted.body
+                if not isinstance(counted, Signature):
+                    raise ConfigurationError(
+                        f"a chord in a chord header needs a signature as body, not {counted!r}")
+                counted.options.update(chord=chord_id)
+            elif isinstance(t, chain) and len(t.tasks) > 1:
                 # the chain's last step is the member the join counts; a final failure
                 # of an earlier step counts as the last step failing (it never runs)
                 last = t.tasks[-1]
@@ -259,7 +270,8 @@ class chain:  # noqa: N801 - Celery's name
         return " | ".join(repr(t) for t in self.tasks)
 
     def clone(self) -> chain:
-        return chain(*[copy_step(t) for t in self.tasks])
+        """A copy, "a group followed by a step" made a chord at every level (Celery's)."""
+        return chain(*[copy_step(t) for t in self.steps()])
 
     def freeze(self, id: str | None = None) -> Any:
         """Fix every step's id now; returns the last step's result (parents linked)."""
@@ -313,18 +325,29 @@ def describe(item: Any) -> dict[str, Any]:
         if "group_id" not in item.options:
             item = copy_step(item)
             item.freeze()
-        return {"group": [describe(t)["sig"] for t in item.tasks],
-                "id": item.options["group_id"]}
+        return {"group": [_member(t) for t in item.tasks], "id": item.options["group_id"]}
     if isinstance(item, chord):
         if item.body is None:
             raise ConfigurationError("a chord needs a body")
         if "group_id" not in item.header.options:
             item = copy_step(item)
             item.freeze()
-        return {"chord": {"header": [describe(t)["sig"] for t in item.header.tasks],
+        return {"chord": {"header": [_member(t) for t in item.header.tasks],
                           "body": describe(item.body),
                           "id": item.header.options["group_id"]}}
     raise ConfigurationError(f"cannot link {item!r}: give a signature, group or chord")
+
+
+def _member(item: Any) -> dict[str, Any]:
+    """A group's or chord header's member as stored: a signature's dict (a chain: its
+    first step's, linked to the rest), or a nested chord's description."""
+    desc = describe(item)
+    return desc["sig"] if "sig" in desc else desc
+
+
+def _step(app: Core, desc: dict[str, Any]) -> Any:
+    """A stored member, body or step: a signature's dict, or a step's description."""
+    return Signature.from_dict(desc, app) if "task" in desc else from_description(app, desc)
 
 
 def from_description(app: Core, desc: dict[str, Any]) -> Any:
@@ -332,14 +355,12 @@ def from_description(app: Core, desc: dict[str, Any]) -> Any:
     if "sig" in desc:
         return Signature.from_dict(desc["sig"], app)
     if "group" in desc:
-        g = group([Signature.from_dict(s, app) for s in desc["group"]], app=app)
+        g = group([_step(app, s) for s in desc["group"]], app=app)
         g.options["group_id"] = desc["id"]
         return g
     spec = desc["chord"]
-    body = spec["body"]  # a step's description (or, as stored before, a signature's)
-    c = chord(group([Signature.from_dict(s, app) for s in spec["header"]], app=app),
-              Signature.from_dict(body, app) if "task" in body else from_description(app, body),
-              app)
+    c = chord(group([_step(app, s) for s in spec["header"]], app=app),
+              _step(app, spec["body"]), app)
     c.header.options["group_id"] = spec["id"]
     return c
 
@@ -370,6 +391,17 @@ def freeze_steps(steps: list[Any]) -> list[Any]:
         if getattr(result, "_parent", None) is None and not isinstance(result, GroupResult):
             result.parent = previous
     return results
+
+
+def counted_id(step: Any) -> str:
+    """The id of the job a chord header member's join counts: its last (or body) job."""
+    if isinstance(step, Signature):
+        return step.options["task_id"]
+    if isinstance(step, chain):
+        return counted_id(step.tasks[-1])
+    if isinstance(step, chord):
+        return counted_id(step.body)
+    raise ConfigurationError(f"a chord header member cannot be {step!r}")
 
 
 def first_id(step: Any) -> str:

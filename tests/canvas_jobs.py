@@ -61,3 +61,8 @@ async def async_past_soft_limit():
 @app.task
 async def async_loop_id():
     return id(asyncio.get_running_loop())
+
+
+@app.task
+def tsum(numbers):
+    return sum(numbers)
