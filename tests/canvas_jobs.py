@@ -15,8 +15,24 @@ class ExpectedError(Exception):
 
 
 @app.task
-def add(x, y):
-    return x + y
+def add(x, y, z=None):
+    return x + y if z is None else x + y + z
+
+
+@app.task
+def add_to_all(nums, val):
+    return [n + val for n in nums]
+
+
+@app.task(bind=True)
+def ids(self, i):
+    """What this job knows of its place in the workflow, and ``i``."""
+    return self.request.root_id, self.request.parent_id, i
+
+
+@app.task(bind=True)
+def collect_ids(self, res, i):
+    return res, (self.request.root_id, self.request.parent_id, i)
 
 
 @app.task
