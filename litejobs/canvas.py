@@ -209,24 +209,20 @@ class chord:  # noqa: N801 - Celery's name
         if self.body is None:
             raise ConfigurationError("a chord needs a body: chord(header, body) or "
                                      "chord(header)(body)")
+        # each header member ends in one job the join counts (a group at the end of a
+        # member is joined first, by a chord of its own)
+        self.header.tasks = [countable(t) for t in self.header.tasks]
         header = self.header.freeze()
         chord_id = self.header.options["group_id"]
         for t in self.header.tasks:
-            if isinstance(t, chord):  # a chord in the header: its body is the member
-                counted = t.body
-                while isinstance(counted, chord):
-                    counted = counted.body
-                if not isinstance(counted, Signature):
-                    raise ConfigurationError(
-                        f"a chord in a chord header needs a signature as body, not {counted!r}")
-                counted.options.update(chord=chord_id)
-            elif isinstance(t, chain) and len(t.tasks) > 1:
-                # the chain's last step is the member the join counts; a final failure
-                # of an earlier step counts as the last step failing (it never runs)
-                last = t.tasks[-1]
-                last.options.update(chord=chord_id, group_id=chord_id)
+            counted = counted_signature(t)
+            counted.options.update(chord=chord_id, group_id=chord_id)
+            if isinstance(t, chain):
+                # a final failure of an earlier step counts as the last step failing
+                # (it never runs)
                 for step in t.tasks[:-1]:
-                    step.options["chord_tail"] = [chord_id, last.options["task_id"]]
+                    counted_signature(step).options["chord_tail"] = [
+                        chord_id, counted.options["task_id"]]
         result = self.body.freeze(id)
         if isinstance(result, GroupResult) or result._parent is None:
             result.parent = header
@@ -289,6 +285,9 @@ class chain:  # noqa: N801 - Celery's name
             if isinstance(step, (Signature, group, chord)) and steps \
                     and isinstance(steps[-1], group):
                 steps[-1] = chord(steps[-1], step)
+            elif isinstance(step, (Signature, group, chord)) and steps \
+                    and _ends_in_group(steps[-1]):
+                steps[-1] = _joined(steps[-1], step)  # chord(h, group) | s: s joins the group
             elif isinstance(step, chord) and step.body is None:
                 raise ConfigurationError("a chord in a chain needs a body")
             else:
@@ -304,6 +303,21 @@ class chain:  # noqa: N801 - Celery's name
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.apply_async(args, kwargs)
+
+
+def _ends_in_group(step: Any) -> bool:
+    while isinstance(step, chord):
+        step = step.body
+    return isinstance(step, group)
+
+
+def _joined(step: Any, following: Any) -> Any:
+    """``step`` (a chord whose body ends in a group) with ``following`` joining that group."""
+    if isinstance(step, group):
+        return chord(step, following)
+    c = chord(step.header, _joined(step.body, following), step._app)
+    c.options = dict(step.options)
+    return c
 
 
 # -- steps as data (what a job's link and link_error options hold) -----------------------
@@ -388,9 +402,32 @@ def freeze_steps(steps: list[Any]) -> list[Any]:
     """Fix the ids of a chain's steps; each result's parent is the step before."""
     results = [step.freeze() for step in steps]
     for previous, result in itertools.pairwise(results):
-        if getattr(result, "_parent", None) is None and not isinstance(result, GroupResult):
+        if isinstance(result, GroupResult) and result.parent is None:
+            result.parent = previous  # a group's results come after the step before
+        elif isinstance(result, AsyncResult) and result._parent is None:
             result.parent = previous
     return results
+
+
+def countable(step: Any) -> Any:
+    """``step`` made to end in one job (a chord header member, whose join counts it):
+    a group at its end becomes a chord of that group handing the list on."""
+    if isinstance(step, group):
+        return chord(step, Signature(PASS_TASK, app=step.app))
+    if isinstance(step, chain):
+        return chain(*step.tasks[:-1], countable(step.tasks[-1]))
+    if isinstance(step, chord):
+        c = chord(step.header, countable(step.body), step._app)
+        c.options = step.options
+        return c
+    return step
+
+
+def counted_signature(step: Any) -> Signature:
+    """The signature of the job ``step`` (made ``countable``) ends with."""
+    while not isinstance(step, Signature):
+        step = step.tasks[-1] if isinstance(step, chain) else step.body
+    return step
 
 
 def counted_id(step: Any) -> str:

@@ -143,8 +143,27 @@ class AsyncResult(Generic[R]):
             return serializer.loads(job.result) if job.result is not None else None
         exc = self._exception(job)
         if propagate:
+            if job.state is JobState.FAILURE:
+                raise self._parent_error() or exc
             raise exc
         return exc
+
+    def _parent_error(self) -> BaseException | None:
+        """The exception of the earliest failed step before this one in its workflow (as
+        sent: the parents frozen with it). As in Celery, ``get()`` of a failed workflow
+        raises that, not the ``ChordError`` or the copy a later step was stored with."""
+        nodes: list[Any] = []
+        node = self._parent
+        while node is not None:
+            nodes.append(node)
+            node = node._parent if isinstance(node, AsyncResult) else node.parent
+        for node in reversed(nodes):
+            for member in node.results if isinstance(node, GroupResult) else [node]:
+                if isinstance(member, AsyncResult) and member.state == states.FAILURE:
+                    error = member.get(propagate=False)
+                    if isinstance(error, BaseException):
+                        return error
+        return None
 
     @staticmethod
     def _exception(job: Job) -> BaseException:
@@ -238,6 +257,8 @@ class EagerResult(AsyncResult[R]):
             interval: float | None = None, disable_sync_subtasks: bool = True) -> R:
         if self._exception_value is not None:
             if propagate:
+                if self._state == states.FAILURE:
+                    raise self._parent_error() or self._exception_value
                 raise self._exception_value
             return self._exception_value  # type: ignore[return-value]
         return self._value

@@ -75,6 +75,8 @@ def test_chain_inside_group_receives_arguments(manager):
     assert res.get(timeout=TIMEOUT) == [14, 14]
 
 
+@pytest.mark.xfail(strict=True, reason="a group of one chain ending in a group gives "
+                   "[[4, 5]], not [4, 5] (Celery marks this test xfail too)")
 def test_group_results_in_chain(manager):
     res = group(add.s(1, 2) | group(add.s(1), add.s(2)))()
     assert res.get(timeout=TIMEOUT) == [4, 5]
