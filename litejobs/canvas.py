@@ -113,7 +113,10 @@ class Signature:
                 "options": options, "immutable": self.immutable}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], app: Core) -> Signature:
+    def from_dict(cls, data: dict[str, Any], app: Core | None = None) -> Signature:
+        """The signature ``to_dict()`` described (plain data: msgpack packs it)."""
+        if not isinstance(data, dict) or not isinstance(data.get("task"), str):
+            raise ConfigurationError(f"a signature's dict needs a 'task' name, not {data!r}")
         return cls(data["task"], data.get("args", ()), data.get("kwargs"), data.get("options"),
                    data.get("immutable", False), app)
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from . import serializer
 from .config import Conf
 from .exceptions import ConfigurationError, NotRegistered
-from .job import PRIORITY_MAX, PRIORITY_MIN, Job, is_priority, new_id
+from .job import PRIORITY_MAX, PRIORITY_MIN, Job, check_time_limits, is_priority, new_id
 from .timeutil import now as clock_now
 from .timeutil import parse_rate, to_seconds, to_timestamp
 from .transports import Transport, open_transport
@@ -212,6 +212,11 @@ class Core:
         if acks_late is None:
             acks_late = task.acks_late if task and task.acks_late is not None \
                 else conf["task_acks_late"]
+        if "soft_time_limit" in opts or "time_limit" in opts:
+            check_time_limits(name, opts.get("soft_time_limit") or (
+                task.soft_time_limit if task else None) or conf["task_soft_time_limit"],
+                opts.get("time_limit") or (task.time_limit if task else None)
+                or conf["task_time_limit"])
         task_id = opts.get("task_id")
         if task_id is not None and not isinstance(task_id, str):
             raise ConfigurationError(f"task_id must be a string, not {task_id!r}")

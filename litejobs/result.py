@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import warnings
+from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
 from . import serializer, states
@@ -424,3 +425,23 @@ class GroupResult:
     def revoke(self, terminate: bool = False) -> None:
         for r in self.results:
             r.revoke(terminate=terminate)
+
+
+class ResultSet(GroupResult):
+    """Results of any jobs, waited on together (Celery's): ``ResultSet([a, b]).get()``."""
+
+    def __init__(self, results: Iterable[AsyncResult[Any]], app: Core | None = None) -> None:
+        results = list(results)
+        super().__init__("", results, app if app is not None else (
+            results[0].app if results else None))
+
+    def add(self, result: AsyncResult[Any]) -> None:
+        """Add a result to the set (once)."""
+        if result not in self.results:
+            self.results.append(result)
+        if self.app is None:
+            self.app = result.app
+
+    def __repr__(self) -> str:
+        return f"<ResultSet: [{', '.join(r.id for r in self.results)}]>"
+
