@@ -29,6 +29,7 @@ from .exceptions import (
 )
 from .failure import describe
 from .job import Job, JobState, Outcome
+from .result import running_job
 from .task import Request, Task, pop_request, push_request
 from .timeutil import from_timestamp
 from .timeutil import now as clock_now
@@ -149,7 +150,8 @@ def _run_job(core: Core, job: Job, task: Task | None, eager: bool,
     )
     push_request(request)
     try:
-        execution = _call(core, job, task, args, kwargs, None if eager else soft)
+        with running_job(on_worker=not eager):
+            execution = _call(core, job, task, args, kwargs, None if eager else soft)
         outcomes.announce(task, job, request, args, kwargs, execution.outcome,
                           execution.value, execution.exc)  # self.request still set
     finally:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import threading
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
 from . import serializer, states
@@ -23,6 +25,30 @@ R = TypeVar("R")
 _WAIT_SLICE = 0.1
 # How many members of a group one read looks at while waiting for them.
 _GROUP_WINDOW = 256
+
+
+_running = threading.local()  # depth: jobs this thread runs on a worker now
+
+
+@contextlib.contextmanager
+def running_job(on_worker: bool) -> Iterator[None]:
+    """Mark this thread as running a job (on a worker: ``get()`` inside it raises)."""
+    if not on_worker:
+        yield
+        return
+    _running.depth = getattr(_running, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _running.depth -= 1
+
+
+def assert_will_not_block(disable_sync_subtasks: bool) -> None:
+    """As Celery: waiting for another job inside a job can deadlock the pool."""
+    if disable_sync_subtasks and getattr(_running, "depth", 0):
+        raise RuntimeError(
+            "Never call result.get() within a task: it can deadlock a worker whose pool "
+            "is busy; link a callback instead (or pass disable_sync_subtasks=False)")
 
 
 class AsyncResult(Generic[R]):
@@ -113,6 +139,7 @@ class AsyncResult(Generic[R]):
         ``timeout`` seconds (None: forever), then ``litejobs.exceptions.TimeoutError``.
         Waiting blocks on the store's change notification rather than polling it.
         """
+        assert_will_not_block(disable_sync_subtasks)
         if self.ignored:
             warnings.warn(f"job {self.id} ({self.task_name}) keeps no result "
                           "(ignore_result=True): get() returns None", RuntimeWarning,
@@ -161,7 +188,7 @@ class AsyncResult(Generic[R]):
         for node in reversed(nodes):
             for member in node.results if isinstance(node, GroupResult) else [node]:
                 if isinstance(member, AsyncResult) and member.state == states.FAILURE:
-                    error = member.get(propagate=False)
+                    error = member.get(propagate=False, disable_sync_subtasks=False)
                     if isinstance(error, BaseException):
                         return error
         return None
@@ -338,14 +365,17 @@ class GroupResult:
     def __iter__(self) -> Any:
         return iter(self.results)
 
-    def get(self, timeout: float | None = None, propagate: bool = True) -> list[Any]:
+    def get(self, timeout: float | None = None, propagate: bool = True,
+            disable_sync_subtasks: bool = True) -> list[Any]:
         """Every member's result, in order; raises the first failure (if ``propagate``).
 
         As in Celery, members are awaited in order, so a failure is raised once every
         member before it has finished. The store is read a batch at a time.
         """
+        assert_will_not_block(disable_sync_subtasks)
         if not self._stored():
-            return [r.get(timeout=timeout, propagate=propagate) for r in self.results]
+            return [r.get(timeout=timeout, propagate=propagate, disable_sync_subtasks=False)
+                    for r in self.results]
         transport = self.app.transport  # type: ignore[union-attr]
         deadline = None if timeout is None else time.monotonic() + timeout
         ids = [r.id for r in self.results]
@@ -362,7 +392,8 @@ class GroupResult:
                                    f"finish within {timeout}s")
             transport.wait_for_change(wait)
         jobs = transport.get_many(ids)
-        return [r.get(timeout=0, propagate=propagate) if job is None or not job.state.finished
+        return [r.get(timeout=0, propagate=propagate, disable_sync_subtasks=False)
+                if job is None or not job.state.finished
                 else r._outcome(job, propagate) for r, job in zip(self.results, jobs,
                                                                    strict=True)]
 
@@ -384,7 +415,8 @@ class GroupResult:
             before = first_open
             while first_open < len(ids) and finished[first_open] is not None:
                 if propagate and finished[first_open] is not JobState.SUCCESS:
-                    self.results[first_open].get(propagate=True)  # raises its exception
+                    self.results[first_open].get(  # raises its exception
+                        propagate=True, disable_sync_subtasks=False)
                 first_open += 1
             if first_open - before < _GROUP_WINDOW:  # an open member in this window
                 break

@@ -82,3 +82,13 @@ async def async_loop_id():
 @app.task
 def tsum(numbers):
     return sum(numbers)
+
+
+@app.task
+def waits_for_another(x):
+    return add.delay(x, 1).get(timeout=20)
+
+
+@app.task
+def waits_for_another_allowed(x):
+    return add.delay(x, 1).get(timeout=20, disable_sync_subtasks=False)

@@ -133,3 +133,13 @@ def test_one_callback_linked_to_five_chain_steps_runs_five_times(mode, ledger):
     assert chain(*steps).delay().get(timeout=30) == 6
     wait_until(lambda: calls(ledger, "step") >= 5, 30, message="five callbacks")
     assert calls(ledger, "step") == 5
+
+
+# -- results: disable_sync_subtasks --------------------------------------------------
+def test_get_inside_a_task_raises_unless_allowed(mode):
+    if mode == "eager":  # Celery's eager mode runs the inner job at once: allowed
+        assert cj.waits_for_another.delay(1).get(timeout=30) == 2
+        return
+    with pytest.raises(RuntimeError, match="Never call result.get"):
+        cj.waits_for_another.delay(1).get(timeout=30)
+    assert cj.waits_for_another_allowed.delay(1).get(timeout=30) == 2
