@@ -165,6 +165,19 @@ class group:  # noqa: N801 - Celery's name
     def __or__(self, other: Any) -> chain:
         return chain(self, other)
 
+    def link(self, callback: Any) -> Any:
+        """Call ``callback`` once every member succeeded, with the list of their results."""
+        self.options.setdefault("link", []).append(callback)
+        return callback
+
+    def link_error(self, errback: Any) -> Any:
+        """Call ``errback`` for each member that fails (Celery's rule)."""
+        for t in self.tasks:
+            t.link_error(errback)
+        return errback
+
+    on_error = link_error
+
     def freeze(self, id: str | None = None) -> GroupResult:
         group_id = id or self.options.get("group_id") or new_id()
         self.options["group_id"] = group_id
@@ -203,6 +216,20 @@ class chord:  # noqa: N801 - Celery's name
     def __or__(self, other: Any) -> chain:
         return chain(self, other)
 
+    def link(self, callback: Any) -> Any:
+        """Call ``callback`` with the body's result (Celery: the body's link)."""
+        return self.body.link(callback)
+
+    def link_error(self, errback: Any) -> Any:
+        """Call ``errback`` once if the chord fails; on the header's members too only
+        with ``task_allow_error_cb_on_chord_header`` (Celery's rule)."""
+        if self.app.conf.task_allow_error_cb_on_chord_header:
+            for t in self.header.tasks:
+                t.link_error(errback)
+        return self.body.link_error(errback)
+
+    on_error = link_error
+
     def __call__(self, body: Signature | None = None, **options: Any) -> AsyncResult[Any]:
         if body is not None:
             self.body = body
@@ -227,6 +254,8 @@ class chord:  # noqa: N801 - Celery's name
                     counted_signature(step).options["chord_tail"] = [
                         chord_id, counted.options["task_id"]]
         result = self.body.freeze(id)
+        if self.options.get("as_group"):  # a group with a link: its result is the group's
+            return header
         if isinstance(result, GroupResult) or result._parent is None:
             result.parent = header
         return result
@@ -270,7 +299,21 @@ class chain:  # noqa: N801 - Celery's name
 
     def clone(self) -> chain:
         """A copy, "a group followed by a step" made a chord at every level (Celery's)."""
-        return chain(*[copy_step(t) for t in self.steps()])
+        c = chain(*[copy_step(t) for t in self.steps()])
+        c.options = dict(self.options)
+        return c
+
+    def link(self, callback: Any) -> Any:
+        """Call ``callback`` with the chain's last result."""
+        self.options.setdefault("link", []).append(callback)
+        return callback
+
+    def link_error(self, errback: Any) -> Any:
+        """Call ``errback`` (once) if any step fails."""
+        self.options.setdefault("link_error", []).append(errback)
+        return errback
+
+    on_error = link_error
 
     def freeze(self, id: str | None = None) -> Any:
         """Fix every step's id now; returns the last step's result (parents linked)."""
@@ -285,6 +328,8 @@ class chain:  # noqa: N801 - Celery's name
         """Steps with "a group followed by a signature" turned into a chord, as Celery does."""
         steps: list[Any] = []
         for step in self.tasks:
+            if isinstance(step, group) and step.options.get("link"):
+                step = _group_with_links(step)
             if isinstance(step, (Signature, group, chord)) and steps \
                     and isinstance(steps[-1], group):
                 steps[-1] = chord(steps[-1], step)
@@ -306,6 +351,16 @@ class chain:  # noqa: N801 - Celery's name
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.apply_async(args, kwargs)
+
+
+def _group_with_links(g: group) -> chord:
+    """A group whose ``link`` is called once with the list: a chord, read as the group."""
+    members = group(g.tasks, app=g._app)
+    members.options = {k: v for k, v in g.options.items() if k != "link"}
+    joined = chord(members, Signature(PASS_TASK, options={"link": list(g.options["link"])},
+                                      app=g.app))
+    joined.options["as_group"] = True
+    return joined
 
 
 def _ends_in_group(step: Any) -> bool:

@@ -58,8 +58,9 @@ def send_workflow(core: Core, workflow: chain, args: tuple, kwargs: dict[str, An
     """
     steps = [copy_step(s) for s in workflow.steps()]
     options = dict(options)
-    errbacks = options.pop("link_error", None)
-    links = options.pop("link", None)
+    own = workflow.options  # chain.link(), chain.link_error()
+    errbacks = [*as_list(own.get("link_error")), *as_list(options.pop("link_error", None))]
+    links = [*as_list(own.get("link")), *as_list(options.pop("link", None))]
     results = freeze_steps(steps)
     following: list[dict[str, Any]] = [describe(x) for x in as_list(links)]
     error_links = [describe(x) for x in as_list(errbacks)]

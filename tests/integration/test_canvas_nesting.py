@@ -77,3 +77,69 @@ def test_chains_in_a_nested_chord_header_inside_a_chain(mode):
     assert flow.delay().get(timeout=30) == 114  # 1 -> [4, 4] -> 8; 6; 14; 114
     members = group(chord([add.s(1) | add.s(2), add.s(3)], tsum.s()), add.s(5))
     assert members.delay(1).get(timeout=30) == [8, 6]
+
+
+# -- callbacks on every canvas type ----------------------------------------------------
+calls = test_canvas_bugs.calls
+
+
+def test_group_link_is_called_once_with_the_list(mode, ledger):
+    g = group(identity.si(42), identity.si(1337))
+    g.link(cj.mark.si("group-done"))
+    assert g.delay().get(timeout=30) == [42, 1337]
+    test_canvas_bugs.wait_until(lambda: calls(ledger, "group-done") >= 1, 30,
+                                message="group callback")
+    assert calls(ledger, "group-done") == 1
+    collected = group(add.si(1, 1), add.si(2, 2))
+    collected.link(tsum.s())
+    res = collected.delay()
+    assert res.get(timeout=30) == [2, 4]
+
+
+def test_group_link_error_is_called_for_each_failed_member(mode, ledger):
+    g = group(cj.fail.si(), identity.si(42), cj.fail.si())
+    g.link_error(cj.mark.si("member-failed"))
+    with pytest.raises(cj.ExpectedError):
+        g.delay().get(timeout=30)
+    test_canvas_bugs.wait_until(lambda: calls(ledger, "member-failed") >= 2, 30,
+                                message="two errbacks")
+    assert calls(ledger, "member-failed") == 2
+
+
+def test_chain_link_and_link_error(mode, ledger):
+    ok = chain(add.si(1, 1), add.s(1))
+    ok.link(cj.mark.si("chain-done"))
+    assert ok.delay().get(timeout=30) == 3
+    bad = chain(add.si(1, 1), cj.fail.s(), add.s(1))
+    bad.link_error(cj.mark.si("chain-failed"))
+    with pytest.raises(cj.ExpectedError):
+        bad.delay().get(timeout=30)
+    test_canvas_bugs.wait_until(lambda: calls(ledger, "chain-failed") >= 1
+                                and calls(ledger, "chain-done") >= 1, 30,
+                                message="chain callback and errback")
+    assert calls(ledger, "chain-done") == 1 and calls(ledger, "chain-failed") == 1
+
+
+def test_chord_link_error_once_not_on_the_header_by_default(mode, ledger, app):
+    c = chord([cj.fail.si(), cj.fail.si(), add.si(1, 1)], tsum.s())
+    c.link_error(cj.mark.si("chord-failed"))
+    with pytest.raises((cj.ExpectedError, ChordError)):
+        c.delay().get(timeout=30)
+    test_canvas_bugs.wait_until(lambda: calls(ledger, "chord-failed") >= 1, 30,
+                                message="chord errback")
+    assert calls(ledger, "chord-failed") == 1
+
+
+def test_chord_link_error_on_the_header_when_allowed(mode, ledger, app):
+    app.conf.task_allow_error_cb_on_chord_header = True
+    try:
+        c = chord([cj.fail.si(), cj.fail.si(), add.si(1, 1)], tsum.s())
+        c.link_error(cj.mark.si("header-failed"))
+    finally:
+        app.conf.task_allow_error_cb_on_chord_header = False
+    with pytest.raises((cj.ExpectedError, ChordError)):
+        c.delay().get(timeout=30)
+    # each failed header member, and the body once
+    test_canvas_bugs.wait_until(lambda: calls(ledger, "header-failed") >= 3, 30,
+                                message="three errbacks")
+    assert calls(ledger, "header-failed") == 3
