@@ -20,6 +20,7 @@ from typing import Any
 from . import outcomes, serializer, signals
 from .core import Core
 from .exceptions import (
+    Ignore,
     NotRegistered,
     Reject,
     Retry,
@@ -151,7 +152,7 @@ def _run_job(core: Core, job: Job, task: Task | None, eager: bool,
     push_request(request)
     try:
         with running_job(on_worker=not eager):
-            execution = _call(core, job, task, args, kwargs, None if eager else soft)
+            execution = _call(core, job, task, args, kwargs, None if eager else soft, eager)
         outcomes.announce(task, job, request, args, kwargs, execution.outcome,
                           execution.value, execution.exc)  # self.request still set
     finally:
@@ -163,7 +164,7 @@ def _run_job(core: Core, job: Job, task: Task | None, eager: bool,
 
 
 def _call(core: Core, job: Job, task: Task, args: tuple, kwargs: dict,
-          soft: float | None) -> Execution:
+          soft: float | None, eager: bool = False) -> Execution:
     """Call the task (with its prerun signal and before_start) and ask for the outcome."""
     signals.send_prerun(task, job.id, args, kwargs)
     try:
@@ -180,7 +181,11 @@ def _call(core: Core, job: Job, task: Task, args: tuple, kwargs: dict,
         reason = retry.exc if retry.exc is not None else retry
         return Execution(outcomes.retried(job, when, reason), task=task, exc=reason)
     except Reject as reject:
+        if reject.requeue and not eager:  # inline, it would only run again at once
+            return Execution(outcomes.requeued(job), task=task, exc=reject)
         return _failed(core, job, task, reject)
+    except Ignore as ignore:
+        return Execution(outcomes.ignored(core, job), task=task, exc=ignore)
     except Exception as exc:
         delay = outcomes.autoretry_delay(task, job, exc)
         if delay is not None:

@@ -54,6 +54,18 @@ def succeeded(core: Core, job: Job, task: Task, packed: bytes, value: Any) -> Ou
                    follow_ups=follow_ups, chords=chords, chord_id=chord_id)
 
 
+def requeued(job: Job) -> Outcome:
+    """PENDING again at once (``Reject(requeue=True)``): no retry spent."""
+    return Outcome(job.id, job.attempts, JobState.PENDING)
+
+
+def ignored(core: Core, job: Job) -> Outcome:
+    """The task raised ``Ignore``: no result kept, no callbacks (a chord member still
+    counts, so its chord is not left waiting)."""
+    return Outcome(job.id, job.attempts, JobState.SUCCESS, purge_at=purge_at(core, clock_now()),
+                   forget=not job.options.get("chord"), chord_id=job.options.get("chord"))
+
+
 def retried(job: Job, delay: float, reason: BaseException | Failure) -> Outcome:
     """SCHEDULED again in ``delay`` seconds, one retry more."""
     failure = reason if isinstance(reason, Failure) else describe(reason)
@@ -196,6 +208,8 @@ def announce(task: Task, job: Job, request: Request, args: tuple, kwargs: dict,
     failure = outcome.failure
     einfo = ExceptionInfo(exc, failure.traceback if failure else None) \
         if exc is not None else None
+    if state is JobState.PENDING:  # rejected back to its queue: it runs again
+        return
     if state is JobState.SUCCESS:
         _call(task.on_success, value, job.id, args, kwargs)
         signals.send_success(task, value)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 
+from litejobs.exceptions import Ignore, Reject
+
 from jobs import _ledger, app
 
 __all__ = ["app"]
@@ -92,3 +94,19 @@ def waits_for_another(x):
 @app.task
 def waits_for_another_allowed(x):
     return add.delay(x, 1).get(timeout=20, disable_sync_subtasks=False)
+
+
+@app.task(bind=True)
+def reject_once(self, tag):
+    """Rejected back to the queue the first time (remembered in the ledger)."""
+    path = os.environ.get("LITEJOBS_LEDGER", "")
+    seen = bool(path) and os.path.exists(path) and f"rejected {tag} " in open(path).read()
+    if not seen:
+        _ledger(f"rejected {tag} {os.getpid()} 0")
+        raise Reject("not now", requeue=True)
+    return tag
+
+
+@app.task
+def ignore_me():
+    raise Ignore()

@@ -8,7 +8,7 @@ import canvas_jobs as cj
 import pytest
 
 from litejobs import chain, chord, group
-from litejobs.exceptions import ChordError, SoftTimeLimitExceeded
+from litejobs.exceptions import ChordError, Reject, SoftTimeLimitExceeded
 
 from helpers import wait_until
 from integration.conftest import read_ledger
@@ -143,3 +143,24 @@ def test_get_inside_a_task_raises_unless_allowed(mode):
     with pytest.raises(RuntimeError, match="Never call result.get"):
         cj.waits_for_another.delay(1).get(timeout=30)
     assert cj.waits_for_another_allowed.delay(1).get(timeout=30) == 2
+
+
+# -- Reject(requeue=) and Ignore ------------------------------------------------------
+def test_reject_requeue_runs_the_job_again(mode, app):
+    if mode == "eager":
+        with pytest.raises(Reject, match="not now"):  # inline: it cannot wait in a queue
+            cj.reject_once.delay("r").get(timeout=5)
+        return
+    result = cj.reject_once.delay("r")
+    assert result.get(timeout=30) == "r"
+    assert result.retries == 0  # a requeue spends no retry
+
+
+def test_ignore_leaves_no_result_and_calls_no_callback(mode, ledger, app):
+    result = cj.ignore_me.apply_async(link=cj.mark.si("after-ignore"))
+    if mode == "worker":  # ran, and left nothing behind
+        wait_until(lambda: app.transport.get(result.id) is None, 30, message="ignored job")
+    cj.mark.delay("sentinel").get(timeout=30)  # anything linked would have run by now
+    assert calls(ledger, "after-ignore") == 0
+    if mode == "worker":
+        assert result.state == "PENDING"  # nothing stored, as Celery's Ignore
