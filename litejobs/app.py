@@ -150,8 +150,8 @@ class App(Core):
         return sending.send_task(self, name, args, kwargs, options, _task)
 
     def send_workflow(self, workflow: Any, args: tuple, kwargs: dict[str, Any],
-                      options: dict[str, Any]) -> Any:
-        return sending.send_workflow(self, workflow, args, kwargs, options)
+                      options: dict[str, Any], inline: bool = False) -> Any:
+        return sending.send_workflow(self, workflow, args, kwargs, options, inline)
 
     def apply_task(self, task: Task, args: Iterable[Any] | None, kwargs: dict[str, Any] | None,
                    options: dict[str, Any]) -> EagerResult[Any]:

@@ -95,6 +95,11 @@ class Signature:
     def delay(self, *args: Any, **kwargs: Any) -> AsyncResult[Any]:
         return self.apply_async(args, kwargs)
 
+    def apply(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
+              **options: Any) -> Any:
+        """Run it here now, as eager mode does (its links too); an EagerResult."""
+        return chain(self).apply(args, kwargs, **options)
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the task inline (no job), with the signature's arguments first."""
         task = self.app.resolve_task(self.task)
@@ -190,6 +195,10 @@ class group:  # noqa: N801 - Celery's name
     def delay(self, *args: Any, **kwargs: Any) -> GroupResult:
         return self.apply_async(args, kwargs)
 
+    def apply(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
+              **options: Any) -> GroupResult:
+        return chain(self).apply(args, kwargs, **options)
+
     def __call__(self, *args: Any, **kwargs: Any) -> GroupResult:
         return self.apply_async(args, kwargs)
 
@@ -270,6 +279,10 @@ class chord:  # noqa: N801 - Celery's name
     def delay(self, *args: Any, **kwargs: Any) -> AsyncResult[Any]:
         return self.apply_async(args, kwargs)
 
+    def apply(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
+              **options: Any) -> Any:
+        return chain(self).apply(args, kwargs, **options)
+
 
 class chain:  # noqa: N801 - Celery's name
     """``chain(a, b, c)`` or ``a | b | c``: each result is the first argument of the next."""
@@ -345,6 +358,11 @@ class chain:  # noqa: N801 - Celery's name
     def apply_async(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
                     **options: Any) -> Any:
         return self.app.send_workflow(self, tuple(args), kwargs or {}, options)
+
+    def apply(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
+              **options: Any) -> Any:
+        """Run the whole chain here now, as eager mode does; its last EagerResult."""
+        return self.app.send_workflow(self, tuple(args), kwargs or {}, options, inline=True)
 
     def delay(self, *args: Any, **kwargs: Any) -> Any:
         return self.apply_async(args, kwargs)

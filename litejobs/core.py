@@ -245,7 +245,8 @@ class Core:
         raise NotImplementedError("sending needs a litejobs.App")
 
     def send_workflow(self, workflow: Any, args: tuple, kwargs: dict[str, Any],
-                      options: dict[str, Any]) -> Any:
+                      options: dict[str, Any], inline: bool = False) -> Any:
+        """Send ``workflow`` (``inline``: run it here now, as ``apply()`` and eager mode)."""
         raise NotImplementedError("sending needs a litejobs.App")
 
     def apply_task(self, task: Task, args: Iterable[Any] | None, kwargs: dict[str, Any] | None,

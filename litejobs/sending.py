@@ -50,7 +50,7 @@ def send_task(core: Core, name: str, args: Iterable[Any] | None,
 
 
 def send_workflow(core: Core, workflow: chain, args: tuple, kwargs: dict[str, Any],
-                  options: dict[str, Any]) -> Any:
+                  options: dict[str, Any], inline: bool = False) -> Any:
     """Send a chain (a lone signature, group or chord is a chain of one step).
 
     Every step's id is fixed first; each step then carries the description of the
@@ -58,6 +58,7 @@ def send_workflow(core: Core, workflow: chain, args: tuple, kwargs: dict[str, An
     """
     steps = [copy_step(s) for s in workflow.steps()]
     options = dict(options)
+    throw = options.pop("throw", None) if (core.eager or inline) else None
     own = workflow.options  # chain.link(), chain.link_error()
     errbacks = [*as_list(own.get("link_error")), *as_list(options.pop("link_error", None))]
     links = [*as_list(own.get("link")), *as_list(options.pop("link", None))]
@@ -74,8 +75,8 @@ def send_workflow(core: Core, workflow: chain, args: tuple, kwargs: dict[str, An
     if isinstance(last, Signature):
         given = {**options, **last.options} if len(steps) == 1 else last.options
         results[-1].ignored = core.ignores_result(core.find_task(last.task), given)
-    if core.eager:
-        return eager.view(core, results[-1], eager.run(core, jobs, chords))
+    if core.eager or inline:
+        return eager.view(core, results[-1], eager.run(core, jobs, chords, propagate=throw))
     core.transport.enqueue(jobs, clock_now(), chords=chords)
     if isinstance(first, group):
         core.transport.save_group(first.options["group_id"],

@@ -78,3 +78,29 @@ def test_signatures_as_data(app):
     result = cj.identity.delay(data)
     app.run_until_idle()
     assert Signature.from_dict(result.get(timeout=10)) == sig
+
+
+def test_apply_runs_signatures_and_workflows_here_and_stores_nothing(app):
+    from litejobs import chain, chord, group
+
+    assert cj.add.s(2, 2).apply().get() == 4
+    assert cj.add.s(2).apply((3,)).get() == 5
+    assert chain(cj.add.s(1, 1), cj.add.s(10)).apply().get() == 12
+    assert group(cj.add.s(1, 1), cj.add.s(2, 2)).apply().get() == [2, 4]
+    assert chord([cj.add.s(1, 1), cj.add.s(2, 2)], cj.tsum.s()).apply().get() == 6
+    with pytest.raises(cj.ExpectedError):
+        chain(cj.add.s(1, 1), cj.fail.s()).apply().get()
+    with pytest.raises(cj.ExpectedError):
+        chain(cj.add.s(1, 1), cj.fail.s()).apply(throw=True)
+    assert app.transport.count_jobs() == {}
+
+
+def test_clone_and_partial_arguments_as_celery(app):
+    base = cj.add.s(1, z=3)
+    assert base.clone((2,)).args == (1, 2)
+    assert base.clone((2,), {"z": 4}).kwargs == {"z": 4}
+    assert base.args == (1,) and base.kwargs == {"z": 3}  # the original unchanged
+    frozen = base.clone()
+    result = frozen.freeze()
+    assert frozen.id == result.id and base.id is None
+    assert cj.add.si(1, 2).apply((100,)).get() == 3  # immutable: ignores the argument
