@@ -22,6 +22,53 @@ STARMAP_TASK = "litejobs.starmap"
 PASS_TASK = "litejobs.pass"
 
 
+class StampingVisitor:
+    """Celery's stamping visitor: override ``on_signature`` (and the other hooks) to
+    return the headers to stamp; ``workflow.stamp(visitor=MyVisitor())``."""
+
+    def on_signature(self, sig: Signature, **headers: Any) -> dict[str, Any]:
+        raise NotImplementedError("a StampingVisitor defines on_signature()")
+
+    def on_group_start(self, group: group, **headers: Any) -> dict[str, Any]:
+        return {}
+
+    def on_group_end(self, group: group, **headers: Any) -> None:
+        pass
+
+    def on_chain_start(self, chain: chain, **headers: Any) -> dict[str, Any]:
+        return {}
+
+    def on_chain_end(self, chain: chain, **headers: Any) -> None:
+        pass
+
+    def on_chord_header_start(self, chord: chord, **headers: Any) -> dict[str, Any]:
+        return {}
+
+    def on_chord_header_end(self, chord: chord, **headers: Any) -> None:
+        pass
+
+    def on_chord_body(self, chord: chord, **headers: Any) -> dict[str, Any]:
+        return {}
+
+    def on_callback(self, callback: Signature, **headers: Any) -> dict[str, Any]:
+        return {}
+
+    def on_errback(self, errback: Signature, **headers: Any) -> dict[str, Any]:
+        return {}
+
+
+def _add_stamps(sig: Signature, stamps: dict[str, Any], append: bool) -> None:
+    own = dict(sig.options.get("stamps") or {})
+    for key, value in stamps.items():
+        if append and key in own:
+            old = own[key] if isinstance(own[key], list) else [own[key]]
+            own[key] = [*old, *(value if isinstance(value, list) else [value])]
+        else:
+            own[key] = value
+    sig.options["stamps"] = own
+    sig.options["stamped_headers"] = list(own)
+
+
 def _app_of(app: Core | None) -> Core:
     return app if app is not None else default_app()
 
@@ -87,6 +134,20 @@ class Signature:
         return errback
 
     on_error = link_error
+
+    def stamp(self, visitor: StampingVisitor | None = None, append_stamps: bool = False,
+              **headers: Any) -> None:
+        """Stamp this signature (and its callbacks) with ``headers`` and what ``visitor``
+        adds; a job sees them as ``self.request.stamps``."""
+        stamps = dict(headers)
+        if visitor is not None:
+            stamps.update(visitor.on_signature(self, **headers) or {})
+        _add_stamps(self, stamps, append_stamps)
+        for key, hook in (("link", "on_callback"), ("link_error", "on_errback")):
+            for cb in self.options.get(key) or ():
+                if isinstance(cb, Signature):
+                    extra = getattr(visitor, hook)(cb, **headers) if visitor else {}
+                    cb.stamp(None, append_stamps, **{**headers, **(extra or {})})
 
     def apply_async(self, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None,
                     **options: Any) -> AsyncResult[Any]:
@@ -183,6 +244,16 @@ class group:  # noqa: N801 - Celery's name
 
     on_error = link_error
 
+    def stamp(self, visitor: StampingVisitor | None = None, append_stamps: bool = False,
+              **headers: Any) -> None:
+        """Stamp every member (``visitor.on_group_start`` may add headers)."""
+        if visitor is not None:
+            headers = {**headers, **(visitor.on_group_start(self, **headers) or {})}
+        for t in self.tasks:
+            t.stamp(visitor, append_stamps, **headers)
+        if visitor is not None:
+            visitor.on_group_end(self, **headers)
+
     def freeze(self, id: str | None = None) -> GroupResult:
         group_id = id or self.options.get("group_id") or new_id()
         self.options["group_id"] = group_id
@@ -238,6 +309,18 @@ class chord:  # noqa: N801 - Celery's name
         return self.body.link_error(errback)
 
     on_error = link_error
+
+    def stamp(self, visitor: StampingVisitor | None = None, append_stamps: bool = False,
+              **headers: Any) -> None:
+        """Stamp the header's members and the body."""
+        if visitor is not None:
+            headers = {**headers, **(visitor.on_chord_header_start(self, **headers) or {})}
+        self.header.stamp(visitor, append_stamps, **headers)
+        if visitor is not None:
+            visitor.on_chord_header_end(self, **headers)
+            headers = {**headers, **(visitor.on_chord_body(self, **headers) or {})}
+        if self.body is not None:
+            self.body.stamp(visitor, append_stamps, **headers)
 
     def __call__(self, body: Signature | None = None, **options: Any) -> AsyncResult[Any]:
         if body is not None:
@@ -327,6 +410,16 @@ class chain:  # noqa: N801 - Celery's name
         return errback
 
     on_error = link_error
+
+    def stamp(self, visitor: StampingVisitor | None = None, append_stamps: bool = False,
+              **headers: Any) -> None:
+        """Stamp every step."""
+        if visitor is not None:
+            headers = {**headers, **(visitor.on_chain_start(self, **headers) or {})}
+        for t in self.tasks:
+            t.stamp(visitor, append_stamps, **headers)
+        if visitor is not None:
+            visitor.on_chain_end(self, **headers)
 
     def freeze(self, id: str | None = None) -> Any:
         """Fix every step's id now; returns the last step's result (parents linked)."""

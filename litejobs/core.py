@@ -33,7 +33,8 @@ _default: Core | None = None
 # finds tasks that a module registered on its own App instance.
 _all_tasks: dict[str, Task] = {}
 # Per-job options kept with the job (the rest become columns).
-JOB_OPTIONS = ("time_limit", "soft_time_limit", "ignore_result", "max_retries", "root_id",
+JOB_OPTIONS = ("stamps", "time_limit", "soft_time_limit", "ignore_result", "max_retries",
+               "root_id",
                "parent_id", "group_id", "link", "link_error", "chord", "chord_tail")
 
 

@@ -51,6 +51,15 @@ class Request:
     options: dict[str, Any] = dataclasses.field(default_factory=dict)  #: per-job overrides
 
     @property
+    def stamps(self) -> dict[str, Any]:
+        """The stamps of this job (``sig.stamp(...)``), by header."""
+        return dict(self.options.get("stamps") or {})
+
+    @property
+    def stamped_headers(self) -> list[str]:
+        return list(self.options.get("stamps") or {})
+
+    @property
     def delivery_info(self) -> dict[str, Any]:
         return {"routing_key": self.queue, "priority": self.priority}
 

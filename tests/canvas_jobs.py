@@ -110,3 +110,8 @@ def reject_once(self, tag):
 @app.task
 def ignore_me():
     raise Ignore()
+
+
+@app.task(bind=True)
+def stamps_of(self, *args):
+    return self.request.stamps

@@ -8,6 +8,7 @@ import canvas_jobs as cj
 import pytest
 
 from litejobs import chain, chord, group
+from litejobs.canvas import StampingVisitor
 from litejobs.exceptions import ChordError
 
 from integration import test_canvas_bugs
@@ -143,3 +144,35 @@ def test_chord_link_error_on_the_header_when_allowed(mode, ledger, app):
     test_canvas_bugs.wait_until(lambda: calls(ledger, "header-failed") >= 3, 30,
                                 message="three errbacks")
     assert calls(ledger, "header-failed") == 3
+
+
+# -- stamping --------------------------------------------------------------------------
+class MonitoringIdVisitor(StampingVisitor):
+    def on_signature(self, sig, **headers):
+        return {"monitoring_id": "m-1"}
+
+
+def test_stamps_reach_every_job_of_a_workflow(mode):
+    flow = chain(cj.stamps_of.si(), group(cj.stamps_of.si(), cj.stamps_of.si()),
+                 chord([cj.stamps_of.si()], cj.stamps_of.si()))
+    flow.stamp(visitor=MonitoringIdVisitor(), tenant="acme")
+    stamp = {"tenant": "acme", "monitoring_id": "m-1"}
+    result = flow.delay()
+    assert result.get(timeout=30) == stamp
+    assert result.parent.get(timeout=30) == [stamp]  # the chord's header
+    fan = group(cj.stamps_of.si(), cj.stamps_of.si()) | cj.stamps_of.s()
+    fan.stamp(visitor=MonitoringIdVisitor(), tenant="acme")
+    res = fan.delay()
+    assert res.get(timeout=30) == stamp and res.parent.get(timeout=30) == [stamp] * 2
+
+
+def test_revoke_by_stamped_headers(mode, app):
+    if mode == "eager":
+        pytest.skip("eager jobs have run before they could be revoked")
+    later = cj.stamps_of.si().set(countdown=60)
+    later.stamp(batch="b-7")
+    other = cj.stamps_of.si().set(countdown=60)
+    other.stamp(batch="b-8")
+    doomed, kept = later.delay(), other.delay()
+    assert app.control.revoke_by_stamped_headers({"batch": "b-7"}) == [doomed.id]
+    assert doomed.state == "REVOKED" and kept.state == "PENDING"
