@@ -13,7 +13,7 @@ from .config import Conf
 from .core import Core, JobTemplate, default_app, import_object
 from .embedded import EmbeddedWorker
 from .exceptions import ConfigurationError
-from .job import TASK_OPTION_DEFAULTS, validate_task_options
+from .job import TASK_OPTION_DEFAULTS, JobState, validate_task_options
 from .metrics import collect
 from .periodic import Entry, Schedules
 from .result import AsyncResult, EagerResult, GroupResult
@@ -151,8 +151,8 @@ class App(Core):
         return sending.send_task(self, name, args, kwargs, options, _task)
 
     def send_workflow(self, workflow: Any, args: tuple, kwargs: dict[str, Any],
-                      options: dict[str, Any]) -> Any:
-        return sending.send_workflow(self, workflow, args, kwargs, options)
+                      options: dict[str, Any], inline: bool = False) -> Any:
+        return sending.send_workflow(self, workflow, args, kwargs, options, inline)
 
     def apply_task(self, task: Task, args: Iterable[Any] | None, kwargs: dict[str, Any] | None,
                    options: dict[str, Any]) -> EagerResult[Any]:
@@ -242,6 +242,11 @@ class _GroupResults:
         return GroupResult(id, results, app=self.app)
 
 
+def _stamp_matches(stamp: Any, accepted: list[Any]) -> bool:
+    values = stamp if isinstance(stamp, list) else [stamp]
+    return stamp is not None and any(v in accepted for v in values)
+
+
 class Control:
     """``app.control``: act on jobs by id, as Celery's remote control does."""
 
@@ -251,6 +256,29 @@ class Control:
     def revoke(self, task_id: str | Iterable[str], terminate: bool = False) -> None:
         for id_ in [task_id] if isinstance(task_id, str) else list(task_id):
             self.revoke_job(id_, terminate)
+
+    def revoke_by_stamped_headers(self, headers: dict[str, Any], terminate: bool = False
+                                  ) -> list[str]:
+        """Revoke every job not yet finished whose stamps match all of ``headers`` (a
+        value, or a list of accepted values); returns their ids."""
+        wanted = {k: v if isinstance(v, list) else [v] for k, v in headers.items()}
+        states = [JobState.PENDING, JobState.SCHEDULED] + ([JobState.RUNNING] if terminate
+                                                           else [])
+        matched = []
+        for state in states:
+            offset = 0
+            while True:
+                page = self.app.transport.list_jobs(state=state, limit=500, offset=offset)
+                for job in page:
+                    stamps = job.options.get("stamps") or {}
+                    if all(_stamp_matches(stamps.get(k), v) for k, v in wanted.items()):
+                        matched.append(job.id)
+                if len(page) < 500:
+                    break
+                offset += 500
+        for job_id in matched:  # after the scan: a revoked job leaves its state's pages
+            self.revoke_job(job_id, terminate)
+        return matched
 
     def revoke_job(self, job_id: str, terminate: bool = False) -> str:
         """Revoke one job; returns what the store did (see ``Transport.revoke``).

@@ -17,6 +17,7 @@ from .timeutil import parse_rate
 DEFAULTS: dict[str, Any] = {
     "task_always_eager": False,
     "task_eager_propagates": False,
+    "task_allow_error_cb_on_chord_header": False,
     "result_expires": 86400.0,
     "task_default_queue": "default",
     "task_default_priority": 0,
@@ -53,6 +54,7 @@ def _check(key: str, value: Any) -> Any:
         return isinstance(v, (int, float)) and not isinstance(v, bool)
 
     if key in ("task_always_eager", "task_eager_propagates", "task_acks_late",
+               "task_allow_error_cb_on_chord_header",
                "task_ignore_result", "worker_send_task_events"):
         if not isinstance(value, bool):
             raise bad("True or False")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from . import serializer
 from .config import Conf
 from .exceptions import ConfigurationError, NotRegistered
-from .job import PRIORITY_MAX, PRIORITY_MIN, Job, is_priority, new_id
+from .job import PRIORITY_MAX, PRIORITY_MIN, Job, check_time_limits, is_priority, new_id
 from .timeutil import check_timestamp, parse_rate, to_seconds, to_timestamp
 from .timeutil import now as clock_now
 from .transports import Transport, open_transport
@@ -33,7 +33,8 @@ _default: Core | None = None
 # finds tasks that a module registered on its own App instance.
 _all_tasks: dict[str, Task] = {}
 # Per-job options kept with the job (the rest become columns).
-JOB_OPTIONS = ("time_limit", "soft_time_limit", "ignore_result", "max_retries", "root_id",
+JOB_OPTIONS = ("stamps", "time_limit", "soft_time_limit", "ignore_result", "max_retries",
+               "root_id",
                "parent_id", "group_id", "link", "link_error", "chord", "chord_tail")
 
 
@@ -235,12 +236,27 @@ class Core:
         if acks_late is None:
             acks_late = task.acks_late if task and task.acks_late is not None \
                 else conf["task_acks_late"]
+        if "soft_time_limit" in opts or "time_limit" in opts:
+            check_time_limits(name, opts.get("soft_time_limit") or (
+                task.soft_time_limit if task else None) or conf["task_soft_time_limit"],
+                opts.get("time_limit") or (task.time_limit if task else None)
+                or conf["task_time_limit"])
         task_id = opts.get("task_id")
         if task_id is not None and not isinstance(task_id, str):
             raise ConfigurationError(f"task_id must be a string, not {task_id!r}")
         job_options = {key: opts[key] for key in JOB_OPTIONS if key in opts} if opts else {}
         return JobTemplate(name, queue, priority, when, expires_at, opts.get("retries", 0),
                            bool(acks_late), job_options, now, task_id)
+
+    def ignores_result(self, task: Task | None, options: dict[str, Any]) -> bool:
+        """Whether a job keeps no result: the call's ``ignore_result``, then the task's,
+        then ``task_ignore_result``."""
+        ignore = options.get("ignore_result")
+        if ignore is None and task is not None:
+            ignore = task.ignore_result
+        if ignore is None:
+            ignore = self.conf.task_ignore_result
+        return bool(ignore)
 
     # -- services the facade provides (App implements them) --------------------------
     @property
@@ -253,7 +269,8 @@ class Core:
         raise NotImplementedError("sending needs a litejobs.App")
 
     def send_workflow(self, workflow: Any, args: tuple, kwargs: dict[str, Any],
-                      options: dict[str, Any]) -> Any:
+                      options: dict[str, Any], inline: bool = False) -> Any:
+        """Send ``workflow`` (``inline``: run it here now, as ``apply()`` and eager mode)."""
         raise NotImplementedError("sending needs a litejobs.App")
 
     def apply_task(self, task: Task, args: Iterable[Any] | None, kwargs: dict[str, Any] | None,

@@ -18,8 +18,7 @@ from .core import Core
 from .exceptions import LiteJobsError
 from .execution import Execution, run_job
 from .failure import rebuild
-from .job import ChordSpec, Failure, Job, JobState
-from .outcomes import final
+from .job import ChordSpec, Job, JobState
 from .result import AsyncResult, EagerResult, GroupResult
 from .task import Task
 
@@ -173,24 +172,17 @@ class _Runner:
         del self.chords[chord_id]
         body = spec.body
         args, kwargs = serializer.loads_call(body.payload)
-        if chord.failed_member is not None:
-            self._fail_body(spec, body, chord.failed_member)
+        if chord.failed_member is not None:  # as the store fires it: marked to fail
+            cause = self.errors.get(chord.failed_member)
+            body.options = {**body.options, "chord_failed": True}
+            body.error_type = spec.failure_type
+            body.error_message = spec.failure_message.format(
+                member=chord.failed_member,
+                type=type(cause).__name__ if cause is not None else "an error",
+                message=str(cause) if cause else "")
+            self.queue.append(body)
             return
         if not body.options.get("_immutable"):
             values = [self.results[m].result for m in spec.member_ids]
             body.payload = serializer.dumps_call(body.task, (values, *args), kwargs)
         self.queue.append(body)
-
-    def _fail_body(self, spec: ChordSpec, body: Job, member: str) -> None:
-        cause = self.errors.get(member)
-        kind = type(cause).__name__ if cause is not None else "an error"
-        message = spec.failure_message.format(member=member, type=kind,
-                                              message=str(cause) if cause else "")
-        failure = Failure(spec.failure_type, message)
-        exc = rebuild(spec.failure_type, message, None, None)
-        outcome = final(self.core, body, JobState.FAILURE, failure)
-        self._record(body, Execution(outcome, exc=exc))
-        for follow_up in outcome.follow_ups:
-            if follow_up.state.finished:
-                self.errors[follow_up.id] = exc
-            self.queue.append(follow_up)

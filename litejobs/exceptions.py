@@ -7,7 +7,8 @@
     ├── SerializationError      an argument or result msgpack cannot carry
     ├── NotRegistered           no task of that name in this process
     ├── Retry                   control flow: the task asked to run again later
-    ├── Reject                  control flow: the task refuses the job (it fails, no retry)
+    ├── Reject                  control flow: the task refuses the job (it fails, or requeue=)
+    ├── Ignore                  control flow: end the job with no result and no callbacks
     ├── MaxRetriesExceededError retries exhausted and no exception to re-raise
     ├── SoftTimeLimitExceeded   raised inside a task at its soft time limit
     ├── TimeLimitExceeded       the job was killed at its hard time limit
@@ -66,7 +67,17 @@ class Retry(LiteJobsError):
 
 
 class Reject(LiteJobsError):
-    """Raised by a task to fail its job at once, without retrying."""
+    """Raised by a task to fail its job at once, without retrying (``requeue=True``:
+    put it back in its queue instead)."""
+
+    def __init__(self, reason: Any = None, requeue: bool = False) -> None:
+        super().__init__(*(() if reason is None else (reason,)))
+        self.reason = reason
+        self.requeue = requeue
+
+
+class Ignore(LiteJobsError):
+    """Raised by a task to end its job leaving no result and calling no callbacks."""
 
 
 class MaxRetriesExceededError(LiteJobsError):
@@ -113,6 +124,7 @@ class TimeoutError(LiteJobsError, builtins.TimeoutError):  # noqa: A001 - Celery
 __all__ = [
     "ChordError",
     "ConfigurationError",
+    "Ignore",
     "LiteJobsError",
     "MaxRetriesExceededError",
     "NotRegistered",

@@ -6,9 +6,12 @@ a job's fate by itself.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import dataclasses
+import inspect
+import os
 import signal
 import threading
 import time
@@ -18,6 +21,7 @@ from typing import Any
 from . import outcomes, serializer, signals
 from .core import Core
 from .exceptions import (
+    Ignore,
     NotRegistered,
     Reject,
     Retry,
@@ -27,6 +31,7 @@ from .exceptions import (
 )
 from .failure import describe
 from .job import Job, JobState, Outcome
+from .result import running_job
 from .task import Request, Task, pop_request, push_request
 from .timeutil import from_timestamp
 from .timeutil import now as clock_now
@@ -98,6 +103,37 @@ def _async_time_limit(seconds: float) -> Iterator[None]:
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ident, None)
 
 
+_loops = threading.local()
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    """This thread's event loop for ``async def`` tasks: made once, reused for every job
+    (a fork's child makes its own)."""
+    loop = getattr(_loops, "loop", None)
+    if loop is None or loop.is_closed() or _loops.pid != os.getpid():
+        loop = _loops.loop = asyncio.new_event_loop()
+        _loops.pid = os.getpid()
+    return loop
+
+
+def run_coroutine(coro: Any) -> Any:
+    """Run an ``async def`` task's coroutine to its end on this thread's loop.
+
+    An exception raised into the loop from outside (the soft time limit's alarm)
+    cancels the coroutine, lets it clean up, and is raised here.
+    """
+    loop = _event_loop()
+    task = loop.create_task(coro)
+    try:
+        return loop.run_until_complete(task)
+    except BaseException:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                loop.run_until_complete(task)
+        raise
+
+
 def run_job(core: Core, job: Job, *, task: Task | None = None, eager: bool = False,
             hostname: str | None = None) -> Execution:
     """Run one claimed job and decide its outcome: success, retry, failure or revoked."""
@@ -121,6 +157,9 @@ def _run_job(core: Core, job: Job, task: Task | None, eager: bool,
         signals.send_revoked(task or core.find_task(job.task), job, expired=True)
         return _ended(core, job, JobState.REVOKED, TaskRevokedError,
                       f"job {job.id} expired at {from_timestamp(job.expires)}")
+    if job.options.get("chord_failed"):  # a chord body whose header failed: never runs
+        outcome, exc = outcomes.chord_failed(core, job)
+        return Execution(outcome, task=task, exc=exc)
     if task is None:
         try:
             task = core.resolve_task(job.task)
@@ -149,7 +188,8 @@ def _run_job(core: Core, job: Job, task: Task | None, eager: bool,
     )
     push_request(request)
     try:
-        execution = _call(core, job, task, args, kwargs, None if eager else soft)
+        with running_job(on_worker=not eager):
+            execution = _call(core, job, task, args, kwargs, None if eager else soft, eager)
         outcomes.announce(task, job, request, args, kwargs, execution.outcome,
                           execution.value, execution.exc)  # self.request still set
     finally:
@@ -161,7 +201,7 @@ def _run_job(core: Core, job: Job, task: Task | None, eager: bool,
 
 
 def _call(core: Core, job: Job, task: Task, args: tuple, kwargs: dict,
-          soft: float | None) -> Execution:
+          soft: float | None, eager: bool = False) -> Execution:
     """Call the task (with its prerun signal and before_start) and ask for the outcome."""
     signals.send_prerun(task, job.id, args, kwargs)
     try:
@@ -171,12 +211,18 @@ def _call(core: Core, job: Job, task: Task, args: tuple, kwargs: dict,
     try:
         with soft_time_limit(soft):
             value = task.run(*args, **kwargs)
+            if inspect.iscoroutine(value):  # an async def task
+                value = run_coroutine(value)
     except Retry as retry:
         when = retry.when if retry.when is not None else task.retry_delay(job.retries)
         reason = retry.exc if retry.exc is not None else retry
         return Execution(outcomes.retried(job, when, reason), task=task, exc=reason)
     except Reject as reject:
+        if reject.requeue and not eager:  # inline, it would only run again at once
+            return Execution(outcomes.requeued(job), task=task, exc=reject)
         return _failed(core, job, task, reject)
+    except Ignore as ignore:
+        return Execution(outcomes.ignored(core, job), task=task, exc=ignore)
     except SystemExit as exc:  # sys.exit() in a task fails its job, not the pool child
         return _failed(core, job, task, exc)
     except Exception as exc:

@@ -122,8 +122,8 @@ class ChordSpec:
     id: str
     member_ids: list[str]
     body: Job
-    result_expires: float | None = None  #: how long a failed body is kept
-    #: how the body is stored FAILED when a member failed: the error's class path, and a
+    result_expires: float | None = None  #: (kept for stored chords; no longer read)
+    #: the error a body fired after a member failed ends with: its class path, and a
     #: template of its message ({member}: the failed member's id, {type}: its exception
     #: class name without module, {message}: its message)
     failure_type: str = "litejobs.exceptions.ChordError"
@@ -217,6 +217,7 @@ def validate_task_options(func_name: str, options: dict[str, Any]) -> dict[str, 
     need("retry_jitter", isinstance(merged["retry_jitter"], bool), "True or False")
     number_or_none("time_limit")
     number_or_none("soft_time_limit")
+    check_time_limits(func_name, merged["soft_time_limit"], merged["time_limit"])
     if merged["rate_limit"] is not None:
         try:
             parse_rate(merged["rate_limit"])
@@ -231,6 +232,14 @@ def validate_task_options(func_name: str, options: dict[str, Any]) -> dict[str, 
         need(key, merged[key] is None or isinstance(merged[key], bool), "True, False or None")
     need("typing", isinstance(merged["typing"], bool), "True or False")
     return merged
+
+
+def check_time_limits(where: str, soft: Any, hard: Any) -> None:
+    """Refuse a soft time limit above the hard one (it could never fire)."""
+    if soft and hard and soft > hard:
+        raise ConfigurationError(
+            f"soft_time_limit ({soft}s) of {where} is above its time_limit ({hard}s): the "
+            "soft limit must come first")
 
 
 class _IdState:

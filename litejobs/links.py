@@ -12,7 +12,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .canvas import Signature, chain, chord, describe, from_description, group
+from .canvas import (
+    PASS_TASK,
+    Signature,
+    chain,
+    chord,
+    counted_id,
+    describe,
+    from_description,
+    group,
+)
 from .core import Core, JobTemplate
 from .job import ChordSpec, Job, JobState
 
@@ -29,12 +38,15 @@ def attach(step: Any, links: list[dict[str, Any]], errbacks: list[dict[str, Any]
     if isinstance(step, Signature):
         target = step
     elif isinstance(step, chord):
-        target = step.body  # type: ignore[assignment]
         for t in step.header.tasks:
-            if isinstance(t, chain):  # each step linked to the next; the chord follows
+            if isinstance(t, (chain, chord)):  # steps linked to the next; the join follows
                 attach(t, [], errbacks)
             elif errbacks:
                 t.options["link_error"] = list(errbacks)
+        if not isinstance(step.body, Signature):  # a group, chain or chord: what follows
+            attach(step.body, links, errbacks)    # it follows the body's own ending
+            return
+        target = step.body
     else:
         for t in step.tasks:  # after a group: each member's result goes on
             attach(t, links, errbacks)
@@ -67,7 +79,7 @@ def _jobs(app: Core, sigs: list[Any], args: tuple, kwargs: dict[str, Any],
     templates: dict[str, JobTemplate] = {}
     out: list[Job] = []
     for sig in sigs:
-        if isinstance(sig, chain):  # a chain member starts with its first step
+        while isinstance(sig, chain):  # a chain member starts with its first step
             sig = sig.tasks[0]
         own = sig.options
         if own and (len(own) > 1 or not isinstance(own.get("task_id"), str)):
@@ -93,21 +105,62 @@ def build(app: Core, step: Any, args: tuple, kwargs: dict[str, Any], options: di
         extra["parent_id"] = parent_id
     if isinstance(step, Signature):
         return [_job(app, step, args, kwargs, options, extra)], []
+    if isinstance(step, chain):  # its steps are linked: it starts with its first
+        return build(app, step.tasks[0], args, kwargs, options, root_id, parent_id)
     if isinstance(step, group):
         group_id = step.options["group_id"]
-        return _jobs(app, step.tasks, args, kwargs, options, {**extra, "group_id": group_id}), []
+        return _members(app, step.tasks, args, kwargs, options, {**extra, "group_id": group_id},
+                        root_id, parent_id)
     chord_id = step.header.options["group_id"]
     body = step.body
+    if not isinstance(body, Signature):  # the header's results handed on to the body
+        body = Signature(PASS_TASK, options={"link": [describe(body)]}, app=app)
     if not step.header.tasks:  # an empty header calls the body with []
         return [_job(app, body, ([],) if not body.immutable else (), {}, {}, extra)], []
-    header = _jobs(app, step.header.tasks, args, kwargs, options,
-                   {**extra, "group_id": chord_id, "chord": chord_id})
+    header, chords = _members(app, step.header.tasks, args, kwargs, options,
+                              {**extra, "group_id": chord_id, "chord": chord_id},
+                              root_id, parent_id)
     body_job = _job(app, body, (), {}, {}, extra)
     if body.immutable:
         body_job.options = {**body_job.options, "_immutable": True}
-    members = [j.options["chord_tail"][1] if "chord_tail" in j.options else j.id
-               for j in header]
-    return header, [ChordSpec(chord_id, members, body_job, app.conf.result_expires)]
+    members = [_counted(t) for t in step.header.tasks]
+    return header, [*chords, ChordSpec(chord_id, members, body_job, app.conf.result_expires)]
+
+
+def _counted(member: Any) -> str:
+    """The member a chord's join counts for a header member. A chain member read back
+    from a link is its first step alone, which names its last in ``chord_tail``."""
+    while isinstance(member, chain) and _simple(member):
+        member = member.tasks[0]
+    if isinstance(member, Signature) and "chord_tail" in member.options:
+        return member.options["chord_tail"][1]
+    return counted_id(member)
+
+
+def _simple(member: Any) -> bool:
+    """A member that starts with a signature (a chain's later steps are linked to it)."""
+    while isinstance(member, chain):
+        member = member.tasks[0]
+    return isinstance(member, Signature)
+
+
+def _members(app: Core, members: list[Any], args: tuple, kwargs: dict[str, Any],
+             options: dict[str, Any], extra: dict[str, Any], root_id: str | None,
+             parent_id: str | None) -> tuple[list[Job], list[ChordSpec]]:
+    """The first jobs of a group's (or chord header's) members: a member that is a chord
+    (or a chain starting with a group or chord) is built as a workflow of its own."""
+    if all(_simple(m) for m in members):
+        return _jobs(app, members, args, kwargs, options, extra), []
+    jobs: list[Job] = []
+    chords: list[ChordSpec] = []
+    for member in members:
+        if _simple(member):
+            jobs += _jobs(app, [member], args, kwargs, options, extra)
+        else:
+            more, more_chords = build(app, member, args, kwargs, options, root_id, parent_id)
+            jobs += more
+            chords += more_chords
+    return jobs, chords
 
 
 # -- what the worker stores after a job ------------------------------------------------
@@ -155,6 +208,9 @@ def fail_links(app: Core, job: Job, error_type: str, message: str,
         sigs = ([step] if isinstance(step, Signature) else
                 step.tasks if isinstance(step, group) else [*step.header.tasks, step.body])
         for sig in sigs:
+            if not isinstance(sig, Signature):  # a chord's body that is a group or chord
+                pending.append(describe(sig))
+                continue
             dead = _job(app, sig, (), {}, {}, {"root_id": root})
             dead.state = JobState.FAILURE
             dead.error_type, dead.error_message, dead.purge_at = error_type, message, purge_at

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import serializer, signals
 from .core import Core
-from .exceptions import TaskRevokedError, TimeLimitExceeded, WorkerLostError
-from .failure import ExceptionInfo, class_path, describe
+from .exceptions import ChordError, TaskRevokedError, TimeLimitExceeded, WorkerLostError
+from .failure import ExceptionInfo, class_path, describe, rebuild
 from .job import TASK_OPTION_DEFAULTS, Failure, Job, JobState, Outcome
 from .links import expand_links, fail_links, failed_chord_member
 from .timeutil import now as clock_now
@@ -45,17 +45,25 @@ def purge_at(core: Core, now: float) -> float | None:
 def succeeded(core: Core, job: Job, task: Task, packed: bytes, value: Any) -> Outcome:
     """SUCCESS with its packed result; the job's links start with ``value``."""
     options = job.options
-    ignore = options.get("ignore_result")
-    if ignore is None:
-        ignore = task.ignore_result
-    if ignore is None:
-        ignore = core.conf.task_ignore_result
+    ignore = core.ignores_result(task, options)
     chord_id = options.get("chord")
     follow_ups, chords = expand_links(core, job, value) if options.get("link") else ([], [])
     return Outcome(job.id, job.attempts, JobState.SUCCESS, result=packed,
                    purge_at=purge_at(core, clock_now()),
-                   forget=bool(ignore) and not chord_id,  # a chord reads member results
+                   forget=ignore and not chord_id,  # a chord reads member results
                    follow_ups=follow_ups, chords=chords, chord_id=chord_id)
+
+
+def requeued(job: Job) -> Outcome:
+    """PENDING again at once (``Reject(requeue=True)``): no retry spent."""
+    return Outcome(job.id, job.attempts, JobState.PENDING)
+
+
+def ignored(core: Core, job: Job) -> Outcome:
+    """The task raised ``Ignore``: no result kept, no callbacks (a chord member still
+    counts, so its chord is not left waiting)."""
+    return Outcome(job.id, job.attempts, JobState.SUCCESS, purge_at=purge_at(core, clock_now()),
+                   forget=not job.options.get("chord"), chord_id=job.options.get("chord"))
 
 
 def retried(job: Job, delay: float, reason: BaseException | Failure) -> Outcome:
@@ -90,6 +98,20 @@ def final(core: Core, job: Job, state: JobState, failure: Failure | None) -> Out
     if failure is not None and (job.options.get("link") or job.options.get("link_error")):
         outcome.follow_ups = fail_links(core, job, failure.error_type, failure.message, when)
     return outcome
+
+
+def chord_failed(core: Core, job: Job) -> tuple[Outcome, BaseException]:
+    """A chord body fired after a member failed (marked ``chord_failed``, the error on its
+    record): FAILURE with that error, its errbacks called and later steps stored FAILED."""
+    error_type, message = job.error_type, job.error_message
+    if error_type is None:  # a claimed job carries no error: read it from its record
+        stored = core.transport.get(job.id)
+        if stored is not None:
+            error_type, message = stored.error_type, stored.error_message
+    error_type = error_type or class_path(ChordError)
+    message = message or f"a member of the chord of {job.id} failed"
+    failure = Failure(error_type, message, None, serializer.dumps([message], "exception args"))
+    return final(core, job, JobState.FAILURE, failure), rebuild(error_type, message, None, None)
 
 
 def plain_failure(exc_cls: type[BaseException], message: str
@@ -186,6 +208,8 @@ def announce(task: Task, job: Job, request: Request, args: tuple, kwargs: dict,
     failure = outcome.failure
     einfo = ExceptionInfo(exc, failure.traceback if failure else None) \
         if exc is not None else None
+    if state is JobState.PENDING:  # rejected back to its queue: it runs again
+        return
     if state is JobState.SUCCESS:
         _call(task.on_success, value, job.id, args, kwargs)
         signals.send_success(task, value)

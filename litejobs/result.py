@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import threading
 import time
+import warnings
+from collections.abc import Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
 from . import serializer, states
@@ -24,6 +28,30 @@ _WAIT_SLICE = 0.1
 _GROUP_WINDOW = 256
 
 
+_running = threading.local()  # depth: jobs this thread runs on a worker now
+
+
+@contextlib.contextmanager
+def running_job(on_worker: bool) -> Iterator[None]:
+    """Mark this thread as running a job (on a worker: ``get()`` inside it raises)."""
+    if not on_worker:
+        yield
+        return
+    _running.depth = getattr(_running, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _running.depth -= 1
+
+
+def assert_will_not_block(disable_sync_subtasks: bool) -> None:
+    """As Celery: waiting for another job inside a job can deadlock the pool."""
+    if disable_sync_subtasks and getattr(_running, "depth", 0):
+        raise RuntimeError(
+            "Never call result.get() within a task: it can deadlock a worker whose pool "
+            "is busy; link a callback instead (or pass disable_sync_subtasks=False)")
+
+
 class AsyncResult(Generic[R]):
     """The result of a job, by id. Reading its state asks the store each time."""
 
@@ -34,6 +62,8 @@ class AsyncResult(Generic[R]):
         self.app = app
         self.task_name = task_name
         self._parent: AsyncResult[Any] | GroupResult | None = None
+        #: the job keeps no result (``ignore_result``): ``get()`` returns None at once
+        self.ignored = False
 
     # -- identity ----------------------------------------------------------
     @property
@@ -110,6 +140,12 @@ class AsyncResult(Generic[R]):
         ``timeout`` seconds (None: forever), then ``litejobs.exceptions.TimeoutError``.
         Waiting blocks on the store's change notification rather than polling it.
         """
+        assert_will_not_block(disable_sync_subtasks)
+        if self.ignored:
+            warnings.warn(f"job {self.id} ({self.task_name}) keeps no result "
+                          "(ignore_result=True): get() returns None", RuntimeWarning,
+                          stacklevel=2)
+            return None  # type: ignore[return-value]
         transport = self.app.transport
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -136,8 +172,27 @@ class AsyncResult(Generic[R]):
             return serializer.loads(job.result) if job.result is not None else None
         exc = self._exception(job)
         if propagate:
+            if job.state is JobState.FAILURE:
+                raise self._parent_error() or exc
             raise exc
         return exc
+
+    def _parent_error(self) -> BaseException | None:
+        """The exception of the earliest failed step before this one in its workflow (as
+        sent: the parents frozen with it). As in Celery, ``get()`` of a failed workflow
+        raises that, not the ``ChordError`` or the copy a later step was stored with."""
+        nodes: list[Any] = []
+        node = self._parent
+        while node is not None:
+            nodes.append(node)
+            node = node._parent if isinstance(node, AsyncResult) else node.parent
+        for node in reversed(nodes):
+            for member in node.results if isinstance(node, GroupResult) else [node]:
+                if isinstance(member, AsyncResult) and member.state == states.FAILURE:
+                    error = member.get(propagate=False, disable_sync_subtasks=False)
+                    if isinstance(error, BaseException):
+                        return error
+        return None
 
     @staticmethod
     def _exception(job: Job) -> BaseException:
@@ -236,6 +291,8 @@ class EagerResult(AsyncResult[R]):
             interval: float | None = None, disable_sync_subtasks: bool = True) -> R:
         if self._exception_value is not None:
             if propagate:
+                if self._state == states.FAILURE:
+                    raise self._parent_error() or self._exception_value
                 raise self._exception_value
             return self._exception_value  # type: ignore[return-value]
         return self._value
@@ -319,14 +376,17 @@ class GroupResult:
     def __iter__(self) -> Any:
         return iter(self.results)
 
-    def get(self, timeout: float | None = None, propagate: bool = True) -> list[Any]:
+    def get(self, timeout: float | None = None, propagate: bool = True,
+            disable_sync_subtasks: bool = True) -> list[Any]:
         """Every member's result, in order; raises the first failure (if ``propagate``).
 
         As in Celery, members are awaited in order, so a failure is raised once every
         member before it has finished. The store is read a batch at a time.
         """
+        assert_will_not_block(disable_sync_subtasks)
         if not self._stored():
-            return [r.get(timeout=timeout, propagate=propagate) for r in self.results]
+            return [r.get(timeout=timeout, propagate=propagate, disable_sync_subtasks=False)
+                    for r in self.results]
         transport = self.app.transport  # type: ignore[union-attr]
         deadline = None if timeout is None else time.monotonic() + timeout
         ids = [r.id for r in self.results]
@@ -343,7 +403,8 @@ class GroupResult:
                                    f"finish within {timeout}s")
             transport.wait_for_change(wait)
         jobs = transport.get_many(ids)
-        return [r.get(timeout=0, propagate=propagate) if job is None or not job.state.finished
+        return [r.get(timeout=0, propagate=propagate, disable_sync_subtasks=False)
+                if job is None or not job.state.finished
                 else r._outcome(job, propagate) for r, job in zip(self.results, jobs,
                                                                    strict=True)]
 
@@ -365,7 +426,8 @@ class GroupResult:
             before = first_open
             while first_open < len(ids) and finished[first_open] is not None:
                 if propagate and finished[first_open] is not JobState.SUCCESS:
-                    self.results[first_open].get(propagate=True)  # raises its exception
+                    self.results[first_open].get(  # raises its exception
+                        propagate=True, disable_sync_subtasks=False)
                 first_open += 1
             if first_open - before < _GROUP_WINDOW:  # an open member in this window
                 break
@@ -406,3 +468,23 @@ class GroupResult:
     def revoke(self, terminate: bool = False) -> None:
         for r in self.results:
             r.revoke(terminate=terminate)
+
+
+class ResultSet(GroupResult):
+    """Results of any jobs, waited on together (Celery's): ``ResultSet([a, b]).get()``."""
+
+    def __init__(self, results: Iterable[AsyncResult[Any]], app: Core | None = None) -> None:
+        results = list(results)
+        super().__init__("", results, app if app is not None else (
+            results[0].app if results else None))
+
+    def add(self, result: AsyncResult[Any]) -> None:
+        """Add a result to the set (once)."""
+        if result not in self.results:
+            self.results.append(result)
+        if self.app is None:
+            self.app = result.app
+
+    def __repr__(self) -> str:
+        return f"<ResultSet: [{', '.join(r.id for r in self.results)}]>"
+

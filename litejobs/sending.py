@@ -44,11 +44,13 @@ def send_task(core: Core, name: str, args: Iterable[Any] | None,
                            {k: v for k, v in options.items() if v is not None})
     job = core.job_template(name, options, task).make(args, kwargs)
     core.transport.enqueue([job], clock_now())
-    return AsyncResult(job.id, app=core, task_name=name)
+    result: AsyncResult[Any] = AsyncResult(job.id, app=core, task_name=name)
+    result.ignored = core.ignores_result(task or core.find_task(name), options)
+    return result
 
 
 def send_workflow(core: Core, workflow: chain, args: tuple, kwargs: dict[str, Any],
-                  options: dict[str, Any]) -> Any:
+                  options: dict[str, Any], inline: bool = False) -> Any:
     """Send a chain (a lone signature, group or chord is a chain of one step).
 
     Every step's id is fixed first; each step then carries the description of the
@@ -56,8 +58,10 @@ def send_workflow(core: Core, workflow: chain, args: tuple, kwargs: dict[str, An
     """
     steps = [copy_step(s) for s in workflow.steps()]
     options = dict(options)
-    errbacks = options.pop("link_error", None)
-    links = options.pop("link", None)
+    throw = options.pop("throw", None) if (core.eager or inline) else None
+    own = workflow.options  # chain.link(), chain.link_error()
+    errbacks = [*as_list(own.get("link_error")), *as_list(options.pop("link_error", None))]
+    links = [*as_list(own.get("link")), *as_list(options.pop("link", None))]
     results = freeze_steps(steps)
     following: list[dict[str, Any]] = [describe(x) for x in as_list(links)]
     error_links = [describe(x) for x in as_list(errbacks)]
@@ -67,8 +71,12 @@ def send_workflow(core: Core, workflow: chain, args: tuple, kwargs: dict[str, An
     first = steps[0]
     attach(first, following, error_links)
     jobs, chords = build(core, first, args, kwargs, options, root_id=first_id(first))
-    if core.eager:
-        return eager.view(core, results[-1], eager.run(core, jobs, chords))
+    last = steps[-1]
+    if isinstance(last, Signature):
+        given = {**options, **last.options} if len(steps) == 1 else last.options
+        results[-1].ignored = core.ignores_result(core.find_task(last.task), given)
+    if core.eager or inline:
+        return eager.view(core, results[-1], eager.run(core, jobs, chords, propagate=throw))
     core.transport.enqueue(jobs, clock_now(), chords=chords)
     if isinstance(first, group):
         core.transport.save_group(first.options["group_id"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import inspect
 import os
 import sys
 import threading
@@ -48,6 +49,15 @@ class Request:
     custom_state: str | None = None  # eager mode keeps update_state here
     custom_meta: Any = None
     options: dict[str, Any] = dataclasses.field(default_factory=dict)  #: per-job overrides
+
+    @property
+    def stamps(self) -> dict[str, Any]:
+        """The stamps of this job (``sig.stamp(...)``), by header."""
+        return dict(self.options.get("stamps") or {})
+
+    @property
+    def stamped_headers(self) -> list[str]:
+        return list(self.options.get("stamps") or {})
 
     @property
     def delivery_info(self) -> dict[str, Any]:
@@ -208,10 +218,35 @@ class Task(Generic[P, R]):
         **options: Any,
     ) -> AsyncResult[R]:
         """Send a job. ``eta`` is a datetime (naive = UTC); ``expires`` seconds or a datetime."""
+        if self.typing:
+            self.check_arguments(args, kwargs)
         return self.app.send_task(
             self.name or "", args, kwargs, countdown=countdown, eta=eta, expires=expires,
             queue=queue, priority=priority, task_id=task_id, _task=self, **options,
         )
+
+    def check_arguments(self, args: Iterable[Any] | None, kwargs: dict[str, Any] | None
+                        ) -> None:
+        """As Celery's ``typing``: arguments that do not fit the task's signature raise
+        TypeError at ``delay()``, before a job is stored."""
+        if not isinstance(args, (list, tuple, type(None))) or not isinstance(
+                kwargs, (dict, type(None))) or (
+                kwargs and not all(isinstance(key, str) for key in kwargs)):
+            return  # refused, with its own error, when the job is made
+        sig = self.__dict__.get("_call_signature")
+        if sig is None:
+            try:
+                sig = inspect.signature(self.run)
+            except (TypeError, ValueError):  # a callable with no signature to read
+                sig = False
+            self.__dict__["_call_signature"] = sig
+        if sig is False:
+            return
+        try:
+            sig.bind(*(args or ()), **(kwargs or {}))
+        except TypeError as exc:
+            raise TypeError(f"{self.name}() called with arguments that do not fit its "
+                            f"signature{sig}: {exc}") from None
 
     def apply(self, args: Iterable[Any] | None = None, kwargs: dict[str, Any] | None = None,
               **options: Any) -> AsyncResult[R]:

@@ -174,8 +174,10 @@ class JobVerbs(abc.ABC):
 
         An applied outcome also stores its ``follow_ups`` and ``chords``, and, for a
         chord member's final outcome, counts it once toward its chord; the last member's
-        transaction enqueues the chord's body, or, if a member failed, stores the body
-        FAILED as its ``ChordSpec`` says (``failure_type``, ``failure_message``).
+        transaction enqueues the chord's body, or, if a member failed, enqueues it with
+        ``chord_failed: True`` added to its options and the error its ``ChordSpec`` says
+        (``failure_type``, ``failure_message``) on its record: the worker then ends it
+        through the outcome policy (errbacks, later steps) without running it.
         """
 
     @abc.abstractmethod

@@ -36,8 +36,10 @@ def test_workflows_on_the_real_worker(app, start_worker):
     joined = chord([jobs.add.s(1, 1) | jobs.add.s(10), jobs.add.s(5, 5)], jobs.tsum.s())()
     assert joined.get(timeout=30) == 22
     broken = chord([jobs.fail.s("early") | jobs.add.s(1), jobs.add.s(1, 1)], jobs.tsum.s())()
-    with pytest.raises(ChordError, match="early"):
+    with pytest.raises(jobs.AppError, match="early"):  # the member's own, as in Celery
         broken.get(timeout=30)
+    with pytest.raises(ChordError, match="early"):  # the body's record: the wrapper
+        type(broken)(broken.id, app=app).get(timeout=30)
 
 
 def test_chords_under_random_child_kills_fire_each_body_once(app, start_worker, ledger):

@@ -457,13 +457,19 @@ def test_chord_member_counted_once_even_if_it_runs_twice(transport):
     assert transport.get(body.id).state is JobState.PENDING
 
 
-def test_a_failed_member_stores_the_body_as_failed_with_chord_error(transport):
+def _failed_body(fired):
+    """A body fired after a member failed waits marked ``chord_failed`` (the worker ends
+    it through the outcome policy), carrying the error it is to end with."""
+    assert fired.state is JobState.PENDING and fired.options.get("chord_failed") is True
+    return fired
+
+
+def test_a_failed_member_fires_the_body_marked_to_fail_with_chord_error(transport):
     header, body = _chord(transport, n=2, chord_id="c3")
     claimed = transport.claim(["default"], "w1", 1, 10, NOW)
     _finish(transport, claimed[0], None, state=JobState.FAILURE)
     _finish(transport, claimed[1], 2)
-    fired = transport.get(body.id)
-    assert fired.state is JobState.FAILURE
+    fired = _failed_body(transport.get(body.id))
     assert fired.error_type == "litejobs.exceptions.ChordError"
     assert f"Dependency {claimed[0].id} raised ValueError: nope" == fired.error_message
 
@@ -481,8 +487,8 @@ def test_a_failure_counted_as_another_member_fails_the_chord_once(transport):
                               chord_id="c4", chord_member=claimed[0].id)], NOW)
     assert transport.get(body.id) is None  # one of two members counted
     _finish(transport, claimed[1], 2)
-    fired = transport.get(body.id)
-    assert fired.state is JobState.FAILURE and fired.error_type.endswith("ChordError")
+    fired = _failed_body(transport.get(body.id))
+    assert fired.error_type.endswith("ChordError")
     assert fired.error_message.startswith(f"Dependency {claimed[0].id} raised")
     # the member itself finishing later (it should not run, but if it did) counts nothing
     _finish(transport, claimed[0], 1)
@@ -500,8 +506,7 @@ def test_revoke_stores_follow_ups_and_counts_a_chord_member(transport):
     claimed = transport.claim(["default"], "w1", 1, 10, NOW)
     assert [j.id for j in claimed] == [header[1].id]
     _finish(transport, claimed[0], 2)
-    fired = transport.get(body.id)
-    assert fired.state is JobState.FAILURE
+    fired = _failed_body(transport.get(body.id))
     assert fired.error_message.startswith(f"Dependency {header[0].id} raised")
     # a revoke that does nothing (finished job) stores nothing with it
     other = make_job(task="t.other", id="not-stored")
@@ -576,11 +581,11 @@ def test_a_chord_fails_its_body_as_its_spec_says(transport):
     transport.settle([Outcome(claimed[0].id, 1, JobState.FAILURE, chord_id="c6",
                               failure=Failure("pkg.mod.ValueError", "50% {type} %s"))], NOW)
     _finish(transport, claimed[1], 2)
-    fired = transport.get(body.id)
-    assert fired.state is JobState.FAILURE and fired.error_type == "my.errors.Broken"
+    fired = _failed_body(transport.get(body.id))
+    assert fired.error_type == "my.errors.Broken"
     assert fired.error_message == (f"ValueError in {claimed[0].id} (50% {{type}} %s) "
                                    "{unknown} 100%")
-    assert fired.purge_at == NOW + 60
+    assert fired.purge_at is None  # waiting: the worker's outcome decides its purge_at
 
 
 # -- queues -----------------------------------------------------------------------------

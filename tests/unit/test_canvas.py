@@ -135,8 +135,11 @@ def test_chord_with_an_immutable_body_and_an_empty_header(run):
 
 def test_a_failed_member_fails_the_chord(run):
     r = run(lambda: chord([jobs.add.s(1, 1), jobs.fail.s("member down")], jobs.tsum.s())())
-    with pytest.raises(ChordError, match="Dependency .* raised AppError: member down"):
+    with pytest.raises(jobs.AppError, match="member down"):  # the member's own, as Celery
         r.get()
+    if run.mode == "store":  # the body's own record keeps ChordError as the wrapper
+        with pytest.raises(ChordError, match="Dependency .* raised AppError: member down"):
+            type(r)(r.id, app=run.app).get()
 
 
 def test_the_seed_example(run):
@@ -215,7 +218,7 @@ def test_chains_in_a_chord_header(run):
     # a failing step anywhere in a member chain fails the chord; the body never runs
     for member in (jobs.fail.s("early") | jobs.add.s(1), jobs.add.s(1, 1) | jobs.fail.si("late")):
         failed = run(lambda m=member: chord([m, jobs.add.s(1, 1)], jobs.tsum.s())())
-        with pytest.raises(ChordError, match="early|late"):
+        with pytest.raises(jobs.AppError, match="early|late"):
             failed.get()
 
 
@@ -238,7 +241,7 @@ def test_revoking_a_waiting_workflow_step_ends_the_workflow(store_path):
 
 
 def test_bad_workflows_are_refused():
-    with pytest.raises(ConfigurationError, match="chains of signatures"):
+    with pytest.raises(ConfigurationError, match="group members must be"):
         group([1, 2])
     with pytest.raises(ConfigurationError):
         chain()

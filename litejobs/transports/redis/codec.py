@@ -66,6 +66,8 @@ def chord_dict(chord: ChordSpec) -> dict[str, Any]:
         spec["expires"] = body.expires
     if body.options:
         spec["options"] = serializer.dumps(body.options, "job options")
+    spec["failed_options"] = serializer.dumps({**body.options, "chord_failed": True},
+                                              "job options")
     if chord.result_expires:
         spec["result_expires"] = chord.result_expires
     return {"id": chord.id, "members": list(chord.member_ids), "body": spec}

@@ -116,12 +116,12 @@ local function chord_member_finished(chord_id, job_id, failed, now)
   if failed_member then
     local etype, emsg = unpack(redis.call('HMGET', jk(failed_member), 'error_type',
                                           'error_message'))
-    job.state = 'failure'
+    -- enqueued marked chord_failed: the worker ends it through the outcome policy
+    job.options = body.failed_options
     job.payload = body.payload
     job.error_type = body.failure_type
     job.error_message = fill(body.failure_message, {member = failed_member,
                              type = short_type(etype), message = emsg or ''})
-    if body.result_expires then job.purge_at = now + body.result_expires end
   elseif body.immutable then
     job.payload = body.payload
   else
@@ -135,6 +135,10 @@ local function chord_member_finished(chord_id, job_id, failed, now)
     job.payload = table.concat(parts)
   end
   insert(job, now)
+  if failed_member then
+    redis.call('HSET', jk(job.id), 'error_type', job.error_type, 'error_message',
+               job.error_message)
+  end
   redis.call('DEL', key, P .. ':chord_done:' .. chord_id, P .. ':chord_members:' .. chord_id)
 end
 local function leave_running(id, job_queue)

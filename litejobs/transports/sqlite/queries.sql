@@ -175,6 +175,10 @@ INSERT OR IGNORE INTO job (id, task, queue, priority, state, eta, expires, retri
                            payload, options, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
+-- name: set_waiting_error
+-- The error a chord's body, fired after a member failed, is to end with.
+UPDATE job SET error_type = ?2, error_message = ?3 WHERE id = ?1;
+
 -- name: insert_finished_job
 -- A job given in a finished state (a chain step that will never run, an imported result).
 INSERT OR IGNORE INTO job (id, task, queue, priority, state, eta, expires, retries, acks_late,

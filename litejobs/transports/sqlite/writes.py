@@ -289,16 +289,16 @@ def chord_member_finished(conn: apsw.Connection, chord_id: str, job_id: str,
                expires=spec["expires"], acks_late=spec["acks_late"],
                options=spec["options"], created_at=now)
     if failed_member is not None:
+        # The body is enqueued marked ``chord_failed``, with the error it is to end with:
+        # the worker ends it through the outcome policy (its errbacks, later steps).
         error = conn.execute(Q["job_error"], (failed_member,)).fetchall()
         error_type, message = error[0] if error else (None, None)
-        body.state = JobState.FAILURE
+        body.options = {**spec["options"], "chord_failed": True}
         # chords stored before these fields existed fail as ChordSpec's defaults say
         body.error_type = spec.get("failure_type", ChordSpec.failure_type)
         body.error_message = chord_failure_message(
             spec.get("failure_message", ChordSpec.failure_message), failed_member,
             error_type, message)
-        keep = spec.get("result_expires")
-        body.purge_at = now + keep if keep else None
     elif not spec["options"].get("_immutable"):
         results = []
         for member in members:
@@ -308,6 +308,8 @@ def chord_member_finished(conn: apsw.Connection, chord_id: str, job_id: str,
         args, kwargs = serializer.loads_call(spec["payload"])
         body.payload = serializer.dumps_call(body.task, (results, *args), kwargs)
     insert_jobs(conn, [body], now)
+    if failed_member is not None:
+        conn.execute(Q["set_waiting_error"], (body.id, body.error_type, body.error_message))
     conn.execute(Q["chord_done_delete"], (chord_id,))
     conn.execute(Q["chord_delete"], (chord_id,))
     conn.execute(Q["chord_spec_delete"], (chord_id,))
