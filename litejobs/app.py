@@ -3,6 +3,7 @@ over the core (core.py) that every lower layer is handed."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, overload
 
@@ -31,11 +32,23 @@ class App(Core):
     """A litejobs application: ``App("jobs.sqlite")`` or ``App("redis://host:6379/0")``.
 
     ``task_cls`` is the base class of every task this app declares (a Task subclass, or
-    ``"module:Class"``), as in Celery.
+    ``"module:Class"``), as in Celery. Celery's form works too:
+    ``App("proj", broker="jobs.sqlite", include=["proj.tasks"])`` — when ``broker=`` is
+    given without ``main=``, the first argument is the app's main name, as in Celery.
     """
 
     def __init__(self, url: str | None = None, *, eager: bool = False, main: str | None = None,
-                 task_cls: type[Task] | str | None = None, **settings: Any) -> None:
+                 task_cls: type[Task] | str | None = None, broker: str | None = None,
+                 backend: str | None = None, include: Iterable[str] | None = None,
+                 **settings: Any) -> None:
+        if broker is not None:
+            if main is None and url is not None:
+                main, url = url, None
+            settings["broker_url"] = broker
+        if backend is not None:
+            settings["result_backend"] = backend
+        if include is not None:
+            settings["include"] = list(include)
         super().__init__(url, main, settings)
         if eager:
             self.conf.task_always_eager = True
@@ -47,9 +60,22 @@ class App(Core):
         return f"<litejobs.App {self.url!r}>"
 
     # -- settings ------------------------------------------------------------
-    def config_from_object(self, obj: Any) -> None:
-        """Load settings from a module (object or dotted name), a class or a dict."""
-        self.conf.from_object(obj)
+    def config_from_object(self, obj: Any, namespace: str | None = None) -> None:
+        """Load settings from a module (object, ``"module"`` or ``"module:attr"``), a class
+        or a dict; ``namespace="CELERY"`` reads ``CELERY_BROKER_URL`` as ``broker_url``."""
+        self.conf.from_object(obj, namespace=namespace)
+
+    def config_from_envvar(self, variable_name: str, silent: bool = False,
+                           namespace: str | None = None) -> bool:
+        """``config_from_object`` of the module the environment variable names."""
+        module = os.environ.get(variable_name)
+        if not module:
+            if silent:
+                return False
+            raise ConfigurationError(f"the environment variable {variable_name} is not set; "
+                                     "set it to the name of your settings module")
+        self.config_from_object(module, namespace=namespace)
+        return True
 
     def __enter__(self) -> App:
         return self

@@ -20,6 +20,7 @@ from . import serializer
 from .config import Conf
 from .exceptions import ConfigurationError, NotRegistered
 from .job import PRIORITY_MAX, PRIORITY_MIN, Job, is_priority, new_id
+from .routing import route
 from .timeutil import now as clock_now
 from .timeutil import parse_rate, to_seconds, to_timestamp
 from .transports import Transport, open_transport
@@ -65,11 +66,12 @@ class Core:
 
     def __init__(self, url: str | None, main: str | None, settings: dict[str, Any]) -> None:
         global _default
-        self.url = url or os.environ.get("LITEJOBS_URL") or "litejobs.sqlite"
-        if not isinstance(self.url, str):
-            raise ConfigurationError(f"the store URL must be a string, not {self.url!r}")
+        if url is not None and (not isinstance(url, str) or not url):
+            raise ConfigurationError(f"the store URL must be a string, not {url!r}")
         self.main = main
-        self.conf = Conf(**settings)
+        self.conf = Conf()
+        self.conf.explicit_url = url
+        self.conf.update(settings)
         self.tasks: dict[str, Task] = {}
         self.periodic: dict[str, Any] = {}  # name -> beat.Entry, from add_periodic_task
         self._transport: Transport | None = None
@@ -77,6 +79,25 @@ class Core:
         _default = self
 
     # -- the store -----------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """The store: the App's own URL, else ``broker_url``, else ``$LITEJOBS_URL``."""
+        return (self.conf.explicit_url or self.conf._values["broker_url"]
+                or os.environ.get("LITEJOBS_URL") or "litejobs.sqlite")
+
+    @url.setter
+    def url(self, value: str) -> None:
+        self.conf.explicit_url = value
+
+    def import_default_modules(self) -> None:
+        """Import the ``imports`` and ``include`` modules (as a Celery worker does)."""
+        for module in (*self.conf.imports, *self.conf.include):
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                raise ConfigurationError(f"cannot import {module!r} (from the imports/include "
+                                         f"settings): {exc}") from None
+
     @property
     def transport(self) -> Transport:
         """The store, opened on first use (so eager-only tests never create a file)."""
@@ -161,14 +182,15 @@ class Core:
     def make_job(self, name: str, args: Iterable[Any] | None, kwargs: dict[str, Any] | None,
                  options: dict[str, Any], task: Task | None = None) -> Job:
         """Build (and check) the job ``send_task`` would store, without storing it."""
-        return self.job_template(name, options, task).make(args, kwargs)
+        return self.job_template(name, options, task, args, kwargs).make(args, kwargs)
 
-    def job_template(self, name: str, options: dict[str, Any],
-                     task: Task | None = None) -> JobTemplate:
+    def job_template(self, name: str, options: dict[str, Any], task: Task | None = None,
+                     args: Any = None, kwargs: Any = None) -> JobTemplate:
         """Everything about a job but its arguments and id, checked once (bulk sends).
 
-        Precedence, for every option: the call's value, then the task's, then the
-        app's setting.
+        Precedence, for every option: the call's value, then the route ``task_routes``
+        gives (a router is shown ``args``/``kwargs`` when given), then the task's, then
+        the app's setting.
         """
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"task name must be a non-empty string, not {name!r}")
@@ -197,6 +219,10 @@ class Core:
             else:
                 expires_at = now + to_seconds(expires, "expires")
 
+        routed = route(self.conf.routers, name, args or (), kwargs or {}, opts, task) \
+            if self.conf.routers else None
+        if routed:
+            opts = {**{k: v for k, v in routed.items() if k in ("queue", "priority")}, **opts}
         queue = opts.get("queue") or (task.queue if task else None) \
             or conf["task_default_queue"]
         if not isinstance(queue, str):

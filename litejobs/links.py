@@ -15,6 +15,7 @@ from typing import Any
 from .canvas import Signature, chain, chord, describe, from_description, group
 from .core import Core, JobTemplate
 from .job import ChordSpec, Job, JobState
+from .routing import MapRoute
 
 
 def attach(step: Any, links: list[dict[str, Any]], errbacks: list[dict[str, Any]]) -> None:
@@ -56,7 +57,7 @@ def _job(app: Core, sig: Signature, args: tuple, kwargs: dict[str, Any],
             steps = merged[key]
             merged[key] = [describe(x) for x in (
                 steps if isinstance(steps, (list, tuple)) else [steps])]
-    return app.job_template(sig.task, merged).make(call_args, {**sig.kwargs, **kwargs})
+    return app.make_job(sig.task, call_args, {**sig.kwargs, **kwargs}, merged)
 
 
 def _jobs(app: Core, sigs: list[Any], args: tuple, kwargs: dict[str, Any],
@@ -74,6 +75,9 @@ def _jobs(app: Core, sigs: list[Any], args: tuple, kwargs: dict[str, Any],
             out.append(_job(app, sig, args, kwargs, options, extra))  # checked in full
             continue
         template = templates.get(sig.task)
+        if app.conf.routers and any(not isinstance(r, MapRoute) for r in app.conf.routers):
+            out.append(_job(app, sig, args, kwargs, options, extra))  # a router sees args
+            continue
         if template is None:
             template = templates[sig.task] = app.job_template(sig.task, {**options, **extra})
         out.append(template.make(sig.args if sig.immutable else args + sig.args,

@@ -42,7 +42,7 @@ def send_task(core: Core, name: str, args: Iterable[Any] | None,
     if core.eager:
         return eager.apply(core, task or core.resolve_task(name), args, kwargs,
                            {k: v for k, v in options.items() if v is not None})
-    job = core.job_template(name, options, task).make(args, kwargs)
+    job = core.make_job(name, args, kwargs, options, task)
     core.transport.enqueue([job], clock_now())
     return AsyncResult(job.id, app=core, task_name=name)
 
