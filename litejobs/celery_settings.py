@@ -131,6 +131,4 @@ REFUSED: dict[str, str] = {
              "send a job, so guard the store file or Redis itself"
        for name in ("security_cert_store", "security_certificate", "security_digest",
                     "security_key", "security_key_password")},
-    "task_annotations": "set options on the task (@app.task(rate_limit=...)) or as "
-                        "task_default_* settings, so none is silently lost",
 }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import signal
 import sys
 import time
@@ -31,15 +32,38 @@ EXIT_NOT_FOUND = 3
 
 
 def load_app(spec: str | None, url: str | None) -> App:
-    """``loading.load_app``, with a bad ``-A`` reported as click reports bad options."""
+    """``loading.load_app``, with a bad ``-A`` reported as click reports bad options.
+
+    ``-A`` is the command's, else the one given before the command (``litejobs -A proj
+    status``). Without DB, the store is the one the app's configuration names.
+    """
+    spec = spec or _group_app_spec()
+    if not url and not spec and not os.environ.get("LITEJOBS_URL"):
+        raise click.UsageError("give the store (DB: a path or redis:// URL), or -A MODULE "
+                               "whose App names it (its URL or broker_url)")
     try:
         return _load_app(spec, url)
     except AppNotFound as exc:
         raise click.BadParameter(str(exc), param_hint="-A/--app") from None
 
 
-def _open(db: str) -> App:
-    return App(db)
+def _group_app_spec() -> str | None:
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root() if ctx is not None else None
+    return (root.obj or {}).get("app") if root is not None else None
+
+
+def _open(db: str | None) -> App:
+    if db and not _group_app_spec():
+        return App(db)
+    return load_app(None, db)
+
+
+def _shift(db: str | None, second: str | None) -> tuple[str | None, str | None]:
+    """``cmd -A proj ARG``: with -A and one argument, it is the second (DB omitted)."""
+    if second is None and _group_app_spec():
+        return None, db
+    return db, second
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> None:
@@ -57,16 +81,22 @@ class _Group(click.Group):
 
 @click.group(cls=_Group)
 @click.version_option(package_name="litejobs")
-def main() -> None:
+@click.option("-A", "--app", "app_spec",
+              help="Module with the App (as celery -A): its store is used when DB is omitted.")
+@click.pass_context
+def main(ctx: click.Context, app_spec: str | None) -> None:
     """litejobs: background jobs on a SQLite file (or Redis), with Celery's API."""
+    ctx.obj = {"app": app_spec}
 
 
 @main.command()
-@click.argument("db")
+@click.argument("db", required=False)
 @click.option("-A", "--app", "app_spec", help="Module with the App and tasks (module[:attr]).")
 @click.option("-c", "--concurrency", type=click.IntRange(min=1),
               help="Pool processes (default: CPU count).")
 @click.option("-Q", "--queues", help="Comma-separated queues to consume (default: default).")
+@click.option("-X", "--exclude-queues", help="Comma-separated queues not to consume (without "
+              "-Q: every queue the app names, less these).")
 @click.option("-l", "--loglevel", default="WARNING", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
                                 case_sensitive=False))
@@ -82,8 +112,8 @@ def main() -> None:
 @click.option("-E", "--task-events", is_flag=True, hidden=True,
               help="Accepted for Celery's -E; events are recorded unless "
                    "worker_send_task_events is False.")
-def worker(db: str, app_spec: str | None, concurrency: int | None, queues: str | None,
-           loglevel: str, pool: str, max_tasks_per_child: int | None,
+def worker(db: str | None, app_spec: str | None, concurrency: int | None, queues: str | None,
+           exclude_queues: str | None, loglevel: str, pool: str, max_tasks_per_child: int | None,
            start_method: str | None, hostname: str | None, with_beat: bool,
            task_events: bool) -> None:
     """Run jobs from DB: a supervisor and a pool of processes.
@@ -94,6 +124,8 @@ def worker(db: str, app_spec: str | None, concurrency: int | None, queues: str |
     setup_logging(loglevel)
     app = load_app(app_spec, db)
     queue_list, queue_limits = parse_queues(queues)
+    if exclude_queues:
+        queue_list = exclude(app, queue_list, exclude_queues)
     supervisor = Supervisor(app, queues=queue_list, concurrency=concurrency, pool=pool,
                             max_tasks_per_child=max_tasks_per_child,
                             start_method=start_method, hostname=hostname, app_spec=app_spec,
@@ -103,6 +135,22 @@ def worker(db: str, app_spec: str | None, concurrency: int | None, queues: str |
                f"{','.join(supervisor.queues)}, concurrency {supervisor.concurrency} "
                f"({pool}); Ctrl-C to stop", err=True)
     sys.exit(supervisor.run())
+
+
+def _need(db: str | None, value: str | None, name: str) -> tuple[str | None, str]:
+    if not value:
+        raise click.UsageError(f"missing argument {name}")
+    return db, value
+
+
+def exclude(app: App, queues: list[str] | None, spec: str) -> list[str]:
+    """``-X``: the queues to consume (``-Q``'s, or every queue the app names) less these."""
+    excluded = {q.strip() for q in spec.split(",") if q.strip()}
+    kept = [q for q in (queues or app.known_queues()) if q not in excluded]
+    if not kept:
+        raise click.BadParameter(f"-X {spec} leaves no queue to consume",
+                                 param_hint="-X/--exclude-queues")
+    return kept
 
 
 def parse_queues(spec: str | None) -> tuple[list[str] | None, dict[str, int]]:
@@ -124,12 +172,12 @@ def parse_queues(spec: str | None) -> tuple[list[str] | None, dict[str, int]]:
 
 
 @main.command()
-@click.argument("db")
+@click.argument("db", required=False)
 @click.option("-A", "--app", "app_spec", help="Module with the App, its tasks and schedules.")
 @click.option("-l", "--loglevel", default="WARNING", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
                                 case_sensitive=False))
-def beat(db: str, app_spec: str | None, loglevel: str) -> None:
+def beat(db: str | None, app_spec: str | None, loglevel: str) -> None:
     """Send periodic jobs on schedule. Run several: one leads, the others stand by."""
     setup_logging(loglevel)
     app = load_app(app_spec, db)
@@ -146,30 +194,32 @@ def beat(db: str, app_spec: str | None, loglevel: str) -> None:
 
 
 @main.command()
-@click.argument("db")
-@click.argument("queue")
-def pause(db: str, queue: str) -> None:
+@click.argument("db", required=False)
+@click.argument("queue", required=False)
+def pause(db: str | None, queue: str | None) -> None:
     """Pause QUEUE: its jobs stay queued and no worker claims them until resumed."""
+    db, queue = _need(*_shift(db, queue), "QUEUE")
     _open(db).transport.set_queue_paused(queue, True)
     click.echo(f"paused queue {queue!r}")
 
 
 @main.command()
-@click.argument("db")
-@click.argument("queue")
-def resume(db: str, queue: str) -> None:
+@click.argument("db", required=False)
+@click.argument("queue", required=False)
+def resume(db: str | None, queue: str | None) -> None:
     """Resume a paused QUEUE."""
+    db, queue = _need(*_shift(db, queue), "QUEUE")
     _open(db).transport.set_queue_paused(queue, False)
     click.echo(f"resumed queue {queue!r}")
 
 
 @main.command()
-@click.argument("db")
+@click.argument("db", required=False)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("--from-start", is_flag=True, help="Print the kept history first.")
 @click.option("-n", "--count", type=click.IntRange(min=1), help="Stop after N events.")
 @click.option("--timeout", type=float, help="Stop after this many seconds.")
-def events(db: str, as_json: bool, from_start: bool, count: int | None,
+def events(db: str | None, as_json: bool, from_start: bool, count: int | None,
            timeout: float | None) -> None:
     """Tail job events live, like `celery events` (Ctrl-C to stop)."""
     transport = _open(db).transport
@@ -204,21 +254,21 @@ def events(db: str, as_json: bool, from_start: bool, count: int | None,
 
 
 @main.command()
-@click.argument("db")
+@click.argument("db", required=False)
 def metrics(db: str) -> None:
     """Print the store's metrics in Prometheus' text format."""
     click.echo(prometheus(_open(db)), nl=False)
 
 
 @main.command()
-@click.argument("db")
+@click.argument("db", required=False)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5555, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--auth", envvar="LITEJOBS_DASHBOARD_AUTH",
               help="USER:PASSWORD for HTTP basic auth (or $LITEJOBS_DASHBOARD_AUTH); "
                    "required to bind anywhere but loopback.")
 @click.option("--read-only", is_flag=True, help="Show everything, change nothing.")
-def dashboard(db: str, host: str, port: int, auth: str | None, read_only: bool) -> None:
+def dashboard(db: str | None, host: str, port: int, auth: str | None, read_only: bool) -> None:
     """Serve the web dashboard (queues, workers, jobs, schedules, actions, /metrics)."""
     try:  # the [dashboard] extra: imported only when asked for
         import uvicorn  # noqa: PLC0415 - optional extra
@@ -242,16 +292,16 @@ def dashboard(db: str, host: str, port: int, auth: str | None, read_only: bool) 
                                "give --auth USER:PASSWORD (or $LITEJOBS_DASHBOARD_AUTH)")
     app = _open(db)
     app.transport  # noqa: B018 - open (and check) the store before serving
-    click.echo(f"litejobs dashboard: http://{host}:{port}/ for {safe_url(db)}"
+    click.echo(f"litejobs dashboard: http://{host}:{port}/ for {safe_url(app.url)}"
                + (" (read-only)" if read_only else ""), err=True)
     uvicorn.run(create_app(app, auth=credentials, read_only=read_only), host=host, port=port,
                 log_level="warning")
 
 
 @main.command()
-@click.argument("db")
+@click.argument("db", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status(db: str, as_json: bool) -> None:
+def status(db: str | None, as_json: bool) -> None:
     """Queues by state, live workers, and warnings."""
     data = status_data(_open(db))
     if as_json:
@@ -286,14 +336,16 @@ def status(db: str, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("db")
-@click.argument("job_id")
+@click.argument("db", required=False)
+@click.argument("job_id", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def inspect(db: str, job_id: str, as_json: bool) -> None:
+def inspect(db: str | None, job_id: str | None, as_json: bool) -> None:
     """One job, whole: arguments, state, attempts, result or error, times."""
-    job = _open(db).transport.get(job_id)
+    db, job_id = _need(*_shift(db, job_id), "JOB_ID")
+    app = _open(db)
+    job = app.transport.get(job_id)
     if job is None:
-        _fail(f"no job {job_id} in {safe_url(db)} (never sent, or its result expired)",
+        _fail(f"no job {job_id} in {safe_url(app.url)} (never sent, or its result expired)",
               EXIT_NOT_FOUND)
         return
     data = job_data(job)
@@ -313,12 +365,14 @@ def inspect(db: str, job_id: str, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("db")
+@click.argument("db", required=False)
 @click.argument("job_id", required=False)
 @click.option("--failed", is_flag=True, help="Retry every failed job.")
 @click.option("--task", "task_name", help="With --failed: only jobs of this task.")
-def retry(db: str, job_id: str | None, failed: bool, task_name: str | None) -> None:
+def retry(db: str | None, job_id: str | None, failed: bool, task_name: str | None) -> None:
     """Run a failed (or revoked) job again, or all failed jobs."""
+    if not failed:
+        db, job_id = _shift(db, job_id)
     if bool(job_id) == failed:
         raise click.UsageError("give a JOB_ID or --failed (not both)")
     if task_name and not failed:
@@ -337,12 +391,14 @@ def retry(db: str, job_id: str | None, failed: bool, task_name: str | None) -> N
 
 
 @main.command()
-@click.argument("db")
-@click.argument("job_id")
+@click.argument("db", required=False)
+@click.argument("job_id", required=False)
 @click.option("--terminate", is_flag=True, help="Also kill the process if it is running.")
-def revoke(db: str, job_id: str, terminate: bool) -> None:
+def revoke(db: str | None, job_id: str | None, terminate: bool) -> None:
     """Revoke a job: it never runs; with --terminate a running one is killed."""
-    result = _open(db).control.revoke_job(job_id, terminate=terminate)
+    db, job_id = _need(*_shift(db, job_id), "JOB_ID")
+    app = _open(db)
+    result = app.control.revoke_job(job_id, terminate=terminate)
     messages = {
         "revoked": f"revoked {job_id}",
         "terminating": f"revoked {job_id}; its worker kills the running process",
@@ -350,12 +406,12 @@ def revoke(db: str, job_id: str, terminate: bool) -> None:
         "finished": f"{job_id} has already finished",
     }
     if result == "unknown":
-        _fail(f"no job {job_id} in {safe_url(db)}", EXIT_NOT_FOUND)
+        _fail(f"no job {job_id} in {safe_url(app.url)}", EXIT_NOT_FOUND)
     click.echo(messages[result])
 
 
 @main.command()
-@click.argument("db")
+@click.argument("db", required=False)
 @click.option("-Q", "--queue", help="Only this queue (default: every queue).")
 @click.option("--state", "state",
               type=click.Choice(["waiting", "failure", "failed", "revoked", "success"]),
@@ -363,7 +419,7 @@ def revoke(db: str, job_id: str, terminate: bool) -> None:
               help="Which jobs: waiting (pending and scheduled), or finished ones in a state.")
 @click.option("-f", "--force", is_flag=True, hidden=True,
               help="Accepted for Celery's `purge -f`; litejobs never asks for confirmation.")
-def purge(db: str, queue: str | None, state: str, force: bool) -> None:
+def purge(db: str | None, queue: str | None, state: str, force: bool) -> None:
     """Delete waiting jobs, or finished jobs in one state; running jobs are never touched."""
     state = "failure" if state == "failed" else state
     states = None if state == "waiting" else [JobState(state)]

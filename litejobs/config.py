@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .celery_settings import NO_EFFECT, REFUSED
 from .exceptions import ConfigurationError
-from .job import PRIORITY_MAX, PRIORITY_MIN, is_priority
+from .job import PRIORITY_MAX, PRIORITY_MIN, is_priority, validate_task_options
 from .routing import Router, compile_routes
 from .timeutil import parse_rate
 
@@ -51,6 +51,7 @@ DEFAULTS: dict[str, Any] = {
     "imports": (),
     "include": (),
     "task_routes": None,
+    "task_annotations": None,
 }
 
 SERIALIZER_SETTINGS = ("task_serializer", "result_serializer", "event_serializer",
@@ -116,6 +117,17 @@ def _check(key: str, value: Any) -> Any:
             raise ConfigurationError(
                 f"setting broker_url={value!r}: litejobs stores jobs in SQLite or Redis; "
                 "give a file path (jobs.sqlite), sqlite:///path or redis://host:port/db")
+    elif key == "task_annotations":
+        if value is not None:
+            for item in value if isinstance(value, (list, tuple)) else [value]:
+                if isinstance(item, dict):
+                    for name, options in item.items():
+                        if not isinstance(options, dict):
+                            raise bad("{task name or '*': {option: value}} (or a list)")
+                        validate_task_options(f"task_annotations[{name!r}]", options)
+                elif not callable(getattr(item, "annotate", None)):
+                    raise bad("a dict of task name -> options, an object with "
+                              "annotate(task), or a list of these")
     elif key in ("imports", "include"):
         if isinstance(value, str):
             value = (value,)
@@ -180,12 +192,14 @@ class Conf(MutableMapping[str, Any]):
 
     explicit_url: str | None
     routers: list[Router]
+    listeners: list[Any]
 
     def __init__(self, **settings: Any) -> None:
         object.__setattr__(self, "_values", copy.deepcopy(DEFAULTS))
         # The URL the App was given explicitly: broker_url must then name the same store.
         object.__setattr__(self, "explicit_url", None)
         object.__setattr__(self, "routers", [])  # task_routes, compiled when set
+        object.__setattr__(self, "listeners", [])  # called with (key, value) when set
         self.update(settings)
 
     def _key(self, key: str) -> str:
@@ -217,6 +231,8 @@ class Conf(MutableMapping[str, Any]):
         if key == "task_routes":
             object.__setattr__(self, "routers", compile_routes(value))
         self._values[key] = value
+        for listener in self.listeners:
+            listener(key, value)
 
     def __delitem__(self, key: str) -> None:
         if key == "task_routes":

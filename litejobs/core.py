@@ -20,7 +20,7 @@ from . import serializer
 from .config import Conf
 from .exceptions import ConfigurationError, NotRegistered
 from .job import PRIORITY_MAX, PRIORITY_MIN, Job, is_priority, new_id
-from .routing import route
+from .routing import route, route_queues
 from .timeutil import now as clock_now
 from .timeutil import parse_rate, to_seconds, to_timestamp
 from .transports import Transport, open_transport
@@ -71,6 +71,7 @@ class Core:
         self.main = main
         self.conf = Conf()
         self.conf.explicit_url = url
+        self.conf.listeners.append(self._setting_changed)
         self.conf.update(settings)
         self.tasks: dict[str, Task] = {}
         self.periodic: dict[str, Any] = {}  # name -> beat.Entry, from add_periodic_task
@@ -129,6 +130,22 @@ class Core:
     def add_task(self, task: Task) -> None:
         self.tasks[task.name] = task
         _all_tasks[task.name] = task
+        if self.conf.task_annotations:
+            self._annotate(task)
+
+    def _setting_changed(self, key: str, value: Any) -> None:
+        if key == "task_annotations" and value:
+            for task in self.tasks.values():
+                self._annotate(task)
+
+    def _annotate(self, task: Task) -> None:
+        """``task_annotations``: options set on tasks by name (or ``"*"``), as in Celery."""
+        value = self.conf.task_annotations
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            options = item.get(task.name) or item.get("*") if isinstance(item, dict) \
+                else item.annotate(task)
+            for option, setting in (options or {}).items():
+                setattr(task, option, setting)
 
     def find_task(self, name: str) -> Task | None:
         """The task called ``name``, registered here or on another App of this process."""
@@ -174,8 +191,10 @@ class Core:
         return limits
 
     def known_queues(self) -> list[str]:
+        """The default queue, every task's ``queue=`` and every queue a route map names."""
         queues = {self.conf.task_default_queue}
         queues.update(t.queue for t in self.tasks.values() if t.queue)
+        queues.update(route_queues(self.conf.routers))
         return sorted(queues)
 
     # -- jobs ------------------------------------------------------------------

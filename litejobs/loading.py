@@ -28,39 +28,83 @@ def setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format=LOG_FORMAT)
 
 
+def find_app(spec: str) -> App | None:
+    """The App ``-A`` names, found the way Celery finds one.
+
+    ``module:attr`` is that attribute. ``proj`` is ``proj.app`` or ``proj.celery`` if
+    either is an App; else, for a package, what ``proj.celery`` holds (Celery's
+    ``proj/celery.py``); else the module's one App. ``path/to/file.py`` runs the file.
+    ``proj.app`` names the attribute ``app`` of ``proj``, or the module ``proj.app``.
+    ``None``: a module that holds no App (its tasks are still registered).
+    """
+    module_name, _, attr = spec.partition(":")
+    if module_name.endswith(".py"):
+        namespace = runpy.run_path(module_name, run_name="__mp_main__")
+        if attr:
+            if not isinstance(namespace.get(attr), App):
+                raise AppNotFound(f"{spec!r}: no App named {attr!r}")
+            return namespace[attr]
+        return _only_app(namespace.values())
+    try:
+        module: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        parent, _, last = module_name.rpartition(".")
+        found = _attribute(parent, last) if parent and not attr else None
+        if found is None:
+            raise AppNotFound(f"cannot import {module_name!r}: {exc}") from None
+        return found
+    if attr:
+        found = module
+        for part in attr.split("."):
+            found = getattr(found, part, None)
+        if not isinstance(found, App):
+            raise AppNotFound(f"{spec!r}: no App named {attr!r}")
+        return found
+    for name in ("app", "celery"):
+        if isinstance(getattr(module, name, None), App):
+            return getattr(module, name)
+    if hasattr(module, "__path__"):
+        try:
+            importlib.import_module(f"{module_name}.celery")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{module_name}.celery":
+                raise
+        else:
+            return find_app(f"{module_name}.celery")
+    return _only_app(vars(module).values())
+
+
+def _attribute(module_name: str, attr: str) -> App | None:
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return None
+    found = getattr(module, attr, None)
+    return found if isinstance(found, App) else None
+
+
+def _only_app(values: Any) -> App | None:
+    apps = [v for v in values if isinstance(v, App)]
+    return apps[0] if len(apps) == 1 else None
+
+
 def load_app(spec: str | None, url: str | None) -> App:
-    """The App named by ``-A`` (``module``, ``module:attr`` or ``path/to/file.py``), on ``url``.
+    """The App named by ``-A`` (see ``find_app``), on ``url``; its ``imports`` and
+    ``include`` modules imported, as a Celery worker does.
 
     Without ``-A``, a bare App on ``url``: tasks are imported by name when first seen.
-    The store given on the command line wins over the one the module's App names.
+    The store given on the command line wins over the one the module's App names;
+    without one, the App's own (its URL or ``broker_url``) is used.
     """
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    app: App | None = None
-    if spec:
-        module_name, _, attr = spec.partition(":")
-        if module_name.endswith(".py"):
-            namespace = runpy.run_path(module_name, run_name="__mp_main__")
-            candidates = [v for v in namespace.values() if isinstance(v, App)]
-            found: Any = namespace.get(attr) if attr else None
-        else:
-            try:
-                module = importlib.import_module(module_name)
-            except ImportError as exc:
-                raise AppNotFound(f"cannot import {module_name!r}: {exc}") from None
-            found = getattr(module, attr, None) if attr else getattr(module, "app", None)
-            candidates = [v for v in vars(module).values() if isinstance(v, App)]
-        if isinstance(found, App):
-            app = found
-        elif attr:
-            raise AppNotFound(f"{spec!r}: no App named {attr!r}")
-        elif len(candidates) == 1:
-            app = candidates[0]
+    app = find_app(spec) if spec else None
     if app is None:
         app = App(url)
     elif url and app.url != url:
         app.close()
         app.url = url
+    app.import_default_modules()
     return app
 
 

@@ -114,3 +114,14 @@ def route(routers: list[Router], name: str, args: Any, kwargs: Any,
         if found is not None:
             return _check_route(name, found)
     return None
+
+
+def route_queues(routers: list[Router]) -> set[str]:
+    """The queues the route maps name (a router function's answers are not known)."""
+    queues: set[str] = set()
+    for router in routers:
+        if isinstance(router, MapRoute):
+            for found in (*router.exact.values(), *(r for _, r in router.patterns)):
+                if found.get("queue"):
+                    queues.add(found["queue"])
+    return queues

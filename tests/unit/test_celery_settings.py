@@ -114,13 +114,30 @@ def test_other_result_backend_warns_once(tmp_path):
     ("accept_content", ["json", "application/x-python-serialize"], "not supported"),
     ("accept_content", ["json", "pickle"], "pickle is refused"),
     ("security_key", "k.pem", "no message signing"),
-    ("task_annotations", {"*": {"rate_limit": "1/s"}}, "set options on the task"),
+    ("task_annotations", {"*": {"rate_limt": "1/s"}}, "unknown task option(s) rate_limt"),
     ("broker_url", "amqp://guest@localhost//", "SQLite or Redis"),
 ])
 def test_refused_settings_say_why(tmp_path, key, value, why):
     app = litejobs.App(str(tmp_path / "a.sqlite"))
     with pytest.raises(ConfigurationError, match=re.escape(why)):
         app.conf[key] = value
+
+
+def test_task_annotations_set_options(tmp_path):
+    app = litejobs.App(str(tmp_path / "a.sqlite"))
+
+    @app.task
+    def early():
+        pass
+
+    app.conf.task_annotations = {early.name: {"rate_limit": "10/m"}, "*": {"max_retries": 9}}
+
+    @app.task
+    def late():
+        pass
+
+    assert early.rate_limit == "10/m" and late.max_retries == 9
+    assert app.rate_limits() == {early.name: pytest.approx(10 / 60)}
 
 
 def test_serializers_json_and_msgpack_accepted(tmp_path):
@@ -132,8 +149,10 @@ def test_serializers_json_and_msgpack_accepted(tmp_path):
 
 def test_every_celery_setting_is_in_the_docs_table():
     """The docs table lists each setting under what the code does with it."""
-    rows = dict(re.findall(r"^\| `([a-z0-9_]+)` \| (honoured|no effect|refused)",
-                           DOC.read_text(), re.M))
+    found = re.findall(r"^\| `([a-z0-9_]+)` \| (honoured|no effect|refused)",
+                       DOC.read_text(), re.M)
+    rows = dict(found)
+    assert len(rows) == len(found), "a setting is listed twice"
     expected = {**{k: "no effect" for k in NO_EFFECT}, **{k: "refused" for k in REFUSED},
                 **{k: "honoured" for k in DEFAULTS}}
     assert rows == expected
