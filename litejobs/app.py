@@ -3,11 +3,12 @@ over the core (core.py) that every lower layer is handed."""
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable, Iterable
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, overload
 
-from . import eager, outcomes, sending
+from . import djangofix, eager, outcomes, sending
 from .beat import Entry
 from .canvas import Signature, register_builtins
 from .config import Conf
@@ -25,7 +26,10 @@ from .worker import InProcessWorker
 P = ParamSpec("P")
 R = TypeVar("R")
 
-__all__ = ["App", "Conf", "Control", "JobTemplate", "default_app"]
+__all__ = ["App", "Conf", "Control", "JobTemplate", "default_app", "shared_task"]
+
+# Tasks declared with @shared_task, registered on every App (those made later too).
+_shared: list[SharedTask] = []
 
 
 class App(Core):
@@ -54,7 +58,10 @@ class App(Core):
             self.conf.task_always_eager = True
         self.task_cls = _task_class(task_cls) if task_cls is not None else Task
         self._bound_task_cls: type[Task] | None = None
+        self._discover: list[tuple[Any, str]] = []  # autodiscover_tasks: (packages, name)
         register_builtins(self)
+        for shared in _shared:
+            shared.register(self)
 
     def __repr__(self) -> str:
         return f"<litejobs.App {self.url!r}>"
@@ -76,6 +83,34 @@ class App(Core):
                                      "set it to the name of your settings module")
         self.config_from_object(module, namespace=namespace)
         return True
+
+    def autodiscover_tasks(self, packages: Iterable[str] | Callable[[], Iterable[str]]
+                           | None = None, related_name: str = "tasks",
+                           force: bool = False) -> None:
+        """Import each package's ``tasks`` module (``related_name``), as Celery does:
+        when the worker or beat loads the app, or at once with ``force=True``.
+
+        ``packages`` is a list or a callable returning one; without it, Django's installed
+        apps when Django is configured. A package without that module is skipped.
+        """
+        self._discover.append((packages, related_name))
+        if force:
+            self.import_default_modules()
+
+    def import_default_modules(self) -> None:
+        super().import_default_modules()
+        for packages, related_name in self._discover:
+            if packages is None:
+                packages = djangofix.installed_apps()
+            elif callable(packages):
+                packages = packages()
+            for package in packages:
+                name = f"{package}.{related_name}"
+                try:
+                    importlib.import_module(name)
+                except ModuleNotFoundError as exc:
+                    if exc.name not in (name, package):
+                        raise
 
     def __enter__(self) -> App:
         return self
@@ -249,6 +284,66 @@ class App(Core):
                      queues: Iterable[str] | None = None, **options: Any) -> EmbeddedWorker:
         """Start the supervisor and pool in the background; returns at once."""
         return EmbeddedWorker.start(self, concurrency=concurrency, queues=queues, **options)
+
+class SharedTask:
+    """``@shared_task``: a task declared without an App; it stands for that task on the
+    current App (the one created last), so a library needs no import of the project."""
+
+    def __init__(self, fn: Callable[..., Any], options: dict[str, Any]) -> None:
+        self.fn, self.options = fn, options
+        self.__wrapped__ = fn
+        self.__name__ = getattr(fn, "__name__", "task")
+        self.__doc__ = fn.__doc__
+        self.__module__ = getattr(fn, "__module__", __name__)
+
+    def register(self, app: App) -> Task:
+        name = self.options.get("name") or default_name(self.fn, app.main)
+        task = app.tasks.get(name)
+        if task is None or getattr(task, "__wrapped__", None) is not self.fn:
+            task = app._task_from_function(self.fn, self.options)
+        return task
+
+    def _task(self) -> Task:
+        app = default_app()
+        assert isinstance(app, App)
+        return self.register(app)
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return getattr(self._task(), attr)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._task()(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<@shared_task {default_name(self.fn)}>"
+
+
+def shared_task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+    """``@shared_task`` / ``@shared_task(**options)``: as ``@app.task``, on every App."""
+    def decorate(func: Callable[..., Any]) -> Any:
+        if not callable(func):
+            raise ConfigurationError(f"@shared_task needs a function, not {func!r}")
+        unknown = set(options) - set(TASK_OPTION_DEFAULTS) - {"base"}
+        if unknown:
+            validate_task_options(getattr(func, "__qualname__", repr(func)), options)
+        shared = SharedTask(func, options)
+        _shared.append(shared)
+        for app in _live_apps():
+            shared.register(app)
+        return shared
+
+    return decorate(fn) if fn is not None else decorate
+
+
+def _live_apps() -> list[App]:
+    try:
+        app = default_app()
+    except ConfigurationError:
+        return []
+    return [app] if isinstance(app, App) else []
+
 
 class _GroupResults:
     def __init__(self, app: App) -> None:
