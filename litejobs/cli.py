@@ -121,8 +121,8 @@ def worker(db: str | None, app_spec: str | None, concurrency: int | None, queues
     -Q takes queue names, each optionally with a limit on how many of its jobs run at
     once across every worker on the store: -Q emails:2,default
     """
-    setup_logging(loglevel)
     app = load_app(app_spec, db)
+    setup_logging(loglevel)  # after loading: the app's setup_logging receivers are connected
     queue_list, queue_limits = parse_queues(queues)
     if exclude_queues:
         queue_list = exclude(app, queue_list, exclude_queues)
@@ -179,8 +179,8 @@ def parse_queues(spec: str | None) -> tuple[list[str] | None, dict[str, int]]:
                                 case_sensitive=False))
 def beat(db: str | None, app_spec: str | None, loglevel: str) -> None:
     """Send periodic jobs on schedule. Run several: one leads, the others stand by."""
-    setup_logging(loglevel)
     app = load_app(app_spec, db)
+    setup_logging(loglevel)
     runner = Beat(app)
     if not runner.entries:
         click.echo("litejobs beat: no schedules (beat_schedule, add_periodic_task); "

@@ -35,7 +35,7 @@ _default: Core | None = None
 _all_tasks: dict[str, Task] = {}
 # Per-job options kept with the job (the rest become columns).
 JOB_OPTIONS = ("time_limit", "soft_time_limit", "ignore_result", "max_retries", "root_id",
-               "parent_id", "group_id", "link", "link_error", "chord", "chord_tail")
+               "parent_id", "group_id", "link", "link_error", "chord", "chord_tail", "headers")
 
 
 def import_object(spec: str, what: str) -> Any:
@@ -260,7 +260,14 @@ class Core:
         task_id = opts.get("task_id")
         if task_id is not None and not isinstance(task_id, str):
             raise ConfigurationError(f"task_id must be a string, not {task_id!r}")
+        headers = opts.get("headers")
+        if headers is not None and not (isinstance(headers, dict)
+                                        and all(isinstance(k, str) for k in headers)):
+            raise ConfigurationError(f"headers for {name} must be a dict with string keys, "
+                                     f"not {headers!r}")
         job_options = {key: opts[key] for key in JOB_OPTIONS if key in opts} if opts else {}
+        if not headers:
+            job_options.pop("headers", None)
         return JobTemplate(name, queue, priority, when, expires_at, opts.get("retries", 0),
                            bool(acks_late), job_options, now, task_id)
 

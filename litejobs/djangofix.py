@@ -11,6 +11,8 @@ import os
 import sys
 from typing import Any
 
+from . import signals
+
 
 def configured() -> bool:
     """Whether this process is a Django project (its settings module is named)."""
@@ -58,3 +60,12 @@ def close_inherited_connections(**_: Any) -> None:
     for conn in connections.all(initialized_only=True):
         conn.connection = None  # forget the parent's socket; a new one opens on use
         conn.close()
+
+
+def install() -> None:
+    """Connect the fix-up to the worker's signals (once)."""
+    signals.worker_process_init.connect(close_inherited_connections,
+                                        dispatch_uid="litejobs.djangofix.process_init")
+    signals.task_prerun.connect(close_stale_connections, dispatch_uid="litejobs.djangofix.pre")
+    signals.task_postrun.connect(close_stale_connections,
+                                 dispatch_uid="litejobs.djangofix.post")

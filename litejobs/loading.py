@@ -12,6 +12,7 @@ import runpy
 import sys
 from typing import Any
 
+from . import djangofix, signals
 from .app import App
 from .child import child_main
 from .exceptions import ConfigurationError
@@ -24,8 +25,18 @@ class AppNotFound(ConfigurationError):
     """``-A`` names a module or attribute that holds no App."""
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), stream=sys.stderr, format=LOG_FORMAT)
+def setup_logging(level: str, logfile: str | None = None) -> None:
+    """Log to stderr at ``level``, unless a ``setup_logging`` receiver does it (Celery's
+    rule); then ``after_setup_logger`` and ``after_setup_task_logger``."""
+    level = level.upper()
+    args = {"loglevel": level, "logfile": logfile, "format": LOG_FORMAT, "colorize": False}
+    if not signals.setup_logging.receivers:
+        logging.basicConfig(level=level, stream=sys.stderr, format=LOG_FORMAT)
+    else:
+        signals.setup_logging.send(sender=None, **args)
+    signals.after_setup_logger.send(sender=None, logger=logging.getLogger(), **args)
+    signals.after_setup_task_logger.send(sender=None, logger=logging.getLogger("litejobs.task"),
+                                         **args)
 
 
 def find_app(spec: str) -> App | None:
@@ -99,6 +110,9 @@ def load_app(spec: str | None, url: str | None) -> App:
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     app = find_app(spec) if spec else None
+    if djangofix.configured():  # Celery's Django fix-up: set up before tasks import
+        djangofix.setup()
+        djangofix.install()
     if app is None:
         app = App(url)
     elif url and app.url != url:
@@ -110,9 +124,9 @@ def load_app(spec: str | None, url: str | None) -> App:
 
 def spawned_child_main(config: dict[str, Any]) -> int:
     """A spawned pool child: import the app anew, then run as a forked child would."""
-    setup_logging(config.get("loglevel", "WARNING"))
     sys.path.insert(0, os.getcwd())
     app = load_app(config["app"], config["url"])
+    setup_logging(config.get("loglevel", "WARNING"))
     board = Scoreboard(config["slots"], path=config["scoreboard"])
     return child_main(app, config["worker"], config["queues"], config["slot"], board,
                       config["max_tasks"], config["parent"], config["hostname"],

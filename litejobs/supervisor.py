@@ -78,6 +78,10 @@ class Supervisor:
 
     # -- the main loop ---------------------------------------------------------
     def run(self) -> int:
+        signals.celeryd_init.send(sender=self.hostname, instance=self, conf=self.app.conf,
+                                  options={"queues": self.queues,
+                                           "concurrency": self.concurrency, "pool": self.pool})
+        self._send_signal("worker_init")
         transport = self.app.transport
         info = self.info()
         transport.record_heartbeat(info, clock_now(), self.lease)

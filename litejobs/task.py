@@ -50,6 +50,13 @@ class Request:
     options: dict[str, Any] = dataclasses.field(default_factory=dict)  #: per-job overrides
 
     @property
+    def headers(self) -> dict[str, Any]:
+        """The job's message headers (``apply_async(headers=...)`` and what
+        ``before_task_publish`` receivers added); they travel through retries and
+        workflows."""
+        return self.options.get("headers") or {}
+
+    @property
     def delivery_info(self) -> dict[str, Any]:
         return {"routing_key": self.queue, "priority": self.priority}
 
