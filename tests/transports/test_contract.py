@@ -646,3 +646,19 @@ def test_every_verb_has_a_contract_test():
     source = Path(__file__).read_text()
     untested = sorted(v for v in verbs if f".{v}(" not in source)
     assert untested == [], f"verbs with no contract test here: {untested}"
+
+
+def test_control_records(make_transport):
+    first, second = make_transport(), make_transport()
+    assert first.list_controls("") == {}
+    first.put_control("rate:t.add", b"\x01")
+    first.put_control("rate:t.mul", b"\x02")
+    first.put_control("worker:w1", b"\x00\xff")
+    first.put_control("ratex", b"no")
+    assert second.list_controls("rate:") == {"rate:t.add": b"\x01", "rate:t.mul": b"\x02"}
+    first.put_control("rate:t.add", b"\x03")  # replaced
+    first.put_control("rate:t.mul", None)  # deleted
+    first.put_control("rate:gone", None)  # deleting nothing is harmless
+    assert second.list_controls("rate:") == {"rate:t.add": b"\x03"}
+    assert second.list_controls("worker:") == {"worker:w1": b"\x00\xff"}
+    assert set(second.list_controls("")) == {"rate:t.add", "worker:w1", "ratex"}

@@ -120,6 +120,23 @@ CREATE TABLE event (
 );
 CREATE INDEX event_ts ON event (ts);
 
+-- name: schema_3
+-- Control records (app.control): stored rate limits, worker reports, commands.
+CREATE TABLE control (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+
+-- name: control_put
+INSERT INTO control (key, value) VALUES (?1, ?2)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+
+-- name: control_delete
+DELETE FROM control WHERE key = ?1;
+
+-- name: control_list
+SELECT key, value FROM control WHERE key >= ?1 AND key < ?1 || x'ff' ORDER BY key;
+
 -- name: insert_job
 INSERT OR IGNORE INTO job (id, task, queue, priority, state, eta, expires, retries, acks_late,
                            payload, options, created_at)
