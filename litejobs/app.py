@@ -8,10 +8,11 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, overload
 
-from . import djangofix, eager, outcomes, sending
+from . import djangofix, eager, sending
 from .beat import Entry
 from .canvas import Signature, register_builtins
 from .config import Conf
+from .control import Control
 from .core import Core, JobTemplate, default_app, import_object
 from .embedded import EmbeddedWorker
 from .exceptions import ConfigurationError
@@ -20,7 +21,6 @@ from .metrics import collect
 from .result import AsyncResult, EagerResult, GroupResult
 from .schedules import as_schedule
 from .task import Task, default_name
-from .timeutil import now as clock_now
 from .worker import InProcessWorker
 
 P = ParamSpec("P")
@@ -354,33 +354,6 @@ class _GroupResults:
 
     def __call__(self, id: str, results: list[AsyncResult[Any]]) -> GroupResult:
         return GroupResult(id, results, app=self.app)
-
-
-class Control:
-    """``app.control``: act on jobs by id, as Celery's remote control does."""
-
-    def __init__(self, app: App) -> None:
-        self.app = app
-
-    def revoke(self, task_id: str | Iterable[str], terminate: bool = False) -> None:
-        for id_ in [task_id] if isinstance(task_id, str) else list(task_id):
-            self.revoke_job(id_, terminate)
-
-    def revoke_job(self, job_id: str, terminate: bool = False) -> str:
-        """Revoke one job; returns what the store did (see ``Transport.revoke``).
-
-        A revoked workflow step ends its workflow as a failure would: errbacks run, later
-        chain steps are stored FAILED, and a chord member counts as failed, so nothing
-        waits forever on a job that will never run.
-        """
-        transport = self.app.transport
-        now = clock_now()
-        follow_ups, chord = outcomes.revocation(self.app, transport.get(job_id), job_id)
-        return transport.revoke(job_id, now, outcomes.purge_at(self.app, now),
-                                terminate=terminate, follow_ups=follow_ups, chord=chord)
-
-    def purge(self, queue: str | None = None) -> int:
-        return self.app.transport.purge(queue)
 
 
 def _task_class(spec: type[Task] | str) -> type[Task]:

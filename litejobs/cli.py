@@ -336,12 +336,21 @@ def status(db: str | None, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("db", required=False)
-@click.argument("job_id", required=False)
+@click.argument("args", nargs=-1, metavar="[DB] JOB_ID | METHOD [DB] [ID]...")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def inspect(db: str | None, job_id: str | None, as_json: bool) -> None:
-    """One job, whole: arguments, state, attempts, result or error, times."""
-    db, job_id = _need(*_shift(db, job_id), "JOB_ID")
+@click.option("-d", "--destination", help="With METHOD: only these workers (comma-separated).")
+def inspect(args: tuple[str, ...], as_json: bool, destination: str | None) -> None:
+    """One job, whole: arguments, state, attempts, result or error, times.
+
+    Or, as `celery inspect`, what the live workers hold: METHOD is one of
+    ping, active, reserved, scheduled, registered, stats, active_queues, query_task.
+    """
+    if args and args[0] in INSPECT_METHODS:
+        _inspect_workers(args[0], list(args[1:]), destination, as_json)
+        return
+    if len(args) > 2:
+        raise click.UsageError("expected [DB] JOB_ID, or METHOD [DB]")
+    db, job_id = _need(*_shift(*(tuple(args) + (None, None))[:2]), "JOB_ID")
     app = _open(db)
     job = app.transport.get(job_id)
     if job is None:
@@ -427,3 +436,77 @@ def purge(db: str | None, queue: str | None, state: str, force: bool) -> None:
     click.echo(f"purged {n} {state} job(s)" + (f" from {queue!r}" if queue else ""))
 
 
+
+
+INSPECT_METHODS = ("ping", "active", "reserved", "scheduled", "registered", "stats",
+                   "active_queues", "query_task")
+CONTROL_COMMANDS = {"ping": 0, "shutdown": 0, "rate_limit": 2, "add_consumer": 1,
+                    "cancel_consumer": 1, "revoke": -1, "purge": 0}
+
+
+def _store_and_args(rest: list[str]) -> tuple[str | None, list[str]]:
+    """``[DB] ARGS...``: the first is DB unless -A was given before the command."""
+    if _group_app_spec() or not rest:
+        return None, rest
+    return rest[0], rest[1:]
+
+
+def _reply(answer: Any, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(answer, indent=2, default=str))
+        return
+    if not answer:
+        _fail("Error: No nodes replied within time constraint.")
+    items = answer.items() if isinstance(answer, dict) else (
+        (name, reply) for one in answer for name, reply in one.items())
+    for name, reply in items:
+        if isinstance(reply, dict) and set(reply) == {"ok"}:
+            click.echo(f"-> {name}: OK {reply['ok']}")
+        else:
+            click.echo(f"-> {name}:")
+            click.echo("    " + json.dumps(reply, indent=2, default=str).replace("\n", "\n    "))
+
+
+def _inspect_workers(method: str, rest: list[str], destination: str | None,
+                     as_json: bool) -> None:
+    db, ids = _store_and_args(rest)
+    if ids and method != "query_task":
+        raise click.UsageError(f"inspect {method} takes no arguments besides DB")
+    inspector = _open(db).control.inspect(destination.split(",") if destination else None)
+    answer = getattr(inspector, method)(*ids) if method == "query_task" else \
+        getattr(inspector, method)()
+    _reply(answer, as_json)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("command", type=click.Choice(sorted(CONTROL_COMMANDS)))
+@click.argument("args", nargs=-1)
+@click.option("-d", "--destination", help="Only these workers (comma-separated names).")
+@click.option("--terminate", is_flag=True, help="revoke: also kill running jobs.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def control(command: str, args: tuple[str, ...], destination: str | None, terminate: bool,
+            as_json: bool) -> None:
+    """Act on the workers, as `celery control`: ping, shutdown (warm),
+    rate_limit TASK RATE, add_consumer QUEUE, cancel_consumer QUEUE, revoke ID..., purge.
+
+    Arguments come after the optional DB: `litejobs control rate_limit jobs.sqlite
+    tasks.add 10/m`, or with -A: `litejobs -A proj control rate_limit tasks.add 10/m`.
+    """
+    wanted = CONTROL_COMMANDS[command]
+    db, rest = _store_and_args(list(args))
+    if wanted >= 0 and len(rest) != wanted:
+        raise click.UsageError(f"control {command} takes {wanted} argument(s) after DB, "
+                               f"not {len(rest)}")
+    ctl = _open(db).control
+    dest = destination.split(",") if destination else None
+    if command == "revoke":
+        if not rest:
+            raise click.UsageError("control revoke takes job ids")
+        ctl.revoke(rest, terminate=terminate)
+        click.echo(f"revoked {len(rest)} job(s)")
+        return
+    if command == "purge":
+        click.echo(f"purged {ctl.purge()} waiting job(s)")
+        return
+    method = getattr(ctl, command)
+    _reply(method(*rest, destination=dest), as_json)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .task import Task
 
 _default: Core | None = None
+RATE_KEY = "rate:"  # control records of app.control.rate_limit
 # Every task any App in this process declared, by name: a worker started without -A
 # finds tasks that a module registered on its own App instance.
 _all_tasks: dict[str, Task] = {}
@@ -180,15 +181,37 @@ class Core:
         """Grows whenever this process learns a task (a cheap "refresh?" check)."""
         return len(_all_tasks) + len(self.tasks)
 
-    def rate_limits(self) -> dict[str, float]:
-        """Jobs per second allowed for each task with a rate limit (for claiming)."""
+    def all_task_names(self) -> list[str]:
+        """Every task this process knows, on any App."""
+        return sorted({*_all_tasks, *self.tasks})
+
+    def rate_limits(self, stored: dict[str, float | None] | None = None) -> dict[str, float]:
+        """Jobs per second allowed for each task with a rate limit (for claiming).
+
+        ``stored`` (``stored_rate_limits()``: set by ``app.control.rate_limit``) wins over
+        the task's own; ``None`` there lifts the limit.
+        """
         default = self.conf.task_default_rate_limit
         limits: dict[str, float] = {}
         for name, task in {**_all_tasks, **self.tasks}.items():
             rate = task.rate_limit or default
             if rate and not name.startswith("litejobs."):
                 limits[name] = parse_rate(rate)
+        for name, per_second in (stored or {}).items():
+            if per_second is None:
+                limits.pop(name, None)
+            else:
+                limits[name] = per_second
         return limits
+
+    def stored_rate_limits(self) -> dict[str, float | None]:
+        """Rate limits set at run time for the whole store (``None``: lifted)."""
+        return {key[len(RATE_KEY):]: serializer.loads(value)
+                for key, value in self.transport.list_controls(RATE_KEY).items()}
+
+    def set_stored_rate_limit(self, task: str, rate: str | float | None) -> None:
+        per_second = None if rate in (None, 0, "0") else parse_rate(rate)
+        self.transport.put_control(RATE_KEY + task, serializer.dumps(per_second, "rate"))
 
     def known_queues(self) -> list[str]:
         """The default queue, every task's ``queue=`` and every queue a route map names."""

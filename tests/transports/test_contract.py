@@ -662,3 +662,10 @@ def test_control_records(make_transport):
     assert second.list_controls("rate:") == {"rate:t.add": b"\x03"}
     assert second.list_controls("worker:") == {"worker:w1": b"\x00\xff"}
     assert set(second.list_controls("")) == {"rate:t.add", "worker:w1", "ratex"}
+
+
+def test_a_heartbeat_renews_the_queues_a_worker_consumes(transport):
+    transport.record_heartbeat(worker_info("w1", ["default"]), NOW, 30)
+    transport.record_heartbeat(worker_info("w1", ["default", "extra"]), NOW + 1, 30)
+    [worker] = transport.list_workers(NOW + 2)
+    assert worker.queues == ["default", "extra"]

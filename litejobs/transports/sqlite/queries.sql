@@ -352,8 +352,8 @@ SELECT queue, state, count(*) FROM job GROUP BY queue, state;
 INSERT INTO worker (id, host, pid, queues, concurrency, started_at, heartbeat_at, lease_until,
                     running, processed)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-ON CONFLICT (id) DO UPDATE SET heartbeat_at = ?7, lease_until = ?8, running = ?9,
-                               processed = ?10;
+ON CONFLICT (id) DO UPDATE SET queues = ?4, concurrency = ?5, heartbeat_at = ?7,
+                               lease_until = ?8, running = ?9, processed = ?10;
 
 -- name: delete_worker
 DELETE FROM worker WHERE id = ?;
