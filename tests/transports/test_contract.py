@@ -145,9 +145,13 @@ def test_settle_each_outcome(transport):
     assert stale == []
     ok = transport.get(c[0].id)
     assert ok.state is JobState.SUCCESS and serializer.loads(ok.result) == 3
-    assert ok.done_at == NOW and ok.purge_at == NOW + 60 and ok.worker is None
+    # a finished job keeps the worker that ran it (AsyncResult.worker), not its pid
+    assert ok.done_at == NOW and ok.purge_at == NOW + 60 and ok.worker == "w1"
+    assert ok.pid is None
     failed = transport.get(c[1].id)
     assert failed.state is JobState.FAILURE and failed.error_type == "builtins.ValueError"
+    assert failed.worker == "w1"
+    assert transport.get(c[2].id).worker is None  # waiting again: held by nobody
     assert failed.traceback == "Traceback..." and serializer.loads(failed.error_args) == ["bad"]
     retry = transport.get(c[2].id)
     assert retry.state is JobState.SCHEDULED and retry.retries == 1 and retry.eta == NOW + 30

@@ -148,6 +148,8 @@ local function settle_one(o, now)
                                                          'queue', 'task'))
   if state ~= 'running' or tonumber(attempts) ~= tonumber(o.attempt) then return 0 end
   local new = o.state
+  o.worker = redis.call('HGET', key, 'worker')
+  if o.worker == '' or not o.worker then o.worker = nil end
   leave_running(o.id, queue)
   bump(queue, 'running', -1)
   local f = o.failure or {}
@@ -156,6 +158,7 @@ local function settle_one(o, now)
     redis.call('ZREM', P .. ':all', o.id)
   elseif new == 'success' or new == 'failure' or new == 'revoked' then
     redis.call('HSET', key, 'state', new, 'done_at', num(now))
+    if o.worker then redis.call('HSET', key, 'worker', o.worker) end  -- who ran it
     if o.result then redis.call('HSET', key, 'result', o.result) end
     if f.error_type then
       redis.call('HSET', key, 'error_type', f.error_type, 'error_message', f.message or '',

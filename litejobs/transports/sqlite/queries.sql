@@ -285,7 +285,7 @@ SELECT min(eta) FROM job WHERE state = 'scheduled';
 
 -- name: settle_success
 UPDATE job SET state = 'success', result = ?3, done_at = ?4, purge_at = ?5,
-               custom_state = NULL, worker = NULL, pid = NULL
+               custom_state = NULL, pid = NULL
 WHERE id = ?1 AND attempts = ?2 AND state = 'running';
 
 -- name: settle_forget
@@ -293,7 +293,7 @@ DELETE FROM job WHERE id = ?1 AND attempts = ?2 AND state = 'running';
 
 -- name: settle_finished
 UPDATE job SET state = ?3, error_type = ?4, error_message = ?5, error_args = ?6, traceback = ?7,
-               done_at = ?8, purge_at = ?9, custom_state = NULL, worker = NULL, pid = NULL
+               done_at = ?8, purge_at = ?9, custom_state = NULL, pid = NULL
 WHERE id = ?1 AND attempts = ?2 AND state = 'running';
 
 -- name: settle_retry
