@@ -71,7 +71,10 @@ class Core:
             raise ConfigurationError(f"the store URL must be a string, not {url!r}")
         self.main = main
         self.conf = Conf()
-        self.conf.explicit_url = url
+        # Celery's ``Celery("proj")``: a bare name is the store only if no broker_url
+        # names one (so a Django project's CELERY_BROKER_URL is no conflict).
+        self._weak_url = url if url and url.isidentifier() else None
+        self.conf.explicit_url = None if self._weak_url else url
         self.conf.listeners.append(self._setting_changed)
         self.conf.update(settings)
         self.tasks: dict[str, Task] = {}
@@ -84,7 +87,7 @@ class Core:
     @property
     def url(self) -> str:
         """The store: the App's own URL, else ``broker_url``, else ``$LITEJOBS_URL``."""
-        return (self.conf.explicit_url or self.conf._values["broker_url"]
+        return (self.conf.explicit_url or self.conf._values["broker_url"] or self._weak_url
                 or os.environ.get("LITEJOBS_URL") or "litejobs.sqlite")
 
     @url.setter

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from . import signals
+from .exceptions import ConfigurationError
 
 
 def configured() -> bool:
@@ -69,3 +71,13 @@ def install() -> None:
     signals.task_prerun.connect(close_stale_connections, dispatch_uid="litejobs.djangofix.pre")
     signals.task_postrun.connect(close_stale_connections,
                                  dispatch_uid="litejobs.djangofix.post")
+
+
+def on_commit(send: Callable[[], Any], using: str | None = None) -> None:
+    """Run ``send`` when the current Django transaction commits (never if it rolls back)."""
+    if not configured():
+        raise ConfigurationError("delay_on_commit needs Django (DJANGO_SETTINGS_MODULE is "
+                                 "not set); use delay() outside a Django project")
+    from django.db import transaction  # noqa: PLC0415 - Django is optional
+
+    transaction.on_commit(send, using=using)

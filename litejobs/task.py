@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, ParamSpec, TypeVar
 
-from . import serializer
+from . import djangofix, serializer
 from .canvas import MAP_TASK, STARMAP_TASK, Signature, chunks
 from .core import Core, default_app
 from .exceptions import ConfigurationError, MaxRetriesExceededError, Retry
@@ -195,6 +195,16 @@ class Task(Generic[P, R]):
     def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R]:
         """Send a job with these arguments: ``apply_async(args, kwargs)``."""
         return self.apply_async(args, kwargs)
+
+    def delay_on_commit(self, *args: P.args, **kwargs: P.kwargs) -> None:
+        """``delay`` once the surrounding Django transaction commits (nothing if it rolls
+        back); at once outside a transaction. As Celery's, it returns None."""
+        djangofix.on_commit(lambda: self.apply_async(args, kwargs))
+
+    def apply_async_on_commit(self, args: Iterable[Any] | None = None,
+                              kwargs: dict[str, Any] | None = None, **options: Any) -> None:
+        """``apply_async`` once the surrounding Django transaction commits."""
+        djangofix.on_commit(lambda: self.apply_async(args, kwargs, **options))
 
     def apply_async(
         self,

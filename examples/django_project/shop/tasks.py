@@ -1,0 +1,28 @@
+"""The shop's tasks: shared_task, so this app never imports the project."""
+
+import os
+
+from django.db import transaction
+
+from litejobs import shared_task
+
+from .models import Order
+
+
+@shared_task
+def fulfil(order_id):
+    order = Order.objects.get(pk=order_id)  # the row is there: sent after the commit
+    order.status = "fulfilled"
+    order.worker_pid = os.getpid()
+    order.save()
+    return order.item
+
+
+def place_order(item, fail=False):
+    """What a view does: write the row and send the job in one transaction's lifetime."""
+    with transaction.atomic():
+        order = Order.objects.create(item=item)
+        fulfil.delay_on_commit(order.pk)  # sent after COMMIT; never on ROLLBACK
+        if fail:
+            raise RuntimeError("payment declined")
+    return order
