@@ -165,6 +165,9 @@ def test_cli_without_db_takes_the_apps_store(project, run_cli, store_path):
     run_cli("-A", "proj", "resume", "hipri")
     assert "revoked" in run_cli("-A", "proj", "revoke", waiting.id)
     assert waiting.state == "REVOKED"
+    beat = run_cli("beat", "-A", "proj", background=True)  # no DB: the app's store
+    wait_until(lambda: beat.poll() is None and app.transport.get_beat_leader(now()),
+               30, message="beat leading on the app's store")
 
 
 def test_cli_without_db_or_app_is_a_clear_error(tmp_path, monkeypatch):

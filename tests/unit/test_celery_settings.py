@@ -249,3 +249,25 @@ def test_docs_code_blocks_run(tmp_path, monkeypatch):
     assert len(blocks) >= 3
     for block in blocks:
         exec(compile(block, str(DOC), "exec"), {"__name__": "docs_block"})
+
+
+def test_celery_style_bare_name_yields_to_broker_url(tmp_path):
+    store = str(tmp_path / "named.sqlite")
+    app = litejobs.App("proj")  # Celery("proj"): a name, the store given by the settings
+    app.config_from_object({"broker_url": store})
+    assert app.url == store
+    assert litejobs.App("tasks").url == "tasks"  # alone, it is still a store path
+
+
+def test_include_and_imports_are_imported_on_load(settings_module, tmp_path):
+    from litejobs.loading import load_app
+
+    settings_module("lj_included_tasks")
+    app = litejobs.App(str(tmp_path / "a.sqlite"), include=["lj_included_tasks"],
+                       imports=["no_such_module_for_imports"])
+    sys.modules.pop("no_such_module_for_imports", None)
+    with pytest.raises(ConfigurationError, match="no_such_module_for_imports"):
+        app.import_default_modules()
+    app.conf.imports = ()
+    app.import_default_modules()
+    assert load_app(None, str(tmp_path / "b.sqlite")).url.endswith("b.sqlite")
