@@ -77,6 +77,11 @@ def _names(workers: list[WorkerInfo]) -> dict[str, WorkerInfo]:
     return {(w.host if counts[w.host] == 1 else w.id): w for w in workers}
 
 
+def _iso(ts: float | None) -> str | None:
+    when = from_timestamp(ts)
+    return when.isoformat() if when is not None else None
+
+
 def _request(job: Job, name: str) -> dict[str, Any]:
     try:
         args, kwargs = serializer.loads_call(job.payload)
@@ -141,7 +146,7 @@ class Inspect:
     def scheduled(self) -> dict[str, Any] | None:
         """Under each worker, the jobs waiting for their eta in the queues it consumes."""
         return self._answer({
-            name: [{"eta": from_timestamp(j.eta).isoformat(), "priority": j.priority,
+            name: [{"eta": _iso(j.eta), "priority": j.priority,
                     "request": _request(j, name)} for j in self._waiting(w)]
             for name, w in self._workers().items()})
 

@@ -13,9 +13,29 @@ from jobs import _ledger, app
 
 current_trace: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "current_trace", default=None)
+RECEIVERS: list[tuple[str, object]] = []
 
 
-@signals.before_task_publish.connect
+def _receiver(signal_name):
+    def add(fn):
+        RECEIVERS.append((signal_name, fn))
+        return fn
+    return add
+
+
+def connect():
+    """Connect every receiver below (once). The worker does it at import, as
+    LITEJOBS_TRACING=1 says; a test process only for the test that wants them."""
+    for name, fn in RECEIVERS:
+        getattr(signals, name).connect(fn, dispatch_uid=f"tracing.{fn.__name__}")
+
+
+def disconnect():
+    for name, fn in RECEIVERS:
+        getattr(signals, name).disconnect(dispatch_uid=f"tracing.{fn.__name__}")
+
+
+@_receiver("before_task_publish")
 def inject(sender=None, headers=None, **kwargs):
     """Producer side: put the current trace in the message headers."""
     trace = current_trace.get()
@@ -23,13 +43,13 @@ def inject(sender=None, headers=None, **kwargs):
         headers["traceparent"] = trace
 
 
-@signals.task_prerun.connect
+@_receiver("task_prerun")
 def extract(sender=None, task=None, **kwargs):
     """Worker side: the job's trace becomes the current one while it runs."""
     current_trace.set(task.request.headers.get("traceparent"))
 
 
-@signals.task_postrun.connect
+@_receiver("task_postrun")
 def clear(sender=None, **kwargs):
     current_trace.set(None)
 
@@ -49,41 +69,45 @@ def traced_sum(values):
     return sum(values)
 
 
-@signals.celeryd_init.connect
+@_receiver("celeryd_init")
 def on_celeryd_init(sender=None, instance=None, conf=None, options=None, **kwargs):
     _ledger(f"celeryd_init {sender} queues={','.join(options['queues'])}")
 
 
-@signals.worker_init.connect
+@_receiver("worker_init")
 def on_worker_init(sender=None, **kwargs):
     _ledger(f"worker_init {type(sender).__name__}")
 
 
-@signals.worker_process_init.connect
+@_receiver("worker_process_init")
 def on_process_init(sender=None, **kwargs):
     _ledger(f"worker_process_init {os.getpid()}")
 
 
-@signals.worker_process_shutdown.connect
+@_receiver("worker_process_shutdown")
 def on_process_shutdown(sender=None, pid=None, exitcode=None, **kwargs):
     _ledger(f"worker_process_shutdown {pid} {exitcode}")
 
 
-@signals.task_received.connect
+@_receiver("task_received")
 def on_received(sender=None, request=None, **kwargs):
     _ledger(f"task_received {request.task} {request.id}")
 
 
-@signals.task_unknown.connect
+@_receiver("task_unknown")
 def on_unknown(sender=None, name=None, id=None, exc=None, **kwargs):
     _ledger(f"task_unknown {name} {id} {type(exc).__name__}")
 
 
-@signals.setup_logging.connect
+@_receiver("setup_logging")
 def on_setup_logging(sender=None, loglevel=None, **kwargs):
     _ledger(f"setup_logging {loglevel}")
 
 
-@signals.after_setup_logger.connect
+@_receiver("after_setup_logger")
 def on_after_setup_logger(sender=None, logger=None, loglevel=None, **kwargs):
     _ledger(f"after_setup_logger {logger.name} {loglevel}")
+
+
+if os.environ.get("LITEJOBS_TRACING") == "1":
+    connect()

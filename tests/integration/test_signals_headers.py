@@ -11,7 +11,6 @@ import pytest
 import litejobs
 from litejobs import signals
 
-import tracing
 from helpers import wait_until
 
 
@@ -23,13 +22,26 @@ def _lines(ledger: str) -> list[str]:
 
 
 @pytest.fixture
-def trace():
+def tracing(monkeypatch):
+    """The propagator module, its receivers connected for this test only (and in the
+    workers it starts, which inherit LITEJOBS_TRACING)."""
+    import tracing as module
+
+    monkeypatch.setenv("LITEJOBS_TRACING", "1")
+    module.connect()
+    yield module
+    module.disconnect()
+
+
+@pytest.fixture
+def trace(tracing):
     token = tracing.current_trace.set("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
     yield tracing.current_trace.get()
     tracing.current_trace.reset(token)
 
 
-def test_trace_id_travels_through_chains_chords_and_retries(app, start_worker, ledger, trace):
+def test_trace_id_travels_through_chains_chords_and_retries(app, start_worker, ledger, trace,
+                                                             tracing):
     worker = start_worker("-A", "tracing", "-c", "2", "-l", "info")
     assert tracing.traced.apply_async((1,), headers={"tenant": "t1"}).get(timeout=30) == 2
     assert tracing.traced.delay(10, fail_times=2).get(timeout=30) == 11
@@ -63,7 +75,7 @@ def test_trace_id_travels_through_chains_chords_and_retries(app, start_worker, l
                for line in _lines(ledger)) == 2
 
 
-def test_before_task_publish_sees_celerys_arguments_and_may_add_headers(app):
+def test_before_task_publish_sees_celerys_arguments_and_may_add_headers(app, tracing):
     seen = []
 
     def receiver(sender=None, body=None, exchange=None, routing_key=None, headers=None,
@@ -72,14 +84,17 @@ def test_before_task_publish_sees_celerys_arguments_and_may_add_headers(app):
         headers["added"] = {"by": "receiver"}
 
     published = []
+
+    def after(sender=None, headers=None, **kwargs):
+        published.append((sender, headers))
+
     signals.before_task_publish.connect(receiver)
-    signals.after_task_publish.connect(
-        lambda sender=None, headers=None, **kw: published.append((sender, headers)))
+    signals.after_task_publish.connect(after)
     try:
         sent = tracing.traced.apply_async((7,), headers={"tenant": "x"}, queue="q1")
     finally:
         signals.before_task_publish.disconnect(receiver)
-        signals.after_task_publish._receivers.clear()
+        signals.after_task_publish.disconnect(after)
     sender, body, routing_key, headers = seen[0]
     assert (sender, body, routing_key) == ("tracing.traced", ((7,), {}, {}), "q1")
     assert headers["id"] == sent.id and headers["task"] == "tracing.traced"
@@ -89,7 +104,7 @@ def test_before_task_publish_sees_celerys_arguments_and_may_add_headers(app):
     assert published[0][0] == "tracing.traced" and published[0][1]["added"] == {"by": "receiver"}
 
 
-def test_bad_headers_are_refused_and_nothing_is_stored(app):
+def test_bad_headers_are_refused_and_nothing_is_stored(app, tracing):
     with pytest.raises(litejobs.exceptions.ConfigurationError, match="headers for"):
         tracing.traced.apply_async((1,), headers=["not", "a", "dict"])
     assert app.transport.list_jobs() == []

@@ -241,7 +241,7 @@ class RedisTransport(Transport):
             self.r.hset(self._key("control"), key, value)
 
     def list_controls(self, prefix: str) -> dict[str, bytes]:
-        raw = self.r.hgetall(self._key("control"))
+        raw: dict[bytes, bytes] = self.r.hgetall(self._key("control"))  # type: ignore[assignment]
         return {k.decode(): v for k, v in sorted(raw.items()) if k.decode().startswith(prefix)}
 
     def list_paused_queues(self) -> list[str]:
