@@ -34,14 +34,16 @@ def test_django_project(tmp_path):
     run("manage.py", "migrate", "--verbosity", "0")
     with open(tmp_path / "worker.log", "wb") as log:
         worker = subprocess.Popen([sys.executable, "-m", "litejobs", "worker", "-A", "proj",
-                                   "-c", "2", "-l", "info"], cwd=project, env=env,
+                                   "-c", "1", "-l", "info"], cwd=project, env=env,
                                   stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True)
     try:
         out = run("demo.py")
         assert "kettle rolled back: payment declined" in out
         assert "order 1 teapot: fulfilled by worker process" in out
-        assert "orders stored: 1; fulfil jobs sent: 1" in out  # nothing for the rollback
+        assert "orders stored: 2; fulfil jobs sent: 2" in out  # nothing for the rollback
+        # one pool process ran both: the fix-up closed the first job's connection
+        assert "fresh connection in each job: [True, True]" in out
         pid = int(out.split("worker process ")[1].split()[0])
         assert pid != worker.pid  # a forked pool child ran it, with its own connection
         registered = run("-m", "litejobs", "-A", "proj", "inspect", "registered", "--json")

@@ -17,16 +17,19 @@ from shop.models import Order  # noqa: E402
 from shop.tasks import place_order  # noqa: E402
 
 order = place_order("teapot")
+second = place_order("cup")
 try:
     place_order("kettle", fail=True)
 except RuntimeError as exc:
     print(f"kettle rolled back: {exc}")
 deadline = time.monotonic() + 60
-while Order.objects.get(pk=order.pk).status != "fulfilled":
+while Order.objects.filter(status="fulfilled").count() < 2:
     if time.monotonic() > deadline:
         raise SystemExit("the worker did not fulfil the order within 60 s")
     time.sleep(0.05)
 done = Order.objects.get(pk=order.pk)
 print(f"order {done.pk} {done.item}: {done.status} by worker process {done.worker_pid}")
+print("fresh connection in each job:",
+      [o.fresh_connection for o in Order.objects.order_by("pk")])
 sent = app.transport.list_jobs(task="shop.tasks.fulfil")
 print(f"orders stored: {Order.objects.count()}; fulfil jobs sent: {len(sent)}")

@@ -2,7 +2,7 @@
 
 import os
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from litejobs import shared_task
 
@@ -11,7 +11,9 @@ from .models import Order
 
 @shared_task
 def fulfil(order_id):
+    fresh = connection.connection is None  # the worker closed the last job's connection
     order = Order.objects.get(pk=order_id)  # the row is there: sent after the commit
+    order.fresh_connection = fresh
     order.status = "fulfilled"
     order.worker_pid = os.getpid()
     order.save()

@@ -12,6 +12,7 @@ class Migration(migrations.Migration):
                 ("item", models.CharField(max_length=100)),
                 ("status", models.CharField(default="new", max_length=20)),
                 ("worker_pid", models.IntegerField(null=True)),
+                ("fresh_connection", models.BooleanField(null=True)),
             ],
         ),
     ]
