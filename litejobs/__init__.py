@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import exceptions
-from .app import App
+from .app import App, shared_task
 from .canvas import Signature, chain, chord, chunks, group, signature
 from .result import AsyncResult, EagerResult, GroupResult
 from .task import Task
@@ -23,5 +23,6 @@ __all__ = [
     "chunks",
     "exceptions",
     "group",
+    "shared_task",
     "signature",
 ]

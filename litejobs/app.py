@@ -4,53 +4,114 @@ over the core (core.py) that every lower layer is handed."""
 from __future__ import annotations
 
 import functools
+import importlib
+import os
 from collections.abc import Callable, Iterable
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, overload
 
-from . import eager, outcomes, sending
+from . import djangofix, eager, sending
 from .canvas import Signature, register_builtins
 from .config import Conf
+from .control import Control
 from .core import Core, JobTemplate, default_app, import_object
 from .embedded import EmbeddedWorker
 from .exceptions import ConfigurationError
-from .job import TASK_OPTION_DEFAULTS, JobState, validate_task_options
+from .job import TASK_OPTION_DEFAULTS, validate_task_options
 from .metrics import collect
 from .periodic import Entry, Schedules
 from .result import AsyncResult, EagerResult, GroupResult
 from .schedules import as_schedule
 from .task import Task, default_name
-from .timeutil import now as clock_now
 from .worker import InProcessWorker
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-__all__ = ["App", "Conf", "Control", "JobTemplate", "default_app"]
+__all__ = ["App", "Conf", "Control", "JobTemplate", "default_app", "shared_task"]
+
+# Tasks declared with @shared_task, registered on every App (those made later too).
+_shared: list[SharedTask] = []
 
 
 class App(Core):
     """A litejobs application: ``App("jobs.sqlite")`` or ``App("redis://host:6379/0")``.
 
     ``task_cls`` is the base class of every task this app declares (a Task subclass, or
-    ``"module:Class"``), as in Celery.
+    ``"module:Class"``), as in Celery. Celery's form works too:
+    ``App("proj", broker="jobs.sqlite", include=["proj.tasks"])`` — when ``broker=`` is
+    given without ``main=``, the first argument is the app's main name, as in Celery.
     """
 
     def __init__(self, url: str | None = None, *, eager: bool = False, main: str | None = None,
-                 task_cls: type[Task] | str | None = None, **settings: Any) -> None:
+                 task_cls: type[Task] | str | None = None, broker: str | None = None,
+                 backend: str | None = None, include: Iterable[str] | None = None,
+                 **settings: Any) -> None:
+        if broker is not None:
+            if main is None and url is not None:
+                main, url = url, None
+            settings["broker_url"] = broker
+        if backend is not None:
+            settings["result_backend"] = backend
+        if include is not None:
+            settings["include"] = list(include)
         super().__init__(url, main, settings)
         if eager:
             self.conf.task_always_eager = True
         self.task_cls = _task_class(task_cls) if task_cls is not None else Task
         self._bound_task_cls: type[Task] | None = None
+        self._discover: list[tuple[Any, str]] = []  # autodiscover_tasks: (packages, name)
         register_builtins(self)
+        for shared in _shared:
+            shared.register(self)
 
     def __repr__(self) -> str:
         return f"<litejobs.App {self.url!r}>"
 
     # -- settings ------------------------------------------------------------
-    def config_from_object(self, obj: Any) -> None:
-        """Load settings from a module (object or dotted name), a class or a dict."""
-        self.conf.from_object(obj)
+    def config_from_object(self, obj: Any, namespace: str | None = None) -> None:
+        """Load settings from a module (object, ``"module"`` or ``"module:attr"``), a class
+        or a dict; ``namespace="CELERY"`` reads ``CELERY_BROKER_URL`` as ``broker_url``."""
+        self.conf.from_object(obj, namespace=namespace)
+
+    def config_from_envvar(self, variable_name: str, silent: bool = False,
+                           namespace: str | None = None) -> bool:
+        """``config_from_object`` of the module the environment variable names."""
+        module = os.environ.get(variable_name)
+        if not module:
+            if silent:
+                return False
+            raise ConfigurationError(f"the environment variable {variable_name} is not set; "
+                                     "set it to the name of your settings module")
+        self.config_from_object(module, namespace=namespace)
+        return True
+
+    def autodiscover_tasks(self, packages: Iterable[str] | Callable[[], Iterable[str]]
+                           | None = None, related_name: str = "tasks",
+                           force: bool = False) -> None:
+        """Import each package's ``tasks`` module (``related_name``), as Celery does:
+        when the worker or beat loads the app, or at once with ``force=True``.
+
+        ``packages`` is a list or a callable returning one; without it, Django's installed
+        apps when Django is configured. A package without that module is skipped.
+        """
+        self._discover.append((packages, related_name))
+        if force:
+            self.import_default_modules()
+
+    def import_default_modules(self) -> None:
+        super().import_default_modules()
+        for packages, related_name in self._discover:
+            if packages is None:
+                packages = djangofix.installed_apps()
+            elif callable(packages):
+                packages = packages()
+            for package in packages:
+                name = f"{package}.{related_name}"
+                try:
+                    importlib.import_module(name)
+                except ModuleNotFoundError as exc:
+                    if exc.name not in (name, package):
+                        raise
 
     def __enter__(self) -> App:
         return self
@@ -231,6 +292,66 @@ class App(Core):
         """Start the supervisor and pool in the background; returns at once."""
         return EmbeddedWorker.start(self, concurrency=concurrency, queues=queues, **options)
 
+class SharedTask:
+    """``@shared_task``: a task declared without an App; it stands for that task on the
+    current App (the one created last), so a library needs no import of the project."""
+
+    def __init__(self, fn: Callable[..., Any], options: dict[str, Any]) -> None:
+        self.fn, self.options = fn, options
+        self.__wrapped__ = fn
+        self.__name__ = getattr(fn, "__name__", "task")
+        self.__doc__ = fn.__doc__
+        self.__module__ = getattr(fn, "__module__", __name__)
+
+    def register(self, app: App) -> Task:
+        name = self.options.get("name") or default_name(self.fn, app.main)
+        task = app.tasks.get(name)
+        if task is None or getattr(task, "__wrapped__", None) is not self.fn:
+            task = app._task_from_function(self.fn, self.options)
+        return task
+
+    def _task(self) -> Task:
+        app = default_app()
+        assert isinstance(app, App)
+        return self.register(app)
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return getattr(self._task(), attr)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._task()(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<@shared_task {default_name(self.fn)}>"
+
+
+def shared_task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+    """``@shared_task`` / ``@shared_task(**options)``: as ``@app.task``, on every App."""
+    def decorate(func: Callable[..., Any]) -> Any:
+        if not callable(func):
+            raise ConfigurationError(f"@shared_task needs a function, not {func!r}")
+        unknown = set(options) - set(TASK_OPTION_DEFAULTS) - {"base"}
+        if unknown:
+            validate_task_options(getattr(func, "__qualname__", repr(func)), options)
+        shared = SharedTask(func, options)
+        _shared.append(shared)
+        for app in _live_apps():
+            shared.register(app)
+        return shared
+
+    return decorate(fn) if fn is not None else decorate
+
+
+def _live_apps() -> list[App]:
+    try:
+        app = default_app()
+    except ConfigurationError:
+        return []
+    return [app] if isinstance(app, App) else []
+
+
 class _GroupResults:
     def __init__(self, app: App) -> None:
         self.app = app
@@ -240,61 +361,6 @@ class _GroupResults:
 
     def __call__(self, id: str, results: list[AsyncResult[Any]]) -> GroupResult:
         return GroupResult(id, results, app=self.app)
-
-
-def _stamp_matches(stamp: Any, accepted: list[Any]) -> bool:
-    values = stamp if isinstance(stamp, list) else [stamp]
-    return stamp is not None and any(v in accepted for v in values)
-
-
-class Control:
-    """``app.control``: act on jobs by id, as Celery's remote control does."""
-
-    def __init__(self, app: App) -> None:
-        self.app = app
-
-    def revoke(self, task_id: str | Iterable[str], terminate: bool = False) -> None:
-        for id_ in [task_id] if isinstance(task_id, str) else list(task_id):
-            self.revoke_job(id_, terminate)
-
-    def revoke_by_stamped_headers(self, headers: dict[str, Any], terminate: bool = False
-                                  ) -> list[str]:
-        """Revoke every job not yet finished whose stamps match all of ``headers`` (a
-        value, or a list of accepted values); returns their ids."""
-        wanted = {k: v if isinstance(v, list) else [v] for k, v in headers.items()}
-        states = [JobState.PENDING, JobState.SCHEDULED] + ([JobState.RUNNING] if terminate
-                                                           else [])
-        matched = []
-        for state in states:
-            offset = 0
-            while True:
-                page = self.app.transport.list_jobs(state=state, limit=500, offset=offset)
-                for job in page:
-                    stamps = job.options.get("stamps") or {}
-                    if all(_stamp_matches(stamps.get(k), v) for k, v in wanted.items()):
-                        matched.append(job.id)
-                if len(page) < 500:
-                    break
-                offset += 500
-        for job_id in matched:  # after the scan: a revoked job leaves its state's pages
-            self.revoke_job(job_id, terminate)
-        return matched
-
-    def revoke_job(self, job_id: str, terminate: bool = False) -> str:
-        """Revoke one job; returns what the store did (see ``Transport.revoke``).
-
-        A revoked workflow step ends its workflow as a failure would: errbacks run, later
-        chain steps are stored FAILED, and a chord member counts as failed, so nothing
-        waits forever on a job that will never run.
-        """
-        transport = self.app.transport
-        now = clock_now()
-        follow_ups, chord = outcomes.revocation(self.app, transport.get(job_id), job_id)
-        return transport.revoke(job_id, now, outcomes.purge_at(self.app, now),
-                                terminate=terminate, follow_ups=follow_ups, chord=chord)
-
-    def purge(self, queue: str | None = None) -> int:
-        return self.app.transport.purge(queue)
 
 
 def _task_class(spec: type[Task] | str) -> type[Task]:

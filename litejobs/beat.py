@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from . import signals
 from .core import Core
 from .periodic import Entry, decode, entries_of, read_only_entries, seed_editable
 from .timeutil import now as clock_now
@@ -117,6 +118,7 @@ class Beat:
             self.leading = False
 
     def run_forever(self, should_stop: Callable[[], bool]) -> None:
+        signals.beat_init.send(sender=self)
         log.warning("beat %s: %d schedule(s): %s", self.holder, len(self.entries),
                     ", ".join(e.name for e in self.entries) or "none")
         try:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from . import signals
 from .core import Core
 from .exceptions import StoreError
 from .scoreboard import Scoreboard
@@ -77,9 +78,15 @@ def child_main(app: Core, worker_id: str, queues: list[str], slot: int,
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the fork
-    run_consumer(app, worker_id, queues, scoreboard, slot, max_tasks, parent_pid, hostname,
-                 should_stop=stop, set_idle=stop.set_idle, queue_limits=queue_limits,
-                 max_memory=max_memory)
+    signals.worker_process_init.send(sender=None)
+    exitcode = 1
+    try:
+        run_consumer(app, worker_id, queues, scoreboard, slot, max_tasks, parent_pid, hostname,
+                     should_stop=stop, set_idle=stop.set_idle, queue_limits=queue_limits,
+                     max_memory=max_memory)
+        exitcode = 0
+    finally:
+        signals.worker_process_shutdown.send(sender=None, pid=os.getpid(), exitcode=exitcode)
     return 0
 
 

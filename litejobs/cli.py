@@ -43,7 +43,15 @@ EXIT_NOT_FOUND = 3
 
 
 def load_app(spec: str | None, url: str | None) -> App:
-    """``loading.load_app``, with a bad ``-A`` reported in one line (exit code 2)."""
+    """``loading.load_app``, with a bad ``-A`` reported in one line (exit code 2).
+
+    ``-A`` is the command's, else the one given before the command (``litejobs -A proj
+    status``). Without DB, the store is the one the app's configuration names.
+    """
+    spec = spec or _group_app_spec()
+    if not url and not spec and not os.environ.get("LITEJOBS_URL"):
+        raise click.UsageError("give the store (DB: a path or redis:// URL), or -A MODULE "
+                               "whose App names it (its URL or broker_url)")
     try:
         return _load_app(spec, url)
     except AppNotFound as exc:
@@ -51,13 +59,27 @@ def load_app(spec: str | None, url: str | None) -> App:
         raise  # unreachable: _fail exits
 
 
-def _open(db: str, mode: str = "existing") -> App:
-    """The App on store ``db`` for one command: the store must exist (``mode="read"``:
-    and is never written), and a damaged file is refused before anything is written."""
-    app = App(db)
+def _open(db: str | None, mode: str = "existing") -> App:
+    """The App on store ``db`` (else the one ``-A`` names) for one command: the store must
+    exist (``mode="read"``: and is never written), and a damaged file is refused before
+    anything is written."""
+    app = App(db) if db and not _group_app_spec() else load_app(None, db)
     app.store_mode = mode
     app.verify_store = True
     return app
+
+
+def _group_app_spec() -> str | None:
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root() if ctx is not None else None
+    return (root.obj or {}).get("app") if root is not None else None
+
+
+def _shift(db: str | None, second: str | None) -> tuple[str | None, str | None]:
+    """``cmd -A proj ARG``: with -A and one argument, it is the second (DB omitted)."""
+    if second is None and _group_app_spec():
+        return None, db
+    return db, second
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> None:
@@ -87,16 +109,22 @@ class _Group(click.Group):
 
 @click.group(cls=_Group)
 @click.version_option(package_name="litejobs")
-def main() -> None:
+@click.option("-A", "--app", "app_spec",
+              help="Module with the App (as celery -A): its store is used when DB is omitted.")
+@click.pass_context
+def main(ctx: click.Context, app_spec: str | None) -> None:
     """litejobs: background jobs on a SQLite file (or Redis), with Celery's API."""
+    ctx.obj = {"app": app_spec}
 
 
 @main.command()
-@click.argument("db")
+@click.argument("db", required=False)
 @click.option("-A", "--app", "app_spec", help="Module with the App and tasks (module[:attr]).")
 @click.option("-c", "--concurrency", type=click.IntRange(min=1),
               help="Pool processes (default: CPU count).")
 @click.option("-Q", "--queues", help="Comma-separated queues to consume (default: default).")
+@click.option("-X", "--exclude-queues", help="Comma-separated queues not to consume (without "
+              "-Q: every queue the app names, less these).")
 @click.option("-l", "--loglevel", default="WARNING", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
                                 case_sensitive=False))
@@ -123,23 +151,27 @@ def main() -> None:
 @click.option("-E", "--task-events", is_flag=True, hidden=True,
               help="Accepted for Celery's -E; events are recorded unless "
                    "worker_send_task_events is False.")
-def worker(db: str, app_spec: str | None, concurrency: int | None, queues: str | None,
-           loglevel: str, pool: str, max_tasks_per_child: int | None,
-           max_memory_per_child: int | None, autoscale: str | None, start_method: str | None,
-           hostname: str | None, with_beat: bool, logfile: str | None, pidfile: str | None,
-           detach: bool, task_events: bool) -> None:
+def worker(db: str | None, app_spec: str | None, concurrency: int | None, queues: str | None,
+           exclude_queues: str | None, loglevel: str, pool: str,
+           max_tasks_per_child: int | None, max_memory_per_child: int | None,
+           autoscale: str | None, start_method: str | None, hostname: str | None,
+           with_beat: bool, logfile: str | None, pidfile: str | None, detach: bool,
+           task_events: bool) -> None:
     """Run jobs from DB: a supervisor and a pool of processes.
 
     -Q takes queue names, each optionally with a limit on how many of its jobs run at
     once across every worker on the store: -Q emails:2,default
     """
-    setup_logging(loglevel, logfile)
-    _warn_password_in_url(db)
+    if db:
+        _warn_password_in_url(db)
     app = load_app(app_spec, db)
     app.verify_store = True  # once, here: the pool children are not checked again
+    # after loading: the app's setup_logging receivers are connected
     setup_logging(loglevel, logfile, app.conf.worker_log_format,
                   app.conf.worker_task_log_format)
     queue_list, queue_limits = parse_queues(queues)
+    if exclude_queues:
+        queue_list = exclude(app, queue_list, exclude_queues)
     try:
         scale = parse_autoscale(autoscale) if autoscale else None
     except ValueError as exc:
@@ -166,6 +198,22 @@ def worker(db: str, app_spec: str | None, concurrency: int | None, queues: str |
     sys.exit(code)
 
 
+def _need(db: str | None, value: str | None, name: str) -> tuple[str | None, str]:
+    if not value:
+        raise click.UsageError(f"missing argument {name}")
+    return db, value
+
+
+def exclude(app: App, queues: list[str] | None, spec: str) -> list[str]:
+    """``-X``: the queues to consume (``-Q``'s, or every queue the app names) less these."""
+    excluded = {q.strip() for q in spec.split(",") if q.strip()}
+    kept = [q for q in (queues or app.known_queues()) if q not in excluded]
+    if not kept:
+        raise click.BadParameter(f"-X {spec} leaves no queue to consume",
+                                 param_hint="-X/--exclude-queues")
+    return kept
+
+
 def parse_queues(spec: str | None) -> tuple[list[str] | None, dict[str, int]]:
     """``"emails:2,default"`` -> (["emails", "default"], {"emails": 2})."""
     if not spec:
@@ -185,17 +233,18 @@ def parse_queues(spec: str | None) -> tuple[list[str] | None, dict[str, int]]:
 
 
 @main.command()
-@click.argument("db")
+@click.argument("db", required=False)
 @click.option("-A", "--app", "app_spec", help="Module with the App, its tasks and schedules.")
 @click.option("-l", "--loglevel", default="WARNING", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
                                 case_sensitive=False))
-def beat(db: str, app_spec: str | None, loglevel: str) -> None:
+def beat(db: str | None, app_spec: str | None, loglevel: str) -> None:
     """Send periodic jobs on schedule. Run several: one leads, the others stand by."""
-    setup_logging(loglevel)
-    _warn_password_in_url(db)
+    if db:
+        _warn_password_in_url(db)
     app = load_app(app_spec, db)
     app.verify_store = True
+    setup_logging(loglevel)  # after loading: the app's setup_logging receivers are connected
     app.transport  # noqa: B018 - open (and check) the store before announcing anything
     runner = Beat(app)
     if not runner.entries:
@@ -210,30 +259,32 @@ def beat(db: str, app_spec: str | None, loglevel: str) -> None:
 
 
 @main.command()
-@click.argument("db")
-@click.argument("queue")
-def pause(db: str, queue: str) -> None:
+@click.argument("db", required=False)
+@click.argument("queue", required=False)
+def pause(db: str | None, queue: str | None) -> None:
     """Pause QUEUE: its jobs stay queued and no worker claims them until resumed."""
+    db, queue = _need(*_shift(db, queue), "QUEUE")
     _open(db).transport.set_queue_paused(queue, True)
     click.echo(f"paused queue {queue!r}")
 
 
 @main.command()
-@click.argument("db")
-@click.argument("queue")
-def resume(db: str, queue: str) -> None:
+@click.argument("db", required=False)
+@click.argument("queue", required=False)
+def resume(db: str | None, queue: str | None) -> None:
     """Resume a paused QUEUE."""
+    db, queue = _need(*_shift(db, queue), "QUEUE")
     _open(db).transport.set_queue_paused(queue, False)
     click.echo(f"resumed queue {queue!r}")
 
 
 @main.command()
-@click.argument("db")
+@click.argument("db", required=False)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("--from-start", is_flag=True, help="Print the kept history first.")
 @click.option("-n", "--count", type=click.IntRange(min=1), help="Stop after N events.")
 @click.option("--timeout", type=float, help="Stop after this many seconds.")
-def events(db: str, as_json: bool, from_start: bool, count: int | None,
+def events(db: str | None, as_json: bool, from_start: bool, count: int | None,
            timeout: float | None) -> None:
     """Tail job events live, like `celery events` (Ctrl-C to stop)."""
     transport = _open(db, "read").transport
@@ -268,14 +319,14 @@ def events(db: str, as_json: bool, from_start: bool, count: int | None,
 
 
 @main.command()
-@click.argument("db")
+@click.argument("db", required=False)
 def metrics(db: str) -> None:
     """Print the store's metrics in Prometheus' text format."""
     click.echo(prometheus(_open(db, "read")), nl=False)
 
 
 @main.command()
-@click.argument("db")
+@click.argument("db", required=False)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5555, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--auth", envvar="LITEJOBS_DASHBOARD_AUTH",
@@ -285,7 +336,7 @@ def metrics(db: str) -> None:
 @click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
               help="Also serve requests naming this host (repeatable; '*' for any). "
                    "Loopback names and the bound address are always allowed.")
-def dashboard(db: str, host: str, port: int, auth: str | None, read_only: bool,
+def dashboard(db: str | None, host: str, port: int, auth: str | None, read_only: bool,
               allow_hosts: tuple[str, ...]) -> None:
     """Serve the web dashboard (queues, workers, jobs, schedules, actions, /metrics)."""
     try:  # the [dashboard] extra: imported only when asked for
@@ -310,7 +361,7 @@ def dashboard(db: str, host: str, port: int, auth: str | None, read_only: bool,
                                "give --auth USER:PASSWORD (or $LITEJOBS_DASHBOARD_AUTH)")
     app = _open(db, "read" if read_only else "existing")
     app.transport  # noqa: B018 - open (and check) the store before serving
-    click.echo(f"litejobs dashboard: http://{host}:{port}/ for {safe_url(db)}"
+    click.echo(f"litejobs dashboard: http://{host}:{port}/ for {safe_url(app.url)}"
                + (" (read-only)" if read_only else ""), err=True)
     bound = [] if host in ("0.0.0.0", "::", "") else [host]
     uvicorn.run(create_app(app, auth=credentials, read_only=read_only,
@@ -319,9 +370,9 @@ def dashboard(db: str, host: str, port: int, auth: str | None, read_only: bool,
 
 
 @main.command()
-@click.argument("db")
+@click.argument("db", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status(db: str, as_json: bool) -> None:
+def status(db: str | None, as_json: bool) -> None:
     """Queues by state, live workers, and warnings."""
     data = status_data(_open(db, "read"))
     if as_json:
@@ -356,18 +407,29 @@ def status(db: str, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("db")
-@click.argument("job_id")
+@click.argument("args", nargs=-1, metavar="[DB] JOB_ID | METHOD [DB] [ID]...")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def inspect(db: str, job_id: str, as_json: bool) -> None:
-    """One job, whole: arguments, state, attempts, result or error, times."""
-    job = _open(db, "read").transport.get(job_id)
+@click.option("-d", "--destination", help="With METHOD: only these workers (comma-separated).")
+def inspect(args: tuple[str, ...], as_json: bool, destination: str | None) -> None:
+    """One job, whole: arguments, state, attempts, result or error, times.
+
+    Or, as `celery inspect`, what the live workers hold: METHOD is one of
+    ping, active, reserved, scheduled, registered, stats, active_queues, query_task.
+    """
+    if args and args[0] in INSPECT_METHODS:
+        _inspect_workers(args[0], list(args[1:]), destination, as_json)
+        return
+    if len(args) > 2:
+        raise click.UsageError("expected [DB] JOB_ID, or METHOD [DB]")
+    db, job_id = _need(*_shift(*(tuple(args) + (None, None))[:2]), "JOB_ID")
+    app = _open(db, "read")
+    job = app.transport.get(job_id)
     if job is None:
-        _fail(f"no job {job_id} in {safe_url(db)} (never sent, or its result expired)",
+        _fail(f"no job {job_id} in {safe_url(app.url)} (never sent, or its result expired)",
               EXIT_NOT_FOUND)
         return
     data = job_data(job)
-    attempts = [attempt_data(a) for a in _open(db).transport.list_attempts(job_id)]
+    attempts = [attempt_data(a) for a in app.transport.list_attempts(job_id)]
     if as_json:
         data["attempt_count"] = data["attempts"]
         data["attempts"] = attempts
@@ -394,12 +456,14 @@ def inspect(db: str, job_id: str, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("db")
+@click.argument("db", required=False)
 @click.argument("job_id", required=False)
 @click.option("--failed", is_flag=True, help="Retry every failed job.")
 @click.option("--task", "task_name", help="With --failed: only jobs of this task.")
-def retry(db: str, job_id: str | None, failed: bool, task_name: str | None) -> None:
+def retry(db: str | None, job_id: str | None, failed: bool, task_name: str | None) -> None:
     """Run a failed (or revoked) job again, or all failed jobs."""
+    if not failed:
+        db, job_id = _shift(db, job_id)
     if bool(job_id) == failed:
         raise click.UsageError("give a JOB_ID or --failed (not both)")
     if task_name and not failed:
@@ -418,12 +482,14 @@ def retry(db: str, job_id: str | None, failed: bool, task_name: str | None) -> N
 
 
 @main.command()
-@click.argument("db")
-@click.argument("job_id")
+@click.argument("db", required=False)
+@click.argument("job_id", required=False)
 @click.option("--terminate", is_flag=True, help="Also kill the process if it is running.")
-def revoke(db: str, job_id: str, terminate: bool) -> None:
+def revoke(db: str | None, job_id: str | None, terminate: bool) -> None:
     """Revoke a job: it never runs; with --terminate a running one is killed."""
-    result = _open(db).control.revoke_job(job_id, terminate=terminate)
+    db, job_id = _need(*_shift(db, job_id), "JOB_ID")
+    app = _open(db)
+    result = app.control.revoke_job(job_id, terminate=terminate)
     messages = {
         "revoked": f"revoked {job_id}",
         "terminating": f"revoked {job_id}; its worker kills the running process",
@@ -431,12 +497,12 @@ def revoke(db: str, job_id: str, terminate: bool) -> None:
         "finished": f"{job_id} has already finished",
     }
     if result == "unknown":
-        _fail(f"no job {job_id} in {safe_url(db)}", EXIT_NOT_FOUND)
+        _fail(f"no job {job_id} in {safe_url(app.url)}", EXIT_NOT_FOUND)
     click.echo(messages[result])
 
 
 @main.command()
-@click.argument("db")
+@click.argument("db", required=False)
 @click.option("-Q", "--queue", help="Only this queue (default: every queue).")
 @click.option("--state", "state",
               type=click.Choice(["waiting", "failure", "failed", "revoked", "success"]),
@@ -444,7 +510,7 @@ def revoke(db: str, job_id: str, terminate: bool) -> None:
               help="Which jobs: waiting (pending and scheduled), or finished ones in a state.")
 @click.option("-f", "--force", is_flag=True, hidden=True,
               help="Accepted for Celery's `purge -f`; litejobs never asks for confirmation.")
-def purge(db: str, queue: str | None, state: str, force: bool) -> None:
+def purge(db: str | None, queue: str | None, state: str, force: bool) -> None:
     """Delete waiting jobs, or finished jobs in one state; running jobs are never touched."""
     state = "failure" if state == "failed" else state
     states = None if state == "waiting" else [JobState(state)]
@@ -628,3 +694,77 @@ def run_recorded(app: App, job_id: str) -> Execution:
         transport.unregister_worker(info.id)
     click.echo(f"recorded: the job is now {execution.outcome.state.value}", err=True)
     return execution
+
+
+INSPECT_METHODS = ("ping", "active", "reserved", "scheduled", "registered", "stats",
+                   "active_queues", "query_task")
+CONTROL_COMMANDS = {"ping": 0, "shutdown": 0, "rate_limit": 2, "add_consumer": 1,
+                    "cancel_consumer": 1, "revoke": -1, "purge": 0}
+
+
+def _store_and_args(rest: list[str]) -> tuple[str | None, list[str]]:
+    """``[DB] ARGS...``: the first is DB unless -A was given before the command."""
+    if _group_app_spec() or not rest:
+        return None, rest
+    return rest[0], rest[1:]
+
+
+def _reply(answer: Any, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(answer, indent=2, default=str))
+        return
+    if not answer:
+        _fail("Error: No nodes replied within time constraint.")
+    items = answer.items() if isinstance(answer, dict) else (
+        (name, reply) for one in answer for name, reply in one.items())
+    for name, reply in items:
+        if isinstance(reply, dict) and set(reply) == {"ok"}:
+            click.echo(f"-> {name}: OK {reply['ok']}")
+        else:
+            click.echo(f"-> {name}:")
+            click.echo("    " + json.dumps(reply, indent=2, default=str).replace("\n", "\n    "))
+
+
+def _inspect_workers(method: str, rest: list[str], destination: str | None,
+                     as_json: bool) -> None:
+    db, ids = _store_and_args(rest)
+    if ids and method != "query_task":
+        raise click.UsageError(f"inspect {method} takes no arguments besides DB")
+    inspector = _open(db).control.inspect(destination.split(",") if destination else None)
+    answer = getattr(inspector, method)(*ids) if method == "query_task" else \
+        getattr(inspector, method)()
+    _reply(answer, as_json)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("command", type=click.Choice(sorted(CONTROL_COMMANDS)))
+@click.argument("args", nargs=-1)
+@click.option("-d", "--destination", help="Only these workers (comma-separated names).")
+@click.option("--terminate", is_flag=True, help="revoke: also kill running jobs.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def control(command: str, args: tuple[str, ...], destination: str | None, terminate: bool,
+            as_json: bool) -> None:
+    """Act on the workers, as `celery control`: ping, shutdown (warm),
+    rate_limit TASK RATE, add_consumer QUEUE, cancel_consumer QUEUE, revoke ID..., purge.
+
+    Arguments come after the optional DB: `litejobs control rate_limit jobs.sqlite
+    tasks.add 10/m`, or with -A: `litejobs -A proj control rate_limit tasks.add 10/m`.
+    """
+    wanted = CONTROL_COMMANDS[command]
+    db, rest = _store_and_args(list(args))
+    if wanted >= 0 and len(rest) != wanted:
+        raise click.UsageError(f"control {command} takes {wanted} argument(s) after DB, "
+                               f"not {len(rest)}")
+    ctl = _open(db).control
+    dest = destination.split(",") if destination else None
+    if command == "revoke":
+        if not rest:
+            raise click.UsageError("control revoke takes job ids")
+        ctl.revoke(rest, terminate=terminate)
+        click.echo(f"revoked {len(rest)} job(s)")
+        return
+    if command == "purge":
+        click.echo(f"purged {ctl.purge()} waiting job(s)")
+        return
+    method = getattr(ctl, command)
+    _reply(method(*rest, destination=dest), as_json)

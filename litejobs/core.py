@@ -20,6 +20,7 @@ from . import serializer
 from .config import Conf
 from .exceptions import ConfigurationError, NotRegistered
 from .job import PRIORITY_MAX, PRIORITY_MIN, Job, check_time_limits, is_priority, new_id
+from .routing import route, route_queues
 from .timeutil import check_timestamp, parse_rate, to_seconds, to_timestamp
 from .timeutil import now as clock_now
 from .transports import Transport, open_transport
@@ -29,13 +30,14 @@ if TYPE_CHECKING:
     from .task import Task
 
 _default: Core | None = None
+RATE_KEY = "rate:"  # control records of app.control.rate_limit
 # Every task any App in this process declared, by name: a worker started without -A
 # finds tasks that a module registered on its own App instance.
 _all_tasks: dict[str, Task] = {}
 # Per-job options kept with the job (the rest become columns).
 JOB_OPTIONS = ("stamps", "time_limit", "soft_time_limit", "ignore_result", "max_retries",
-               "root_id",
-               "parent_id", "group_id", "link", "link_error", "chord", "chord_tail")
+               "root_id", "parent_id", "group_id", "link", "link_error", "chord",
+               "chord_tail", "headers")
 
 
 def import_object(spec: str, what: str) -> Any:
@@ -76,11 +78,16 @@ class Core:
 
     def __init__(self, url: str | None, main: str | None, settings: dict[str, Any]) -> None:
         global _default
-        self.url = url or os.environ.get("LITEJOBS_URL") or "litejobs.sqlite"
-        if not isinstance(self.url, str):
-            raise ConfigurationError(f"the store URL must be a string, not {self.url!r}")
+        if url is not None and (not isinstance(url, str) or not url):
+            raise ConfigurationError(f"the store URL must be a string, not {url!r}")
         self.main = main
-        self.conf = Conf(**settings)
+        self.conf = Conf()
+        # Celery's ``Celery("proj")``: a bare name is the store only if no broker_url
+        # names one (so a Django project's CELERY_BROKER_URL is no conflict).
+        self._weak_url = url if url and url.isidentifier() else None
+        self.conf.explicit_url = None if self._weak_url else url
+        self.conf.listeners.append(self._setting_changed)
+        self.conf.update(settings)
         self.tasks: dict[str, Task] = {}
         self.periodic: dict[str, Any] = {}  # name -> beat.Entry, from add_periodic_task
         self._transport: Transport | None = None
@@ -88,6 +95,25 @@ class Core:
         _default = self
 
     # -- the store -----------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """The store: the App's own URL, else ``broker_url``, else ``$LITEJOBS_URL``."""
+        return (self.conf.explicit_url or self.conf._values["broker_url"] or self._weak_url
+                or os.environ.get("LITEJOBS_URL") or "litejobs.sqlite")
+
+    @url.setter
+    def url(self, value: str) -> None:
+        self.conf.explicit_url = value
+
+    def import_default_modules(self) -> None:
+        """Import the ``imports`` and ``include`` modules (as a Celery worker does)."""
+        for module in (*self.conf.imports, *self.conf.include):
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                raise ConfigurationError(f"cannot import {module!r} (from the imports/include "
+                                         f"settings): {exc}") from None
+
     @property
     def transport(self) -> Transport:
         """The store, opened on first use (so eager-only tests never create a file)."""
@@ -122,6 +148,22 @@ class Core:
     def add_task(self, task: Task) -> None:
         self.tasks[task.name] = task
         _all_tasks[task.name] = task
+        if self.conf.task_annotations:
+            self._annotate(task)
+
+    def _setting_changed(self, key: str, value: Any) -> None:
+        if key == "task_annotations" and value:
+            for task in self.tasks.values():
+                self._annotate(task)
+
+    def _annotate(self, task: Task) -> None:
+        """``task_annotations``: options set on tasks by name (or ``"*"``), as in Celery."""
+        value = self.conf.task_annotations
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            options = item.get(task.name) or item.get("*") if isinstance(item, dict) \
+                else item.annotate(task)
+            for option, setting in (options or {}).items():
+                setattr(task, option, setting)
 
     def find_task(self, name: str) -> Task | None:
         """The task called ``name``, registered here or on another App of this process."""
@@ -161,33 +203,58 @@ class Core:
         """Grows whenever this process learns a task (a cheap "refresh?" check)."""
         return len(_all_tasks) + len(self.tasks)
 
-    def rate_limits(self) -> dict[str, float]:
-        """Jobs per second allowed for each task with a rate limit (for claiming)."""
+    def all_task_names(self) -> list[str]:
+        """Every task this process knows, on any App."""
+        return sorted({*_all_tasks, *self.tasks})
+
+    def rate_limits(self, stored: dict[str, float | None] | None = None) -> dict[str, float]:
+        """Jobs per second allowed for each task with a rate limit (for claiming).
+
+        ``stored`` (``stored_rate_limits()``: set by ``app.control.rate_limit``) wins over
+        the task's own; ``None`` there lifts the limit.
+        """
         default = self.conf.task_default_rate_limit
         limits: dict[str, float] = {}
         for name, task in {**_all_tasks, **self.tasks}.items():
             rate = task.rate_limit or default
             if rate and not name.startswith("litejobs."):
                 limits[name] = parse_rate(rate)
+        for name, per_second in (stored or {}).items():
+            if per_second is None:
+                limits.pop(name, None)
+            else:
+                limits[name] = per_second
         return limits
 
+    def stored_rate_limits(self) -> dict[str, float | None]:
+        """Rate limits set at run time for the whole store (``None``: lifted)."""
+        return {key[len(RATE_KEY):]: serializer.loads(value)
+                for key, value in self.transport.list_controls(RATE_KEY).items()}
+
+    def set_stored_rate_limit(self, task: str, rate: str | float | None) -> None:
+        per_second = None if rate in (None, 0, "0") else parse_rate(rate)
+        self.transport.put_control(RATE_KEY + task, serializer.dumps(per_second, "rate"))
+
     def known_queues(self) -> list[str]:
+        """The default queue, every task's ``queue=`` and every queue a route map names."""
         queues = {self.conf.task_default_queue}
         queues.update(t.queue for t in self.tasks.values() if t.queue)
+        queues.update(route_queues(self.conf.routers))
         return sorted(queues)
 
     # -- jobs ------------------------------------------------------------------
     def make_job(self, name: str, args: Iterable[Any] | None, kwargs: dict[str, Any] | None,
                  options: dict[str, Any], task: Task | None = None) -> Job:
         """Build (and check) the job ``send_task`` would store, without storing it."""
-        return self.job_template(name, options, task).make(args, kwargs)
+        return self.job_template(name, options, task, args, kwargs).make(args, kwargs)
 
-    def job_template(self, name: str, options: dict[str, Any],
-                     task: Task | None = None) -> JobTemplate:
+    def job_template(self, name: str, options: dict[str, Any], task: Task | None = None,
+                     args: Any = None, kwargs: Any = None) -> JobTemplate:
         """Everything about a job but its arguments and id, checked once (bulk sends).
 
-        Precedence, for every option: the call's value, then the task's, then the
-        app's setting.
+        Precedence, for every option: the call's value, then the route ``task_routes``
+        gives (a router is shown ``args``/``kwargs`` when given), then the task's, then
+        the app's setting.
         """
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"task name must be a non-empty string, not {name!r}")
@@ -220,6 +287,10 @@ class Core:
             else:
                 expires_at = check_timestamp(now + to_seconds(expires, "expires"), "expires")
 
+        routed = route(self.conf.routers, name, args or (), kwargs or {}, opts, task) \
+            if self.conf.routers else None
+        if routed:
+            opts = {**{k: v for k, v in routed.items() if k in ("queue", "priority")}, **opts}
         queue = opts["queue"] if "queue" in opts else \
             (task.queue if task else None) or conf["task_default_queue"]
         if not isinstance(queue, str) or not queue:
@@ -244,7 +315,14 @@ class Core:
         task_id = opts.get("task_id")
         if task_id is not None and not isinstance(task_id, str):
             raise ConfigurationError(f"task_id must be a string, not {task_id!r}")
+        headers = opts.get("headers")
+        if headers is not None and not (isinstance(headers, dict)
+                                        and all(isinstance(k, str) for k in headers)):
+            raise ConfigurationError(f"headers for {name} must be a dict with string keys, "
+                                     f"not {headers!r}")
         job_options = {key: opts[key] for key in JOB_OPTIONS if key in opts} if opts else {}
+        if not headers:
+            job_options.pop("headers", None)
         return JobTemplate(name, queue, priority, when, expires_at, opts.get("retries", 0),
                            bool(acks_late), job_options, now, task_id)
 

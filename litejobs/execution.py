@@ -164,6 +164,9 @@ def _run_job(core: Core, job: Job, task: Task | None, eager: bool,
         try:
             task = core.resolve_task(job.task)
         except NotRegistered as missing:
+            if signals.task_unknown.receivers:
+                signals.task_unknown.send(sender=None, message=job, exc=missing,
+                                          name=job.task, id=job.id)
             return _ended(core, job, JobState.FAILURE, NotRegistered, str(missing))
     corrupt = job.options.get("_corrupt")
     try:
@@ -171,6 +174,8 @@ def _run_job(core: Core, job: Job, task: Task | None, eager: bool,
             raise SerializationError(f"job options of {job.id}: {corrupt}")
         args, kwargs = serializer.loads_call(job.payload)
     except (SerializationError, ValueError, TypeError) as bad:
+        if signals.task_rejected.receivers:
+            signals.task_rejected.send(sender=None, message=job, exc=bad)
         return _ended(core, job, JobState.FAILURE, SerializationError,
                       f"cannot decode the arguments of job {job.id}: {bad}", task)
 
@@ -186,6 +191,8 @@ def _run_job(core: Core, job: Job, task: Task | None, eager: bool,
         time_limit=options.get("time_limit") or task.time_limit or conf.task_time_limit,
         soft_time_limit=soft, options=options,
     )
+    if not eager and signals.task_received.receivers:
+        signals.task_received.send(sender=None, request=request)
     push_request(request)
     try:
         with running_job(on_worker=not eager):

@@ -24,6 +24,7 @@ from .canvas import (
 )
 from .core import Core, JobTemplate
 from .job import ChordSpec, Job, JobState
+from .routing import MapRoute
 
 
 def attach(step: Any, links: list[dict[str, Any]], errbacks: list[dict[str, Any]]) -> None:
@@ -61,6 +62,8 @@ def _job(app: Core, sig: Signature, args: tuple, kwargs: dict[str, Any],
          options: dict[str, Any], extra: dict[str, Any]) -> Job:
     call_args = sig.args if sig.immutable else args + sig.args
     merged = {**options, **sig.options, **extra}
+    if extra.get("headers") and sig.options.get("headers"):  # inherited, then its own
+        merged["headers"] = {**extra["headers"], **sig.options["headers"]}
     if "chord_tail" in merged:  # a chain's early step: its last step is the chord member
         merged.pop("chord", None)
     for key in ("link", "link_error"):
@@ -68,7 +71,7 @@ def _job(app: Core, sig: Signature, args: tuple, kwargs: dict[str, Any],
             steps = merged[key]
             merged[key] = [describe(x) for x in (
                 steps if isinstance(steps, (list, tuple)) else [steps])]
-    return app.job_template(sig.task, merged).make(call_args, {**sig.kwargs, **kwargs})
+    return app.make_job(sig.task, call_args, {**sig.kwargs, **kwargs}, merged)
 
 
 def _jobs(app: Core, sigs: list[Any], args: tuple, kwargs: dict[str, Any],
@@ -86,6 +89,9 @@ def _jobs(app: Core, sigs: list[Any], args: tuple, kwargs: dict[str, Any],
             out.append(_job(app, sig, args, kwargs, options, extra))  # checked in full
             continue
         template = templates.get(sig.task)
+        if app.conf.routers and any(not isinstance(r, MapRoute) for r in app.conf.routers):
+            out.append(_job(app, sig, args, kwargs, options, extra))  # a router sees args
+            continue
         if template is None:
             template = templates[sig.task] = app.job_template(sig.task, {**options, **extra})
         out.append(template.make(sig.args if sig.immutable else args + sig.args,
@@ -95,14 +101,16 @@ def _jobs(app: Core, sigs: list[Any], args: tuple, kwargs: dict[str, Any],
 
 
 def build(app: Core, step: Any, args: tuple, kwargs: dict[str, Any], options: dict[str, Any],
-          root_id: str | None = None, parent_id: str | None = None
-          ) -> tuple[list[Job], list[ChordSpec]]:
+          root_id: str | None = None, parent_id: str | None = None,
+          headers: dict[str, Any] | None = None) -> tuple[list[Job], list[ChordSpec]]:
     """The jobs (and chords) that start ``step`` with ``args`` prepended."""
     extra: dict[str, Any] = {}
     if root_id:
         extra["root_id"] = root_id
     if parent_id:
         extra["parent_id"] = parent_id
+    if headers or options.get("headers"):  # headers travel with the whole workflow
+        extra["headers"] = {**(headers or {}), **(options.get("headers") or {})}
     if isinstance(step, Signature):
         return [_job(app, step, args, kwargs, options, extra)], []
     if isinstance(step, chain):  # its steps are linked: it starts with its first
@@ -181,7 +189,8 @@ def expand_links(app: Core, job: Job, value: Any) -> tuple[list[Job], list[Chord
     root = job.options.get("root_id") or job.id
     for desc in job.options.get("link") or ():
         step = from_description(app, desc)
-        more, more_chords = build(app, step, (value,), {}, {}, root_id=root, parent_id=job.id)
+        more, more_chords = build(app, step, (value,), {}, {}, root_id=root, parent_id=job.id,
+                                  headers=job.options.get("headers"))
         jobs += more
         chords += more_chords
     return jobs, chords
@@ -200,8 +209,10 @@ def fail_links(app: Core, job: Job, error_type: str, message: str,
     for desc in job.options.get("link_error") or ():
         sig = Signature.from_dict(desc["sig"], app) if "sig" in desc else None
         if sig is not None:
-            out.append(_job(app, sig, (job.id,), {}, {}, {"root_id": root,
-                                                          "parent_id": job.id}))
+            extra = {"root_id": root, "parent_id": job.id}
+            if job.options.get("headers"):
+                extra["headers"] = job.options["headers"]
+            out.append(_job(app, sig, (job.id,), {}, {}, extra))
     pending = list(job.options.get("link") or ())
     while pending:
         step = from_description(app, pending.pop())

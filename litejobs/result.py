@@ -7,7 +7,7 @@ import datetime as dt
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
 from . import serializer, states
@@ -255,6 +255,47 @@ class AsyncResult(Generic[R]):
         job = self.app.transport.get(self.id)
         return job.retries if job is not None else 0
 
+    @property
+    def worker(self) -> str | None:
+        """The worker that ran (or runs) it (``result_extended`` is always on here)."""
+        job = self.app.transport.get(self.id)
+        return job.worker if job is not None else None
+
+    @property
+    def queue(self) -> str | None:
+        job = self.app.transport.get(self.id)
+        return job.queue if job is not None else None
+
+    @property
+    def date_started(self) -> dt.datetime | None:
+        job = self.app.transport.get(self.id)
+        return from_timestamp(job.started_at) if job is not None else None
+
+    def collect(self, intermediate: bool = False, **get_options: Any
+                ) -> Iterator[tuple[AsyncResult[Any], Any]]:
+        """``(result, value)`` for this job, then its children's, depth first, as Celery
+        does: each is waited for (``get_options`` go to ``get()``)."""
+        yield self, self.get(**get_options)
+        for child in self.children:
+            yield from child.collect(intermediate, **get_options)
+
+    def then(self, callback: Callable[[AsyncResult[R]], Any],
+             on_error: Callable[[AsyncResult[R]], Any] | None = None,
+             weak: bool = False) -> AsyncResult[R]:
+        """Call ``callback(self)`` once the job has finished (in a background thread);
+        ``on_error(self)`` instead if waiting itself failed."""
+        def wait() -> None:
+            try:
+                self.get(propagate=False)
+            except Exception:
+                if on_error is not None:
+                    on_error(self)
+                return
+            callback(self)
+
+        threading.Thread(target=wait, name=f"then {self.id}", daemon=True).start()
+        return self
+
     # -- acting ------------------------------------------------------------
     def revoke(self, terminate: bool = False, signal: str = "SIGTERM") -> None:
         """Revoke the job: if it has not started it never runs; ``terminate`` stops it too."""
@@ -332,6 +373,18 @@ class EagerResult(AsyncResult[R]):
     def retries(self) -> int:
         return self._retries
 
+    @property
+    def worker(self) -> str | None:
+        return None  # ran inline, in this process
+
+    @property
+    def queue(self) -> str | None:
+        return None
+
+    @property
+    def date_started(self) -> dt.datetime | None:
+        return None
+
     def revoke(self, terminate: bool = False, signal: str = "SIGTERM") -> None:
         """An eager job has already run: nothing to revoke."""
 
@@ -408,7 +461,19 @@ class GroupResult:
                 else r._outcome(job, propagate) for r, job in zip(self.results, jobs,
                                                                    strict=True)]
 
-    join = get
+    def join(self, timeout: float | None = None, propagate: bool = True,
+             interval: float = 0.5, callback: Callable[[str, Any], Any] | None = None,
+             **_: Any) -> list[Any]:
+        """As Celery's: every member's result in order (``get``); with ``callback``, it is
+        called as ``callback(task_id, value)`` for each instead, and None is returned."""
+        values = self.get(timeout=timeout, propagate=propagate)
+        if callback is None:
+            return values
+        for result, value in zip(self.results, values, strict=True):
+            callback(result.id, value)
+        return None  # type: ignore[return-value]
+
+    join_native = join
 
     def _look_ahead(self, ids: list[str], finished: list[JobState | None], first_open: int,
                     propagate: bool) -> int:

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from . import eager
+from . import eager, serializer, signals
 from .canvas import Signature, as_list, chain, copy_step, first_id, freeze_steps, group
 from .core import Core
 from .exceptions import ConfigurationError
+from .job import Job
 from .links import attach, build, describe
 from .result import AsyncResult
 from .task import Task
@@ -19,8 +20,12 @@ from .timeutil import now as clock_now
 SEND_OPTIONS = frozenset({
     "countdown", "eta", "expires", "queue", "priority", "task_id", "link", "link_error",
     "time_limit", "soft_time_limit", "ignore_result", "acks_late", "max_retries",
-    "retries", "root_id", "parent_id", "group_id",
+    "retries", "root_id", "parent_id", "group_id", "headers",
 })
+# What before_task_publish receivers see in ``headers`` beside the job's own headers
+# (Celery's message protocol); only the others are kept with the job.
+PROTOCOL_HEADERS = frozenset({"id", "task", "root_id", "parent_id", "group", "retries",
+                              "eta", "expires", "lang"})
 
 
 def send_task(core: Core, name: str, args: Iterable[Any] | None,
@@ -42,11 +47,43 @@ def send_task(core: Core, name: str, args: Iterable[Any] | None,
     if core.eager:
         return eager.apply(core, task or core.resolve_task(name), args, kwargs,
                            {k: v for k, v in options.items() if v is not None})
-    job = core.job_template(name, options, task).make(args, kwargs)
+    job = core.make_job(name, args, kwargs, options, task)
+    _before_publish([job])
     core.transport.enqueue([job], clock_now())
+    _after_publish([job])
     result: AsyncResult[Any] = AsyncResult(job.id, app=core, task_name=name)
     result.ignored = core.ignores_result(task or core.find_task(name), options)
     return result
+
+
+def _before_publish(jobs: list[Job]) -> None:
+    """``before_task_publish`` for each job; what receivers put in ``headers`` is kept."""
+    if not signals.before_task_publish.receivers:
+        return
+    for job in jobs:
+        options = job.options
+        protocol = {"lang": "py", "id": job.id, "task": job.task,
+                    "root_id": options.get("root_id", job.id),
+                    "parent_id": options.get("parent_id"), "group": options.get("group_id"),
+                    "retries": job.retries, "eta": job.eta, "expires": job.expires}
+        headers = {**protocol, **(options.get("headers") or {})}
+        signals.before_task_publish.send(
+            sender=job.task, body=serializer.loads_call(job.payload) + ({},), exchange="",
+            routing_key=job.queue, headers=headers, properties={"priority": job.priority},
+            declare=[], retry_policy=None)
+        own = {k: v for k, v in headers.items() if k not in PROTOCOL_HEADERS}
+        if own:
+            serializer.dumps(own, f"the headers of {job.task}")  # a clear error, now
+            job.options = {**options, "headers": own}
+
+
+def _after_publish(jobs: list[Job]) -> None:
+    if signals.after_task_publish.receivers:
+        for job in jobs:
+            signals.after_task_publish.send(
+                sender=job.task, body=serializer.loads_call(job.payload) + ({},),
+                exchange="", routing_key=job.queue,
+                headers={"id": job.id, "task": job.task, **(job.options.get("headers") or {})})
 
 
 def send_workflow(core: Core, workflow: chain, args: tuple, kwargs: dict[str, Any],
@@ -77,7 +114,9 @@ def send_workflow(core: Core, workflow: chain, args: tuple, kwargs: dict[str, An
         results[-1].ignored = core.ignores_result(core.find_task(last.task), given)
     if core.eager or inline:
         return eager.view(core, results[-1], eager.run(core, jobs, chords, propagate=throw))
+    _before_publish([*jobs, *(c.body for c in chords)])  # a chord's body is sent now too
     core.transport.enqueue(jobs, clock_now(), chords=chords)
+    _after_publish(jobs)
     if isinstance(first, group):
         core.transport.save_group(first.options["group_id"],
                                   [r.id for r in results[0].results], clock_now())

@@ -92,6 +92,26 @@ task_retry = Signal("task_retry", ("request", "reason", "einfo"))
 task_revoked = Signal("task_revoked", ("request", "terminated", "signum", "expired"))
 worker_ready = Signal("worker_ready")
 worker_shutdown = Signal("worker_shutdown")
+# Sending (sender: the task's name), as Celery sends them; ``headers`` is mutable in
+# before_task_publish: what a receiver adds travels with the job (self.request.headers).
+before_task_publish = Signal("before_task_publish", (
+    "body", "exchange", "routing_key", "headers", "properties", "declare", "retry_policy"))
+after_task_publish = Signal("after_task_publish", ("body", "exchange", "routing_key"))
+# The worker and its processes.
+celeryd_init = Signal("celeryd_init", ("instance", "conf", "options"))  # sender: hostname
+worker_init = Signal("worker_init")  # sender: the worker (supervisor)
+worker_process_init = Signal("worker_process_init")  # in each pool process, at its start
+worker_process_shutdown = Signal("worker_process_shutdown", ("pid", "exitcode"))
+task_received = Signal("task_received", ("request",))  # sender: the consumer
+task_unknown = Signal("task_unknown", ("message", "exc", "name", "id"))
+task_rejected = Signal("task_rejected", ("message", "exc"))
+beat_init = Signal("beat_init")  # sender: the beat
+# Logging, sent by the litejobs command: a setup_logging receiver replaces the set-up.
+setup_logging = Signal("setup_logging", ("loglevel", "logfile", "format", "colorize"))
+after_setup_logger = Signal("after_setup_logger", (
+    "logger", "loglevel", "logfile", "format", "colorize"))
+after_setup_task_logger = Signal("after_setup_task_logger", (
+    "logger", "loglevel", "logfile", "format", "colorize"))
 
 # -- sent by litejobs.execution and litejobs.outcomes (worker and eager mode alike) ---
 def send_prerun(task: Any, job_id: str, args: tuple, kwargs: dict) -> None:
@@ -132,6 +152,9 @@ def send_revoked(task: Any, request: Any, expired: bool = False,
 
 
 __all__ = [
-    "Signal", "task_failure", "task_postrun", "task_prerun", "task_retry", "task_revoked",
-    "task_success", "worker_ready", "worker_shutdown",
+    "Signal", "after_setup_logger", "after_setup_task_logger", "after_task_publish",
+    "beat_init", "before_task_publish", "celeryd_init", "setup_logging", "task_failure",
+    "task_postrun", "task_prerun", "task_received", "task_rejected", "task_retry",
+    "task_revoked", "task_success", "task_unknown", "worker_init", "worker_process_init",
+    "worker_process_shutdown", "worker_ready", "worker_shutdown",
 ]

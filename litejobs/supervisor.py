@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from . import outcomes, signals
+from . import control, outcomes, signals
 from .autoscale import Autoscaler
 from .beat import Beat
 from .child import STOP_SIGNALS, StopFlag, child_main, run_consumer
@@ -75,7 +75,7 @@ class Supervisor:
         self.start_method = start_method or ("fork" if hasattr(os, "fork") else "spawn")
         self.app_spec = app_spec
         self.loglevel = loglevel
-        self.hostname = hostname or socket.gethostname()
+        self.hostname = control.expand_hostname(hostname) if hostname else socket.gethostname()
         self.id = f"{self.hostname}:{os.getpid()}:{secrets.token_hex(3)}"
         self.lease = float(app.conf.worker_lease_timeout)
         self.children: dict[int, int] = {}  # pid -> slot
@@ -91,9 +91,15 @@ class Supervisor:
 
     # -- the main loop ---------------------------------------------------------
     def run(self) -> int:
+        signals.celeryd_init.send(sender=self.hostname, instance=self, conf=self.app.conf,
+                                  options={"queues": self.queues,
+                                           "concurrency": self.concurrency, "pool": self.pool})
+        self._send_signal("worker_init")
         transport = self.app.transport
         info = self.info()
         transport.record_heartbeat(info, clock_now(), self.lease)
+        control.publish_report(self.app, info, self.pool)
+        self._commands_after = control.command_key(self.started_at)
         if self.pool == "solo":
             return self._run_solo(info)
         if self.pool == "threads":
@@ -115,6 +121,7 @@ class Supervisor:
             if self.beat is not None:
                 self.beat.stop()
             transport.unregister_worker(self.id)
+            control.forget_report(self.app, self.id)
             self._send_signal("worker_shutdown")
             self.scoreboard.close()
             self._restore_signals()
@@ -158,6 +165,7 @@ class Supervisor:
                 if mono >= next_beat:
                     transport.record_heartbeat(self.info(), clock_now(), self.lease)
                     self._maintain()
+                    self._obey_commands()
                     next_beat = mono + beat_every
             except StoreError as exc:
                 # Children keep running; leases outlive a few missed heartbeats.
@@ -439,6 +447,26 @@ class Supervisor:
             self.app.transport.unregister_worker(self.id)
             self._send_signal("worker_shutdown")
         return 0
+
+    def _obey_commands(self) -> None:
+        """``app.control.shutdown/add_consumer/cancel_consumer`` sent to this worker."""
+        for key, command, args in control.commands_for(self.app, self.id, self.hostname,
+                                                        self._commands_after):
+            self._commands_after = key
+            log.info("control: %s %s", command, args or "")
+            if command == "shutdown":
+                self._begin_stop("warm")
+                continue
+            queue = args.get("queue")
+            queues = [q for q in self.queues if q != queue]
+            if command == "add_consumer":
+                queues.append(queue)
+            if not queues or queues == self.queues:
+                continue
+            self.queues = queues
+            control.publish_report(self.app, self.info(), self.pool)
+            for pid in self.children:  # each finishes its job; its successor reads the queues
+                self._signal_child(pid, signal.SIGTERM)
 
     def _send_signal(self, name: str) -> None:
         getattr(signals, name).send(sender=self)

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, ParamSpec, TypeVar
 
-from . import serializer
+from . import djangofix, serializer
 from .canvas import MAP_TASK, STARMAP_TASK, Signature, chunks
 from .core import Core, default_app
 from .exceptions import ConfigurationError, MaxRetriesExceededError, Retry
@@ -58,6 +58,13 @@ class Request:
     @property
     def stamped_headers(self) -> list[str]:
         return list(self.options.get("stamps") or {})
+
+    @property
+    def headers(self) -> dict[str, Any]:
+        """The job's message headers (``apply_async(headers=...)`` and what
+        ``before_task_publish`` receivers added); they travel through retries and
+        workflows."""
+        return self.options.get("headers") or {}
 
     @property
     def delivery_info(self) -> dict[str, Any]:
@@ -203,6 +210,16 @@ class Task(Generic[P, R]):
     def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R]:
         """Send a job with these arguments: ``apply_async(args, kwargs)``."""
         return self.apply_async(args, kwargs)
+
+    def delay_on_commit(self, *args: P.args, **kwargs: P.kwargs) -> None:
+        """``delay`` once the surrounding Django transaction commits (nothing if it rolls
+        back); at once outside a transaction. As Celery's, it returns None."""
+        djangofix.on_commit(lambda: self.apply_async(args, kwargs))
+
+    def apply_async_on_commit(self, args: Iterable[Any] | None = None,
+                              kwargs: dict[str, Any] | None = None, **options: Any) -> None:
+        """``apply_async`` once the surrounding Django transaction commits."""
+        djangofix.on_commit(lambda: self.apply_async(args, kwargs, **options))
 
     def apply_async(
         self,

@@ -26,6 +26,7 @@ from .transports import Transport, WorkerInfo
 
 log = logging.getLogger("litejobs.worker")
 
+STORED_RATES_EVERY = 1.0  # seconds between reads of the store's run-time rate limits
 MAX_BATCH = 64
 BATCH_TARGET_SECONDS = 0.005  # claim about this much work at once
 FLUSH_AFTER_SECONDS = 0.005  # settle finished jobs at least this often
@@ -56,12 +57,17 @@ class Consumer:
         self.queue_limits = queue_limits or None
         self._rates: dict[str, float] | None = None
         self._rates_for = -1
+        self._stored_at = -STORED_RATES_EVERY
 
     def rate_limits(self) -> dict[str, float] | None:
-        """Rate limits of the tasks this process knows (refreshed when it learns more)."""
+        """Rate limits of the tasks this process knows (refreshed when it learns more),
+        and those set for the whole store (``app.control.rate_limit``, read each second)."""
         known = self.app.known_task_count()
-        if known != self._rates_for:
-            self._rates, self._rates_for = self.app.rate_limits() or None, known
+        mono = time.monotonic()
+        if known != self._rates_for or mono >= self._stored_at + STORED_RATES_EVERY:
+            self._stored_at = mono
+            self._rates = self.app.rate_limits(self.app.stored_rate_limits()) or None
+            self._rates_for = known
         return self._rates
 
     def batch_size(self) -> int:

@@ -472,8 +472,21 @@ class MaintenanceVerbs(abc.ABC):
         """Release connections; closing twice is harmless."""
 
 
+class ControlVerbs(abc.ABC):
+    """Store-wide control records (``app.control``: stored rate limits, what each worker
+    reports, commands to workers), read and written whole, by key."""
+
+    @abc.abstractmethod
+    def put_control(self, key: str, value: bytes | None) -> None:
+        """Store ``value`` under ``key`` (``None`` deletes it)."""
+
+    @abc.abstractmethod
+    def list_controls(self, prefix: str) -> dict[str, bytes]:
+        """Every record whose key starts with ``prefix``."""
+
+
 class Transport(JobVerbs, GroupVerbs, QueueVerbs, WorkerVerbs, BeatVerbs, EventVerbs,
-                MaintenanceVerbs):
+                MaintenanceVerbs, ControlVerbs):
     """One store of jobs, results and worker heartbeats: every group of verbs."""
 
     url: str

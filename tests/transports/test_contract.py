@@ -190,9 +190,13 @@ def test_settle_each_outcome(transport):
     assert stale == []
     ok = transport.get(c[0].id)
     assert ok.state is JobState.SUCCESS and serializer.loads(ok.result) == 3
-    assert ok.done_at == NOW and ok.purge_at == NOW + 60 and ok.worker is None
+    # a finished job keeps the worker that ran it (AsyncResult.worker), not its pid
+    assert ok.done_at == NOW and ok.purge_at == NOW + 60 and ok.worker == "w1"
+    assert ok.pid is None
     failed = transport.get(c[1].id)
     assert failed.state is JobState.FAILURE and failed.error_type == "builtins.ValueError"
+    assert failed.worker == "w1"
+    assert transport.get(c[2].id).worker is None  # waiting again: held by nobody
     assert failed.traceback == "Traceback..." and serializer.loads(failed.error_args) == ["bad"]
     retry = transport.get(c[2].id)
     assert retry.state is JobState.SCHEDULED and retry.retries == 1 and retry.eta == NOW + 30
@@ -861,3 +865,26 @@ def test_claim_job_takes_one_given_job_that_is_not_running(transport):
     assert taken.attempts == 1
     assert transport.claim(["default"], "w1", 5, 10, NOW + 5) == []  # not in the queue now
     assert transport.claim_job("no-such-job", "replay", 7, NOW) is None
+
+
+def test_control_records(make_transport):
+    first, second = make_transport(), make_transport()
+    assert first.list_controls("") == {}
+    first.put_control("rate:t.add", b"\x01")
+    first.put_control("rate:t.mul", b"\x02")
+    first.put_control("worker:w1", b"\x00\xff")
+    first.put_control("ratex", b"no")
+    assert second.list_controls("rate:") == {"rate:t.add": b"\x01", "rate:t.mul": b"\x02"}
+    first.put_control("rate:t.add", b"\x03")  # replaced
+    first.put_control("rate:t.mul", None)  # deleted
+    first.put_control("rate:gone", None)  # deleting nothing is harmless
+    assert second.list_controls("rate:") == {"rate:t.add": b"\x03"}
+    assert second.list_controls("worker:") == {"worker:w1": b"\x00\xff"}
+    assert set(second.list_controls("")) == {"rate:t.add", "worker:w1", "ratex"}
+
+
+def test_a_heartbeat_renews_the_queues_a_worker_consumes(transport):
+    transport.record_heartbeat(worker_info("w1", ["default"]), NOW, 30)
+    transport.record_heartbeat(worker_info("w1", ["default", "extra"]), NOW + 1, 30)
+    [worker] = transport.list_workers(NOW + 2)
+    assert worker.queues == ["default", "extra"]

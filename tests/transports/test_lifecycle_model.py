@@ -93,7 +93,8 @@ class Lifecycle(RuleBasedStateMachine):
             assert dropped == [job_id]
             return
         assert dropped == []
-        model["worker"] = None
+        if kind in ("retry", "requeue"):  # a finished job keeps the worker that ran it
+            model["worker"] = None
         model["state"] = {"success": JobState.SUCCESS, "failure": JobState.FAILURE,
                           "retry": JobState.SCHEDULED, "requeue": JobState.PENDING}[kind]
         if kind == "retry":
@@ -147,8 +148,8 @@ class Lifecycle(RuleBasedStateMachine):
             else:
                 assert job.state is state, (job_id, job.state, state)
             assert job.attempts == model["attempts"]
-            if state is JobState.RUNNING:
-                assert job.worker == model["worker"]  # exactly one holder
+            if state is JobState.RUNNING or state.finished:
+                assert job.worker == model["worker"]  # exactly one holder; who ran it
             else:
                 assert job.worker is None
 

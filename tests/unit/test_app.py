@@ -202,7 +202,7 @@ def test_unknown_task_options_raise_at_declaration(store_path):
 
 
 def test_unknown_conf_keys_raise(store_path):
-    with pytest.raises(ConfigurationError, match="valid settings"):
+    with pytest.raises(ConfigurationError, match="did you mean .task_always_eager."):
         litejobs.App(store_path, task_always_eagre=True)
 
 

@@ -78,7 +78,7 @@ def test_conf_defaults_and_validation():
     assert conf.timezone == "UTC"
     conf.result_expires = dt.timedelta(hours=1)
     assert conf["result_expires"] == 3600
-    with pytest.raises(ConfigurationError, match="valid settings:.*result_expires"):
+    with pytest.raises(ConfigurationError, match="did you mean .result_expires."):
         conf.result_expire = 5
     with pytest.raises(ConfigurationError):
         conf.durability = "paranoid"

@@ -128,3 +128,68 @@ def test_dispatch_uid_connects_a_receiver_once():
     assert calls == ["w"]
     assert signals.worker_ready.disconnect(dispatch_uid="my-ready")
     assert not signals.worker_ready.disconnect(dispatch_uid="my-ready")
+
+
+@pytest.fixture
+def heard():
+    """Receivers on the signals the worker, beat and logging set-up send."""
+    calls = []
+    connected = []
+
+    def listen(*names):
+        for name in names:
+            def receiver(sender=None, _name=name, **kwargs):
+                calls.append((_name, sender, kwargs))
+            getattr(signals, name).connect(receiver)
+            connected.append((name, receiver))
+        return calls
+
+    yield listen
+    for name, receiver in connected:
+        getattr(signals, name).disconnect(receiver)
+
+
+def test_task_rejected_and_task_unknown(store_path, heard):
+    from litejobs.execution import run_job
+    from litejobs.job import Job, JobState
+
+    calls = heard("task_rejected", "task_unknown", "task_received")
+    with use_store(jobs.app, store_path) as app:
+        garbled = Job(id="j1", task="jobs.add", payload=b"\xc1 not msgpack", queue="default")
+        assert run_job(app, garbled).outcome.state is JobState.FAILURE
+        unknown = Job(id="j2", task="nowhere.at_all", payload=garbled.payload,
+                      queue="default")
+        assert run_job(app, unknown).outcome.state is JobState.FAILURE
+    [(name, sender, kwargs)] = [c for c in calls if c[0] == "task_rejected"]
+    assert kwargs["message"] is garbled and kwargs["exc"] is not None
+    [(name, sender, kwargs)] = [c for c in calls if c[0] == "task_unknown"]
+    assert (kwargs["name"], kwargs["id"]) == ("nowhere.at_all", "j2")
+    assert type(kwargs["exc"]).__name__ == "NotRegistered"
+    assert not [c for c in calls if c[0] == "task_received"]  # neither job was run
+
+
+def test_beat_init(store_path, heard):
+    from litejobs.beat import Beat
+
+    calls = heard("beat_init")
+    with use_store(jobs.app, store_path) as app:
+        beat = Beat(app)
+        beat.run_forever(lambda: True)  # stops at once
+    assert calls == [("beat_init", beat, {"signal": signals.beat_init})]
+
+
+def test_setup_logging_receiver_replaces_the_set_up(heard, monkeypatch):
+    import logging
+
+    from litejobs.loading import setup_logging
+
+    calls = heard("setup_logging", "after_setup_logger", "after_setup_task_logger")
+    configured = []
+    monkeypatch.setattr(logging, "basicConfig", lambda **kw: configured.append(kw))
+    setup_logging("info")
+    assert configured == []  # a setup_logging receiver does it instead
+    assert [c[0] for c in calls] == ["setup_logging", "after_setup_logger",
+                                     "after_setup_task_logger"]
+    assert calls[0][2]["loglevel"] == "INFO"
+    assert calls[1][2]["logger"] is logging.getLogger()
+    assert calls[2][2]["logger"].name == "litejobs.task"

@@ -164,6 +164,8 @@ local function settle_one(o, now)
       outcome = o.ended, exc_type = f.error_type, exc_message = f.message,
       traceback = f.traceback ~= '' and f.traceback or nil, retry_in = retry_in}))
   end
+  o.worker = redis.call('HGET', key, 'worker')
+  if o.worker == '' or not o.worker then o.worker = nil end
   leave_running(o.id, queue)
   bump(queue, 'running', -1)
   if new == 'success' and o.forget then
@@ -171,6 +173,7 @@ local function settle_one(o, now)
     redis.call('ZREM', P .. ':all', o.id)
   elseif new == 'success' or new == 'failure' or new == 'revoked' then
     redis.call('HSET', key, 'state', new, 'done_at', num(now))
+    if o.worker then redis.call('HSET', key, 'worker', o.worker) end  -- who ran it
     if o.result then redis.call('HSET', key, 'result', o.result) end
     if f.error_type then
       redis.call('HSET', key, 'error_type', f.error_type, 'error_message', f.message or '',

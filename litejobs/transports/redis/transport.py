@@ -260,6 +260,16 @@ class RedisTransport(Transport):
             self.r.srem(self._key("paused"), queue)
         self.r.publish(self._key("wake"), self.r.incr(self._key("version")))
 
+    def put_control(self, key: str, value: bytes | None) -> None:
+        if value is None:
+            self.r.hdel(self._key("control"), key)
+        else:
+            self.r.hset(self._key("control"), key, value)
+
+    def list_controls(self, prefix: str) -> dict[str, bytes]:
+        raw: dict[bytes, bytes] = self.r.hgetall(self._key("control"))  # type: ignore[assignment]
+        return {k.decode(): v for k, v in sorted(raw.items()) if k.decode().startswith(prefix)}
+
     def list_paused_queues(self) -> list[str]:
         return sorted(p.decode() for p in self.r.smembers(self._key("paused")))
 

@@ -170,6 +170,23 @@ SELECT job_id, n, started_at, finished_at, worker, pid, outcome, exc_type, exc_m
        traceback, retry_in
 FROM attempt WHERE job_id = ? ORDER BY n;
 
+-- name: schema_5
+-- Control records (app.control): stored rate limits, worker reports, commands.
+CREATE TABLE control (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+
+-- name: control_put
+INSERT INTO control (key, value) VALUES (?1, ?2)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+
+-- name: control_delete
+DELETE FROM control WHERE key = ?1;
+
+-- name: control_list
+SELECT key, value FROM control WHERE key >= ?1 AND key < ?1 || x'ff' ORDER BY key;
+
 -- name: insert_job
 INSERT OR IGNORE INTO job (id, task, queue, priority, state, eta, expires, retries, acks_late,
                            payload, options, created_at)
@@ -348,7 +365,7 @@ SELECT min(eta) FROM job WHERE state = 'scheduled';
 
 -- name: settle_success
 UPDATE job SET state = 'success', result = ?3, done_at = ?4, purge_at = ?5,
-               custom_state = NULL, worker = NULL, pid = NULL
+               custom_state = NULL, pid = NULL
 WHERE id = ?1 AND attempts = ?2 AND state = 'running';
 
 -- name: settle_forget
@@ -356,7 +373,7 @@ DELETE FROM job WHERE id = ?1 AND attempts = ?2 AND state = 'running';
 
 -- name: settle_finished
 UPDATE job SET state = ?3, error_type = ?4, error_message = ?5, error_args = ?6, traceback = ?7,
-               done_at = ?8, purge_at = ?9, custom_state = NULL, worker = NULL, pid = NULL
+               done_at = ?8, purge_at = ?9, custom_state = NULL, pid = NULL
 WHERE id = ?1 AND attempts = ?2 AND state = 'running';
 
 -- name: settle_retry
@@ -415,8 +432,8 @@ SELECT queue, state, count(*) FROM job GROUP BY queue, state;
 INSERT INTO worker (id, host, pid, queues, concurrency, started_at, heartbeat_at, lease_until,
                     running, processed)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-ON CONFLICT (id) DO UPDATE SET heartbeat_at = ?7, lease_until = ?8, running = ?9,
-                               processed = ?10;
+ON CONFLICT (id) DO UPDATE SET queues = ?4, concurrency = ?5, heartbeat_at = ?7,
+                               lease_until = ?8, running = ?9, processed = ?10;
 
 -- name: delete_worker
 DELETE FROM worker WHERE id = ?;

@@ -232,6 +232,17 @@ class SQLiteTransport(Transport):
         with self._db as conn:
             return reads.list_paused_queues(conn)
 
+    def put_control(self, key: str, value: bytes | None) -> None:
+        with self._db as conn:
+            if value is None:
+                conn.execute(Q["control_delete"], (key,))
+            else:
+                conn.execute(Q["control_put"], (key, value))
+
+    def list_controls(self, prefix: str) -> dict[str, bytes]:
+        with self._db as conn:
+            return {k: bytes(v) for k, v in conn.execute(Q["control_list"], (prefix,))}
+
     def list_waiting_queues(self) -> list[str]:
         with self._db as conn:
             return [r[0] for r in conn.execute(Q["waiting_queues"])]
