@@ -192,7 +192,7 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path):
                  "VALUES ('old', 't', 'default', 'pending', 0, x'929080', 0)")
     conn.close()
     t = SQLiteTransport(path)
-    assert t.pragma("user_version") == SCHEMA_VERSION == 2
+    assert t.pragma("user_version") == SCHEMA_VERSION == 3
     assert t.get("old").state.value == "pending"
     t.save_group("g", ["old"], NOW)  # a table schema 2 added
     assert t.restore_group("g") == ["old"]

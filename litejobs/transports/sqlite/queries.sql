@@ -120,17 +120,55 @@ CREATE TABLE event (
 );
 CREATE INDEX event_ts ON event (ts);
 
+-- name: schema_3
+-- Arguments written once. SQLite rewrites a whole row (with its overflow pages) on every
+-- UPDATE, so a job's payload and options leave the job row, whose small mutable state
+-- claiming, renewing, retrying and settling rewrite, for job_args: written at enqueue,
+-- never updated, deleted with its job (job_args_delete). Enqueue inserts through the
+-- job_new view, whose trigger writes both rows in the one statement.
+CREATE TABLE job_args (
+    seq     INTEGER PRIMARY KEY,            -- job.seq
+    payload BLOB NOT NULL,
+    options BLOB
+);
+INSERT INTO job_args (seq, payload, options) SELECT seq, payload, options FROM job;
+ALTER TABLE job DROP COLUMN payload;
+ALTER TABLE job DROP COLUMN options;
+CREATE TRIGGER job_args_delete AFTER DELETE ON job BEGIN
+    DELETE FROM job_args WHERE seq = OLD.seq;
+END;
+CREATE VIEW job_new AS
+SELECT j.id, j.task, j.queue, j.priority, j.state, j.eta, j.expires, j.retries, j.acks_late,
+       a.payload, a.options, j.created_at
+FROM job j JOIN job_args a USING (seq);
+CREATE TRIGGER job_new_insert INSTEAD OF INSERT ON job_new BEGIN
+    INSERT OR IGNORE INTO job (id, task, queue, priority, state, eta, expires, retries,
+                               acks_late, created_at)
+    VALUES (NEW.id, NEW.task, NEW.queue, NEW.priority, NEW.state, NEW.eta, NEW.expires,
+            NEW.retries, NEW.acks_late, NEW.created_at);
+    INSERT INTO job_args (seq, payload, options)
+    SELECT last_insert_rowid(), NEW.payload, NEW.options WHERE changes() > 0;
+END;
+
 -- name: insert_job
-INSERT OR IGNORE INTO job (id, task, queue, priority, state, eta, expires, retries, acks_late,
-                           payload, options, created_at)
+-- Two rows per new job (job, job_args: the view's trigger); a known id adds none.
+INSERT INTO job_new (id, task, queue, priority, state, eta, expires, retries, acks_late,
+                     payload, options, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: insert_finished_job
 -- A job given in a finished state (a chain step that will never run, an imported result).
+-- Its arguments follow (insert_args) when this inserted a row.
 INSERT OR IGNORE INTO job (id, task, queue, priority, state, eta, expires, retries, acks_late,
-                           payload, options, result, error_type, error_message, error_args,
-                           traceback, created_at, done_at, purge_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+                           result, error_type, error_message, error_args, traceback,
+                           created_at, done_at, purge_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: insert_args
+INSERT INTO job_args (seq, payload, options) VALUES (?, ?, ?);
+
+-- name: claimed_args
+SELECT payload, options FROM job_args WHERE seq = ?;
 
 -- name: insert_chord
 INSERT OR IGNORE INTO chord (id, size, created_at) VALUES (?, ?, ?);
@@ -253,12 +291,12 @@ UPDATE job SET state = 'pending' WHERE state = 'scheduled' AND eta <= ?;
 UPDATE job SET state = 'running', attempts = attempts + 1, worker = ?1, pid = ?2, started_at = ?3
 WHERE seq IN (SELECT seq FROM job WHERE state = 'pending' AND queue = ?4
               ORDER BY priority DESC, eta, seq LIMIT ?5)
-RETURNING seq, id, task, queue, priority, eta, expires, attempts, retries, acks_late, payload,
-          options, created_at;
+RETURNING seq, id, task, queue, priority, eta, expires, attempts, retries, acks_late,
+          created_at;
 
 -- name: claim_columns
-seq, id, task, queue, priority, eta, expires, attempts, retries, acks_late, payload, options,
-created_at;
+-- (the arguments are read from job_args after the claim: claimed_args)
+seq, id, task, queue, priority, eta, expires, attempts, retries, acks_late, created_at;
 
 -- name: has_pending_one_queue
 SELECT 1 FROM job WHERE state = 'pending' AND queue = ? LIMIT 1;
@@ -295,7 +333,7 @@ UPDATE job SET custom_state = ?3, meta = ?4
 WHERE id = ?1 AND attempts = ?2 AND state = 'running';
 
 -- name: job_columns
--- Every column of a job, in the order reads.row_to_job takes them.
+-- Every column of a job (job JOIN job_args), in the order reads.row_to_job takes them.
 seq, id, task, queue, priority, state, eta, expires, attempts, retries, acks_late, payload,
 options, result, error_type, error_message, error_args, traceback, custom_state, meta, worker,
 pid, created_at, started_at, done_at, purge_at, crashes;
@@ -347,7 +385,7 @@ SELECT id, host, pid, queues, concurrency, started_at, heartbeat_at, lease_until
 FROM worker WHERE lease_until >= ? ORDER BY started_at;
 
 -- name: dead_worker_jobs
-SELECT id, attempts, acks_late, crashes, task, options FROM job
+SELECT id, attempts, acks_late, crashes, task, options FROM job JOIN job_args USING (seq)
 WHERE state = 'running'
   AND (worker IS NULL OR worker NOT IN (SELECT id FROM worker WHERE lease_until >= ?));
 
@@ -355,11 +393,11 @@ WHERE state = 'running'
 DELETE FROM worker WHERE lease_until < ?;
 
 -- name: lost_child_jobs
-SELECT id, attempts, acks_late, crashes, task, options FROM job
+SELECT id, attempts, acks_late, crashes, task, options FROM job JOIN job_args USING (seq)
 WHERE state = 'running' AND worker = ? AND pid = ?;
 
 -- name: worker_jobs
-SELECT id, attempts, acks_late, crashes, task, options FROM job
+SELECT id, attempts, acks_late, crashes, task, options FROM job JOIN job_args USING (seq)
 WHERE state = 'running' AND worker = ?;
 
 -- name: retry_failed_one

@@ -20,7 +20,7 @@ from .schema import Q
 JOB_COLUMNS = tuple(c.strip() for c in " ".join(
     line for line in Q["job_columns"].splitlines() if not line.startswith("--")
 ).rstrip(";").split(","))
-SELECT_JOB = f"SELECT {', '.join(JOB_COLUMNS)} FROM job"
+SELECT_JOB = f"SELECT {', '.join(JOB_COLUMNS)} FROM job JOIN job_args USING (seq)"
 GET_JOB = SELECT_JOB + " WHERE id = ?"
 
 

@@ -14,10 +14,10 @@ import filelock
 from ...exceptions import SchemaError, StoreError
 from ..common import load_named_sections
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION_ID = 0x4C4A4F42  # "LJOB" in the header marks a litejobs store
 # version -> the query that brings a store from version - 1 to it
-MIGRATIONS = {1: "schema_1", 2: "schema_2"}
+MIGRATIONS = {1: "schema_1", 2: "schema_2", 3: "schema_3"}
 
 #: every statement in queries.sql, by name
 Q = {name: body.strip() for name, body in load_named_sections(__package__, "queries.sql").items()}

@@ -79,16 +79,17 @@ class SQLiteTransport(Transport):
     def enqueue(self, jobs: Sequence[Job], now: float,
                 chords: Sequence[ChordSpec] = ()) -> int:
         with self._db as conn:
-            before = conn.total_changes()
             if len(jobs) == 1 and not chords and not jobs[0].state.finished:
-                # One statement in autocommit is its own write transaction.
+                # One statement in autocommit is its own write transaction (the job_new
+                # view's trigger writes the job and its arguments).
+                before = conn.total_changes()
                 conn.execute(Q["insert_job"], writes.job_row(jobs[0], now, {}))
-            else:
-                with self._db.write():
-                    writes.insert_jobs(conn, jobs, now)
-                    for chord in chords:
-                        writes.insert_chord(conn, chord, now)
-            return conn.total_changes() - before
+                return (conn.total_changes() - before) // 2
+            with self._db.write():
+                new = writes.insert_jobs(conn, jobs, now)
+                for chord in chords:
+                    writes.insert_chord(conn, chord, now)
+            return new
 
     def claim(self, queues: Sequence[str], worker: str, pid: int, limit: int, now: float,
               settle: Sequence[Outcome] = (), rate_limits: dict[str, float] | None = None,

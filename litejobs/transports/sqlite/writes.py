@@ -48,19 +48,29 @@ def _options(j: Job, packed: dict[int, bytes]) -> bytes | None:
     return options
 
 
-def insert_jobs(conn: apsw.Connection, jobs: Sequence[Job], now: float) -> None:
-    """Store jobs, waiting or (given in a finished state) finished; known ids are kept."""
+def insert_jobs(conn: apsw.Connection, jobs: Sequence[Job], now: float) -> int:
+    """Store jobs, waiting or (given in a finished state) finished; known ids are kept.
+
+    Returns how many were new.
+    """
     packed: dict[int, bytes] = {}
     waiting = [job_row(j, now, packed) for j in jobs if not j.state.finished]
+    new = 0
     if waiting:
+        before = conn.total_changes()
         conn.executemany(Q["insert_job"], waiting)
+        new = (conn.total_changes() - before) // 2  # a job row and its job_args row
     for j in jobs:
         if j.state.finished:
             conn.execute(Q["insert_finished_job"], (
                 j.id, j.task, j.queue, j.priority, j.state.value, j.eta, j.expires, j.retries,
-                1 if j.acks_late else 0, j.payload, _options(j, packed), j.result,
-                j.error_type, j.error_message, j.error_args, j.traceback, now, now,
-                j.purge_at))
+                1 if j.acks_late else 0, j.result, j.error_type, j.error_message,
+                j.error_args, j.traceback, now, now, j.purge_at))
+            if conn.changes():
+                conn.execute(Q["insert_args"],
+                             (conn.last_insert_rowid(), j.payload, _options(j, packed)))
+                new += 1
+    return new
 
 
 # -- claiming -----------------------------------------------------------------------
@@ -86,7 +96,11 @@ def claim(conn: apsw.Connection, queues: Sequence[str], worker: str, pid: int, l
     elif active:
         rows = conn.execute(claim_many_sql(len(active)),
                             (worker, pid, now, limit, *active)).fetchall()
-    claimed = [(row[0], _claimed(row, worker, pid, now)) for row in rows]
+    # the arguments, written once at enqueue, are read beside the claimed rows
+    args = conn.executemany(Q["claimed_args"], [(row[0],) for row in rows]).fetchall() \
+        if rows else []
+    claimed = [(row[0], _claimed(row, a, worker, pid, now))
+               for row, a in zip(rows, args, strict=True)]
     claimed.sort(key=lambda sj: (-sj[1].priority, sj[1].eta, sj[0]))
     jobs = [job for _seq, job in claimed]
     if rate_limits and jobs:
@@ -113,9 +127,10 @@ def claim_many_sql(n_queues: int) -> str:
     )
 
 
-def _claimed(row: tuple, worker: str, pid: int, now: float) -> Job:
+def _claimed(row: tuple, args: tuple, worker: str, pid: int, now: float) -> Job:
     (_seq, id_, task, queue, priority, eta, expires, attempts, retries, acks_late,
-     payload, options, created_at) = row
+     created_at) = row
+    payload, options = args
     return Job(id=id_, task=task, payload=payload, queue=queue, priority=priority,
                state=JobState.RUNNING, eta=eta, expires=expires, attempts=attempts,
                retries=retries, acks_late=bool(acks_late), options=decode_options(options),
