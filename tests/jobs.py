@@ -45,6 +45,12 @@ def identity(value):
     return value
 
 
+@app.task
+def size(blob):
+    """A job with large arguments and a small result."""
+    return len(blob)
+
+
 @app.task(queue="emails")
 def send_email(to):
     return f"sent to {to}"
