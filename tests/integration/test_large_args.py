@@ -20,7 +20,7 @@ pytestmark = pytest.mark.one_store
 
 def wal_bytes_per_drained_job(store: str, arg_size: int, n: int = 200) -> float:
     with use_store(jobs.app, store) as app:
-        for i in range(n):
+        for _ in range(n):
             jobs.size.delay("x" * arg_size)
         app.transport.checkpoint("TRUNCATE")  # an empty log: measure only the drain
         assert os.path.getsize(store + "-wal") == 0

@@ -152,7 +152,8 @@ def test_settle_each_outcome(transport):
     retry = transport.get(c[2].id)
     assert retry.state is JobState.SCHEDULED and retry.retries == 1 and retry.eta == NOW + 30
     assert transport.get_state(c[2].id) == (JobState.SCHEDULED, None, 1)
-    assert transport.get(c[3].id).state is JobState.PENDING
+    requeued = transport.get(c[3].id)
+    assert requeued.state is JobState.PENDING and requeued.started_at is None  # not started
     assert transport.get(c[4].id) is None
     again = transport.claim(["default"], "w1", 1, 5, NOW + 30)
     assert {j.id for j in again} == {c[2].id, c[3].id}

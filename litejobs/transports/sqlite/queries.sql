@@ -325,7 +325,7 @@ WHERE id = ?1 AND attempts = ?2 AND state = 'running';
 
 -- name: settle_requeue
 UPDATE job SET state = 'pending', custom_state = NULL, worker = NULL, pid = NULL,
-               crashes = crashes + ?3
+               started_at = NULL, crashes = crashes + ?3
 WHERE id = ?1 AND attempts = ?2 AND state = 'running';
 
 -- name: set_custom_state
