@@ -148,7 +148,7 @@ def bench_litejobs(workdir: str, n: int, bulk: int, trips: int, idle: float,
         for i in range(n - 1):
             bench_tasks.add.delay(i, i)
         last = bench_tasks.add.delay(n, n)
-        env = dict(os.environ, PYTHONPATH=HERE)
+        env = dict(os.environ, PYTHONPATH=HERE + os.pathsep + os.environ.get("PYTHONPATH", ""))
         start = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "litejobs", "worker", db, "-A",
                                  "bench_tasks", "-c", "2"], cwd=HERE, env=env,
@@ -203,7 +203,7 @@ def bench_huey(workdir: str, n: int, trips: int, idle: float) -> dict | None:
     h = bench_huey.huey
     for i in range(n):
         bench_huey.add(i, i)
-    env = dict(os.environ, PYTHONPATH=HERE)
+    env = dict(os.environ, PYTHONPATH=HERE + os.pathsep + os.environ.get("PYTHONPATH", ""))
     consumer = shutil.which("huey_consumer") or shutil.which("huey_consumer.py")
     argv = [consumer] if consumer else [sys.executable, "-m", "huey.bin.huey_consumer"]
     start = time.perf_counter()
@@ -248,7 +248,7 @@ def bench_celery(workdir: str, url: str, n: int, trips: int, idle: float) -> dic
     out["bulk"] = None
     flush_redis(url)
     results = [bench_celery.add.delay(i, i) for i in range(n)]
-    env = dict(os.environ, PYTHONPATH=HERE)
+    env = dict(os.environ, PYTHONPATH=HERE + os.pathsep + os.environ.get("PYTHONPATH", ""))
     start = time.perf_counter()
     proc = celery_worker(env)
     try:

@@ -67,6 +67,7 @@ class Consumer:
         self.queue_limits = queue_limits or None
         self._rates: dict[str, float] | None = None
         self._rates_for = -1
+        self._turn = 0  # which queue a claim serves first: each claim starts at the next
 
     def rate_limits(self) -> dict[str, float] | None:
         """Rate limits of the tasks this process knows (refreshed when it learns more)."""
@@ -83,9 +84,13 @@ class Consumer:
         now = clock_now()
         with self._lock:
             settle, self._unsettled = self._unsettled, []
+        queues = self.queues
+        if len(queues) > 1:  # queues in turn, as kombu's round-robin: rotate the start
+            self._turn = (self._turn + 1) % len(queues)
+            queues = queues[self._turn:] + queues[:self._turn]
         try:
             batch = self.transport.claim(
-                self.queues, self.worker_id, self.pid, self.batch_size(), now, settle=settle,
+                queues, self.worker_id, self.pid, self.batch_size(), now, settle=settle,
                 rate_limits=self.rate_limits(), queue_limits=self.queue_limits)
         except BaseException:
             with self._lock:

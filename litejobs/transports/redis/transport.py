@@ -91,9 +91,7 @@ class RedisTransport(Transport):
             request["limits"] = queue_limits
         stale, rows = self._scripts.run("claim", now, pack(request))
         log_stale([s.decode() for s in stale])
-        jobs = [codec.job_from_flat(flat) for flat in rows]
-        jobs.sort(key=lambda j: (-j.priority, j.eta, j.id))
-        return jobs
+        return [codec.job_from_flat(flat) for flat in rows]  # served order (the script's)
 
     def settle(self, outcomes: Sequence[Outcome], now: float) -> list[str]:
         packed = pack([codec.outcome_dict(o) for o in outcomes])

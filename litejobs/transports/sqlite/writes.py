@@ -101,8 +101,7 @@ def claim(conn: apsw.Connection, queues: Sequence[str], worker: str, pid: int, l
         if rows else []
     claimed = [(row[0], _claimed(row, a, worker, pid, now))
                for row, a in zip(rows, args, strict=True)]
-    claimed.sort(key=lambda sj: (-sj[1].priority, sj[1].eta, sj[0]))
-    jobs = [job for _seq, job in claimed]
+    jobs = in_turn(claimed, queues)
     if rate_limits and jobs:
         jobs = _rate_limit(conn, jobs, rate_limits, now)
     if events and jobs:
@@ -111,19 +110,40 @@ def claim(conn: apsw.Connection, queues: Sequence[str], worker: str, pid: int, l
     return jobs
 
 
+def in_turn(claimed: list[tuple[int, Job]], queues: Sequence[str]) -> list[Job]:
+    """Claimed ``(seq, job)`` pairs in the order they are served: queues in turn.
+
+    The first job of each queue (in the order of ``queues``), then the second of each,
+    and so on; within a queue, by priority (higher first), eta, then insertion order.
+    """
+    claimed.sort(key=lambda sj: (-sj[1].priority, sj[1].eta, sj[0]))
+    if len(queues) < 2:
+        return [job for _seq, job in claimed]
+    position = {q: i for i, q in enumerate(queues)}
+    rank: dict[str, int] = {}
+    turns = []
+    for _seq, job in claimed:
+        r = rank[job.queue] = rank.get(job.queue, -1) + 1
+        turns.append((r, position.get(job.queue, 0), job))
+    turns.sort(key=lambda t: (t[0], t[1]))
+    return [job for _r, _p, job in turns]
+
+
 @functools.lru_cache(maxsize=32)
 def claim_many_sql(n_queues: int) -> str:
     """The claim over ``n_queues`` queues (parameters: worker, pid, now, limit, *queues)."""
-    # One ordered, limited arm per queue, merged: each arm walks the pending index, so
-    # the claim stays O(queues * log n) instead of sorting every pending job.
-    arm = ("SELECT * FROM (SELECT seq, priority, eta FROM job WHERE state = 'pending' "
-           "AND queue = ?{} ORDER BY priority DESC, eta, seq LIMIT ?4)")
-    merged = " UNION ALL ".join(arm.format(5 + i) for i in range(n_queues))
+    # One ordered, limited arm per queue, merged in turn (the first of each queue, then
+    # the second, ...): each arm walks the pending index, so the claim stays
+    # O(queues * log n) instead of sorting every pending job.
+    arm = ("SELECT seq, {0} AS turn, row_number() OVER (ORDER BY priority DESC, eta, seq) "
+           "AS rank FROM (SELECT seq, priority, eta FROM job WHERE state = 'pending' "
+           "AND queue = ?{1} ORDER BY priority DESC, eta, seq LIMIT ?4)")
+    merged = " UNION ALL ".join(arm.format(i, 5 + i) for i in range(n_queues))
     returning = Q["claim_columns"].rstrip(";")
     return (
         "UPDATE job SET state = 'running', attempts = attempts + 1, worker = ?1, pid = ?2, "
         f"started_at = ?3 WHERE seq IN (SELECT seq FROM ({merged}) "
-        f"ORDER BY priority DESC, eta, seq LIMIT ?4) RETURNING {returning}"
+        f"ORDER BY rank, turn LIMIT ?4) RETURNING {returning}"
     )
 
 
