@@ -149,6 +149,10 @@ CREATE TRIGGER job_new_insert INSTEAD OF INSERT ON job_new BEGIN
     INSERT INTO job_args (seq, payload, options)
     SELECT last_insert_rowid(), NEW.payload, NEW.options WHERE changes() > 0;
 END;
+-- Worker leases on the host's lease clock (CLOCK_BOOTTIME, lease.py), not wall time:
+-- lease_until is on that clock, boot names the boot it belongs to. Rows written before
+-- (wall-clock leases, no boot) read as ended, so their jobs are rescued.
+ALTER TABLE worker ADD COLUMN boot TEXT;
 
 -- name: insert_job
 -- Two rows per new job (job, job_args: the view's trigger); a known id adds none.
@@ -370,11 +374,12 @@ SELECT DISTINCT queue FROM job WHERE state = 'scheduled';
 SELECT queue, state, count(*) FROM job GROUP BY queue, state;
 
 -- name: upsert_worker
+-- lease_until (?8) is on the lease clock of boot ?11 (lease.py)
 INSERT INTO worker (id, host, pid, queues, concurrency, started_at, heartbeat_at, lease_until,
-                    running, processed)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                    running, processed, boot)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
 ON CONFLICT (id) DO UPDATE SET heartbeat_at = ?7, lease_until = ?8, running = ?9,
-                               processed = ?10;
+                               processed = ?10, boot = ?11;
 
 -- name: delete_worker
 DELETE FROM worker WHERE id = ?;
@@ -382,15 +387,16 @@ DELETE FROM worker WHERE id = ?;
 -- name: live_workers
 SELECT id, host, pid, queues, concurrency, started_at, heartbeat_at, lease_until, running,
        processed
-FROM worker WHERE lease_until >= ? ORDER BY started_at;
+FROM worker WHERE lease_until >= ?1 AND boot IS ?2 ORDER BY started_at;
 
 -- name: dead_worker_jobs
 SELECT id, attempts, acks_late, crashes, task, options FROM job JOIN job_args USING (seq)
 WHERE state = 'running'
-  AND (worker IS NULL OR worker NOT IN (SELECT id FROM worker WHERE lease_until >= ?));
+  AND (worker IS NULL OR worker NOT IN (SELECT id FROM worker
+                                       WHERE lease_until >= ?1 AND boot IS ?2));
 
 -- name: delete_dead_workers
-DELETE FROM worker WHERE lease_until < ?;
+DELETE FROM worker WHERE lease_until < ?1 OR boot IS NOT ?2;
 
 -- name: lost_child_jobs
 SELECT id, attempts, acks_late, crashes, task, options FROM job JOIN job_args USING (seq)

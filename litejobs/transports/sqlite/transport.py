@@ -19,6 +19,7 @@ from ..base import BeatEntryState, Event, Lost, Transport, WorkerInfo
 from ..common import log_stale
 from . import reads, writes
 from .connection import BUSY_TIMEOUT, Database
+from .lease import BOOT_ID, lease_now
 from .schema import Q
 
 
@@ -230,8 +231,8 @@ class SQLiteTransport(Transport):
         with self._db as conn:
             conn.execute(Q["upsert_worker"], (
                 worker.id, worker.host, worker.pid, ",".join(worker.queues),
-                worker.concurrency, worker.started_at, now, now + lease, worker.running,
-                worker.processed))
+                worker.concurrency, worker.started_at, now, lease_now(now) + lease,
+                worker.running, worker.processed, BOOT_ID))
 
     def unregister_worker(self, worker_id: str) -> None:
         with self._db as conn:
@@ -248,7 +249,7 @@ class SQLiteTransport(Transport):
 
     def forget_dead_workers(self, now: float) -> int:
         with self._db as conn:
-            conn.execute(Q["delete_dead_workers"], (now,))
+            conn.execute(Q["delete_dead_workers"], (lease_now(now), BOOT_ID))
             return conn.changes()
 
     # -- beat --------------------------------------------------------------------------
