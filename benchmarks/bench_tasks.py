@@ -36,3 +36,13 @@ def chaos_job(tag, seconds):
     time.sleep(seconds)
     _ledger(f"end {tag} {os.getpid()} {time.time():.6f}")
     return tag
+
+
+@app.task
+def size(blob):
+    return len(blob)
+
+
+@app.task
+def noop():
+    return None

@@ -5,7 +5,9 @@
 
 Figures: enqueue (one delay() per job), bulk enqueue (one call), drain (queued no-op
 jobs with results stored, worker with 2 processes, from worker start to the last
-result), round trip (idle warm worker, delay().get()), idle worker CPU and RSS.
+result), round trip (idle warm worker, delay().get()), idle worker CPU and RSS. On SQLite
+it also measures the raw ceiling (raw.py: a bare apsw table, same disk, same run) and
+prints litejobs' ratio to it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+
+import raw  # noqa: E402 - beside this file
 
 
 def cpu_seconds(pid: int) -> float:
@@ -117,7 +121,7 @@ def flush_redis(url: str | None) -> None:
 
 
 def bench_litejobs(workdir: str, n: int, bulk: int, trips: int, idle: float,
-                   url: str | None = None) -> dict:
+                   url: str | None = None, drain: int | None = None) -> dict:
     import litejobs
     from litejobs.testing import use_store
 
@@ -139,11 +143,12 @@ def bench_litejobs(workdir: str, n: int, bulk: int, trips: int, idle: float,
 
     db = url or os.path.join(workdir, "drain.sqlite")
     flush_redis(url)
+    n = drain or n
     with use_store(bench_tasks.app, db) as app:
         for i in range(n - 1):
             bench_tasks.add.delay(i, i)
         last = bench_tasks.add.delay(n, n)
-        env = dict(os.environ, PYTHONPATH=HERE)
+        env = dict(os.environ, PYTHONPATH=HERE + os.pathsep + os.environ.get("PYTHONPATH", ""))
         start = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "litejobs", "worker", db, "-A",
                                  "bench_tasks", "-c", "2"], cwd=HERE, env=env,
@@ -198,7 +203,7 @@ def bench_huey(workdir: str, n: int, trips: int, idle: float) -> dict | None:
     h = bench_huey.huey
     for i in range(n):
         bench_huey.add(i, i)
-    env = dict(os.environ, PYTHONPATH=HERE)
+    env = dict(os.environ, PYTHONPATH=HERE + os.pathsep + os.environ.get("PYTHONPATH", ""))
     consumer = shutil.which("huey_consumer") or shutil.which("huey_consumer.py")
     argv = [consumer] if consumer else [sys.executable, "-m", "huey.bin.huey_consumer"]
     start = time.perf_counter()
@@ -243,7 +248,7 @@ def bench_celery(workdir: str, url: str, n: int, trips: int, idle: float) -> dic
     out["bulk"] = None
     flush_redis(url)
     results = [bench_celery.add.delay(i, i) for i in range(n)]
-    env = dict(os.environ, PYTHONPATH=HERE)
+    env = dict(os.environ, PYTHONPATH=HERE + os.pathsep + os.environ.get("PYTHONPATH", ""))
     start = time.perf_counter()
     proc = celery_worker(env)
     try:
@@ -267,16 +272,19 @@ def main() -> None:
     parser.add_argument("--transport", choices=["sqlite", "redis"], default="sqlite",
                         help="redis: litejobs and Celery on a redis-server this run starts")
     args = parser.parse_args()
-    n, bulk, trips, idle = (1000, 10000, 50, 2.0) if args.quick else (10000, 100000, 200, 10.0)
+    n, bulk, drain, trips, idle = ((1000, 10000, 3000, 50, 2.0) if args.quick
+                                   else (10000, 50000, 30000, 200, 10.0))
     workdir = tempfile.mkdtemp(prefix="litejobs-bench-")
     server = None
+    ceiling: dict = {}
     try:
         if args.transport == "redis":
             server, url = start_redis(workdir)
             lj = bench_litejobs(workdir, n, bulk, trips, idle, url=url)
             hu = None if args.no_huey else bench_celery(workdir, url, n, trips, idle)
         else:
-            lj = bench_litejobs(workdir, n, bulk, trips, idle)
+            ceiling = raw.ceiling(workdir, n, bulk, drain)
+            lj = bench_litejobs(workdir, n, bulk, trips, idle, drain=drain)
             hu = None if args.no_huey else bench_huey(workdir, n, trips, idle)
     finally:
         if server is not None:
@@ -287,7 +295,7 @@ def main() -> None:
     rows = [
         ("enqueue, one delay() per job (jobs/s)", "enqueue", True),
         (f"bulk enqueue, {bulk:,} in one group() (jobs/s)", "bulk", True),
-        (f"drain {n:,} no-op jobs, -c 2 (jobs/s)", "drain", True),
+        (f"drain {drain:,} no-op jobs, -c 2 (jobs/s)", "drain", True),
         ("round trip p50 (ms)", "rt_p50", False),
         ("round trip p99 (ms)", "rt_p99", False),
         ("countdown lateness p50 / max (ms)", "eta_late_p50", False),
@@ -308,6 +316,13 @@ def main() -> None:
             ratio = f"{(a / b) if higher_better else (b / a if a else float('inf')):.1f}x"
         print(f"{label:46}{_fmt(a):>12}{_fmt(b):>14}{ratio:>9}")
     print("\nratio: how many times better litejobs is (higher throughput, or lower time/CPU).")
+    if ceiling:
+        print(f"\n{'raw SQLite ceiling, same run':46}{'raw':>12}{'litejobs':>14}{'ratio':>9}")
+        for label, key in (("single-row commits/s vs delay()", "enqueue"),
+                           ("100-row batches, rows/s vs group()", "bulk"),
+                           ("claim 50 + complete, 2 procs vs drain", "drain")):
+            print(f"{label:46}{_fmt(ceiling[key]):>12}{_fmt(lj[key]):>14}"
+                  f"{lj[key] / ceiling[key]:>8.2f}x")
 
 
 if __name__ == "__main__":

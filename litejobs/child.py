@@ -21,7 +21,7 @@ from .exceptions import StoreError
 from .scoreboard import Scoreboard
 from .timeutil import now as clock_now
 from .transports import Transport
-from .worker import Consumer
+from .worker import Consumer, Watchdog
 
 log = logging.getLogger("litejobs.worker")
 
@@ -108,6 +108,7 @@ def run_consumer(app: Core, worker_id: str, queues: list[str], scoreboard: Score
     consumer = Consumer(app, transport, queues, worker_id, hostname, scoreboard, slot,
                         queue_limits)
     consumer.should_stop = should_stop
+    watchdog = Watchdog(consumer)
     next_beat = time.monotonic() + heartbeat_every
     backoff = 0.0
     try:
@@ -153,6 +154,7 @@ def run_consumer(app: Core, worker_id: str, queues: list[str], scoreboard: Score
                 log.error("store error, retrying in %.1fs: %s", backoff, exc)
                 time.sleep(backoff)
     finally:
+        watchdog.stop()
         try:
             consumer.hand_back()
             consumer.flush()

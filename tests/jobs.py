@@ -11,6 +11,12 @@ import litejobs
 from litejobs.exceptions import Reject, TimeLimitExceeded
 from litejobs.log import get_task_logger
 
+if os.environ.get("LITEJOBS_TEST_CLOCK_SHIFT"):
+    # A host whose wall clock is off by this many seconds (tests of lease arithmetic).
+    _shift = float(os.environ["LITEJOBS_TEST_CLOCK_SHIFT"])
+    _real_time = time.time
+    time.time = lambda: _real_time() + _shift
+
 app = litejobs.App(os.environ.get("LITEJOBS_TEST_DB", "jobs-unused.sqlite"))
 app.conf.worker_lease_timeout = float(os.environ.get("LITEJOBS_TEST_LEASE", "30"))
 if os.environ.get("LITEJOBS_TEST_RESULT_EXPIRES"):
@@ -45,6 +51,12 @@ def echo(*args, **kwargs):
 @app.task
 def identity(value):
     return value
+
+
+@app.task
+def size(blob):
+    """A job with large arguments and a small result."""
+    return len(blob)
 
 
 @app.task(queue="emails")

@@ -160,8 +160,11 @@ class JobVerbs(abc.ABC):
     ) -> list[Job]:
         """Apply ``settle`` outcomes, then lease up to ``limit`` due jobs, all in one transaction.
 
-        Claimed jobs are RUNNING under ``worker``/``pid`` with ``attempts`` + 1, ordered
-        by priority (higher first), eta, then enqueue order. Nothing is deleted. Paused
+        Claimed jobs are RUNNING under ``worker``/``pid`` with ``attempts`` + 1. Queues
+        are served in turn: the best job of each queue (in the order of ``queues``), then
+        the second of each, and so on, and the jobs come back in that order; within a
+        queue the best is by priority (higher first), eta, then enqueue order (the caller
+        rotates ``queues`` between claims for round-robin). Nothing is deleted. Paused
         queues are skipped. ``rate_limits`` (task -> jobs per second) hold across every
         claimer of the store: a job over its task's rate goes back to wait for its turn,
         without spending an attempt. ``queue_limits`` (queue -> n) cap how many jobs of a

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any
 
@@ -14,6 +15,28 @@ from ..job import Job, JobState, Outcome
 from .base import JobQuery
 
 log = logging.getLogger("litejobs.store")
+
+class LeaseClock:
+    """Lease arithmetic on one clock for every process, whatever their wall clocks say.
+
+    ``read()`` gives the shared clock (the host's CLOCK_BOOTTIME for SQLite, the Redis
+    server's TIME); ``now(t)`` puts the caller's time ``t`` on it. The offset from this
+    process's wall clock is kept while it stays within ``tolerance`` (reads jitter by
+    microseconds, or a round trip), so equal ``t`` gives equal lease times, and is
+    taken anew when the wall clock steps. ``t`` keeps its meaning: tests step it.
+    """
+
+    def __init__(self, read: Callable[[], float], tolerance: float) -> None:
+        self.read = read
+        self.tolerance = tolerance
+        self._offset: float | None = None
+
+    def now(self, t: float) -> float:
+        offset = self.read() - time.time()
+        if self._offset is None or abs(offset - self._offset) > self.tolerance:
+            self._offset = offset
+        return self._offset + t
+
 
 #: the error a revoked job is stored with
 REVOKED_ERROR_TYPE = f"{TaskRevokedError.__module__}.{TaskRevokedError.__qualname__}"

@@ -148,8 +148,25 @@ def test_claim_respects_limit_and_queues(transport):
     assert transport.claim(["a", "b"], "w1", 1, 10, NOW) == []
     multi_priority = [make_job(queue="x", priority=1), make_job(queue="y", priority=5)]
     transport.enqueue(multi_priority, NOW)
-    got = transport.claim(["x", "y"], "w1", 1, 1, NOW)
-    assert [j.id for j in got] == [multi_priority[1].id]
+    got = transport.claim(["x", "y"], "w1", 1, 1, NOW)  # queues in turn, x first
+    assert [j.id for j in got] == [multi_priority[0].id]
+
+
+def test_claim_serves_queues_in_turn_keeping_priority_within_each(transport):
+    # Given a flood queue of 6 older jobs and a quiet one of 2, newer, one of high priority
+    flood = [make_job(queue="flood", eta=NOW - 10 + i) for i in range(6)]
+    quiet = [make_job(queue="quiet", priority=0), make_job(queue="quiet", priority=7)]
+    transport.enqueue(flood + quiet, NOW)
+    # When one claim takes 5 over both queues, then they alternate, best of each first
+    got = transport.claim(["flood", "quiet"], "w1", 1, 5, NOW)
+    assert [j.id for j in got] == [flood[0].id, quiet[1].id, flood[1].id, quiet[0].id,
+                                   flood[2].id]
+    # and a claim of one serves the queue named first
+    assert [j.id for j in transport.claim(["quiet", "flood"], "w1", 1, 1, NOW)] == [
+        flood[3].id]
+    transport.enqueue([make_job(queue="quiet")], NOW)
+    [one] = transport.claim(["quiet", "flood"], "w1", 1, 1, NOW)
+    assert one.queue == "quiet"
 
 
 def test_a_job_is_claimed_once(make_transport):
@@ -201,7 +218,8 @@ def test_settle_each_outcome(transport):
     retry = transport.get(c[2].id)
     assert retry.state is JobState.SCHEDULED and retry.retries == 1 and retry.eta == NOW + 30
     assert transport.get_state(c[2].id) == (JobState.SCHEDULED, None, 1)
-    assert transport.get(c[3].id).state is JobState.PENDING
+    requeued = transport.get(c[3].id)
+    assert requeued.state is JobState.PENDING and requeued.started_at is None  # not started
     assert transport.get(c[4].id) is None
     again = transport.claim(["default"], "w1", 1, 5, NOW + 30)
     assert {j.id for j in again} == {c[2].id, c[3].id}

@@ -201,6 +201,7 @@ local function settle_one(o, now)
   elseif new == 'pending' then
     local priority, eta = unpack(redis.call('HMGET', key, 'priority', 'eta'))
     redis.call('HSET', key, 'state', 'pending')
+    redis.call('HDEL', key, 'started_at')
     if o.crashed then redis.call('HINCRBY', key, 'crashes', 1) end
     redis.call('ZADD', P .. ':q:' .. queue, score(priority, eta), o.id)
     bump(queue, 'pending', 1)

@@ -45,7 +45,7 @@ for _, o in ipairs(req.settle or {}) do
 end
 promote(now)
 local candidates = {}
-for _, queue in ipairs(req.queues) do
+for qi, queue in ipairs(req.queues) do
   if redis.call('SISMEMBER', P .. ':paused', queue) == 0 then
     local room = req.limit
     if req.limits and req.limits[queue] then
@@ -55,14 +55,16 @@ for _, queue in ipairs(req.queues) do
     if room > 0 then
       local ids = redis.call('ZRANGE', P .. ':q:' .. queue, 0, room - 1, 'WITHSCORES')
       for i = 1, #ids, 2 do
-        table.insert(candidates, {id = ids[i], score = tonumber(ids[i + 1]), queue = queue})
+        table.insert(candidates, {id = ids[i], score = tonumber(ids[i + 1]), queue = queue,
+                                  rank = (i + 1) / 2, turn = qi})
       end
     end
   end
 end
+-- queues in turn: the first job of each queue (in the order given), then the second, ...
 table.sort(candidates, function(a, b)
-  if a.score == b.score then return a.id < b.id end
-  return a.score < b.score
+  if a.rank ~= b.rank then return a.rank < b.rank end
+  return a.turn < b.turn
 end)
 local out = {}
 local turns = {}

@@ -23,7 +23,7 @@ from ..base import (
     Transport,
     WorkerInfo,
 )
-from ..common import REVOKED_ERROR_TYPE, log_stale, revoke_message
+from ..common import REVOKED_ERROR_TYPE, LeaseClock, log_stale, revoke_message
 from . import codec, search
 from .codec import pack
 from .scripts import Scripts
@@ -64,6 +64,8 @@ class RedisTransport(Transport):
         self.url = url
         self.prefix = prefix
         self.events = events
+        # a round trip's jitter stays within the tolerance; a step of the wall clock not
+        self._lease_clock = LeaseClock(self._server_time, 0.25)
         try:
             credentials = {k: v for k, v in (("username", username), ("password", password))
                            if v is not None}  # given as options, they win over the URL's
@@ -101,9 +103,7 @@ class RedisTransport(Transport):
             request["limits"] = queue_limits
         stale, rows = self._scripts.run("claim", now, pack(request))
         log_stale([s.decode() for s in stale])
-        jobs = [codec.job_from_flat(flat) for flat in rows]
-        jobs.sort(key=lambda j: (-j.priority, j.eta, j.id))
-        return jobs
+        return [codec.job_from_flat(flat) for flat in rows]  # served order (the script's)
 
     def settle(self, outcomes: Sequence[Outcome], now: float) -> list[str]:
         packed = pack([codec.outcome_dict(o) for o in outcomes])
@@ -292,10 +292,19 @@ class RedisTransport(Transport):
         return self._wakeups.wait(timeout)
 
     # -- workers -----------------------------------------------------------------------
+    def _lease_now(self, now: float) -> float:
+        """``now`` on the lease clock: the Redis server's ``TIME``, one clock for every
+        worker whatever its own wall clock says (``now`` still steps it, for tests)."""
+        return self._lease_clock.now(now)
+
+    def _server_time(self) -> float:
+        seconds, micros = self.r.time()
+        return seconds + micros / 1e6
+
     def record_heartbeat(self, worker: WorkerInfo, now: float, lease: float) -> None:
         pipe = self.r.pipeline()
         pipe.hset(self._key("w", worker.id), mapping=codec.worker_mapping(worker, now))
-        pipe.zadd(self._key("workers"), {worker.id: now + lease})
+        pipe.zadd(self._key("workers"), {worker.id: self._lease_now(now) + lease})
         pipe.execute()
 
     def unregister_worker(self, worker_id: str) -> None:
@@ -304,12 +313,13 @@ class RedisTransport(Transport):
 
     def list_workers(self, now: float) -> list[WorkerInfo]:
         out = []
-        for raw_id, until in self.r.zrangebyscore(self._key("workers"), now, "+inf",
+        lnow = self._lease_now(now)
+        for raw_id, until in self.r.zrangebyscore(self._key("workers"), lnow, "+inf",
                                                   withscores=True):
             wid = raw_id.decode()
             raw = self.r.hgetall(self._key("w", wid))
-            if raw:
-                out.append(codec.worker_from_hash(wid, raw, until))
+            if raw:  # lease_until back on the caller's clock
+                out.append(codec.worker_from_hash(wid, raw, until - lnow + now))
         return sorted(out, key=lambda w: w.started_at)
 
     def find_lost_jobs(self, now: float, worker: str | None = None,
@@ -318,7 +328,8 @@ class RedisTransport(Transport):
             holders = [worker]
         else:
             # every worker that ever held a job is in P:holders until its set empties
-            live = {w.decode() for w in self.r.zrangebyscore(self._key("workers"), now, "+inf")}
+            live = {w.decode() for w in self.r.zrangebyscore(
+                self._key("workers"), self._lease_now(now), "+inf")}
             holders = [h.decode() for h in self.r.smembers(self._key("holders"))]
             holders = [h for h in holders if h not in live]
         out = []
@@ -337,7 +348,8 @@ class RedisTransport(Transport):
         return out
 
     def forget_dead_workers(self, now: float) -> int:
-        dead = self.r.zrangebyscore(self._key("workers"), "-inf", f"({now!r}")
+        dead = self.r.zrangebyscore(self._key("workers"), "-inf",
+                                    f"({self._lease_now(now)!r}")
         for raw_id in dead:
             self.unregister_worker(raw_id.decode())
         return len(dead)

@@ -187,9 +187,44 @@ DELETE FROM control WHERE key = ?1;
 -- name: control_list
 SELECT key, value FROM control WHERE key >= ?1 AND key < ?1 || x'ff' ORDER BY key;
 
+-- name: schema_6
+-- Arguments written once. SQLite rewrites a whole row (with its overflow pages) on every
+-- UPDATE, so a job's payload and options leave the job row, whose small mutable state
+-- claiming, renewing, retrying and settling rewrite, for job_args: written at enqueue,
+-- never updated, deleted with its job (job_args_delete). Enqueue inserts through the
+-- job_new view, whose trigger writes both rows in the one statement.
+CREATE TABLE job_args (
+    seq     INTEGER PRIMARY KEY,            -- job.seq
+    payload BLOB NOT NULL,
+    options BLOB
+);
+INSERT INTO job_args (seq, payload, options) SELECT seq, payload, options FROM job;
+ALTER TABLE job DROP COLUMN payload;
+ALTER TABLE job DROP COLUMN options;
+CREATE TRIGGER job_args_delete AFTER DELETE ON job BEGIN
+    DELETE FROM job_args WHERE seq = OLD.seq;
+END;
+CREATE VIEW job_new AS
+SELECT j.id, j.task, j.queue, j.priority, j.state, j.eta, j.expires, j.retries, j.acks_late,
+       a.payload, a.options, j.created_at
+FROM job j JOIN job_args a USING (seq);
+CREATE TRIGGER job_new_insert INSTEAD OF INSERT ON job_new BEGIN
+    INSERT OR IGNORE INTO job (id, task, queue, priority, state, eta, expires, retries,
+                               acks_late, created_at)
+    VALUES (NEW.id, NEW.task, NEW.queue, NEW.priority, NEW.state, NEW.eta, NEW.expires,
+            NEW.retries, NEW.acks_late, NEW.created_at);
+    INSERT INTO job_args (seq, payload, options)
+    SELECT last_insert_rowid(), NEW.payload, NEW.options WHERE changes() > 0;
+END;
+-- Worker leases on the host's lease clock (CLOCK_BOOTTIME, lease.py), not wall time:
+-- lease_until is on that clock, boot names the boot it belongs to. Rows written before
+-- (wall-clock leases, no boot) read as ended, so their jobs are rescued.
+ALTER TABLE worker ADD COLUMN boot TEXT;
+
 -- name: insert_job
-INSERT OR IGNORE INTO job (id, task, queue, priority, state, eta, expires, retries, acks_late,
-                           payload, options, created_at)
+-- Two rows per new job (job, job_args: the view's trigger); a known id adds none.
+INSERT INTO job_new (id, task, queue, priority, state, eta, expires, retries, acks_late,
+                     payload, options, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: set_waiting_error
@@ -198,10 +233,17 @@ UPDATE job SET error_type = ?2, error_message = ?3 WHERE id = ?1;
 
 -- name: insert_finished_job
 -- A job given in a finished state (a chain step that will never run, an imported result).
+-- Its arguments follow (insert_args) when this inserted a row.
 INSERT OR IGNORE INTO job (id, task, queue, priority, state, eta, expires, retries, acks_late,
-                           payload, options, result, error_type, error_message, error_args,
-                           traceback, created_at, done_at, purge_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+                           result, error_type, error_message, error_args, traceback,
+                           created_at, done_at, purge_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: insert_args
+INSERT INTO job_args (seq, payload, options) VALUES (?, ?, ?);
+
+-- name: claimed_args
+SELECT payload, options FROM job_args WHERE seq = ?;
 
 -- name: insert_chord
 INSERT OR IGNORE INTO chord (id, size, created_at) VALUES (?, ?, ?);
@@ -343,19 +385,19 @@ UPDATE job SET state = 'pending' WHERE state = 'scheduled' AND eta <= ?;
 UPDATE job SET state = 'running', attempts = attempts + 1, worker = ?1, pid = ?2, started_at = ?3
 WHERE seq IN (SELECT seq FROM job WHERE state = 'pending' AND queue = ?4
               ORDER BY priority DESC, eta, seq LIMIT ?5)
-RETURNING seq, id, task, queue, priority, eta, expires, attempts, retries, acks_late, payload,
-          options, created_at;
+RETURNING seq, id, task, queue, priority, eta, expires, attempts, retries, acks_late,
+          created_at;
 
 -- name: claim_job
 UPDATE job SET state = 'running', attempts = attempts + 1, worker = ?2, pid = ?3,
                started_at = ?4, done_at = NULL, purge_at = NULL, custom_state = NULL
 WHERE id = ?1 AND state != 'running'
-RETURNING seq, id, task, queue, priority, eta, expires, attempts, retries, acks_late, payload,
-          options, created_at;
+RETURNING seq, id, task, queue, priority, eta, expires, attempts, retries, acks_late,
+          created_at;
 
 -- name: claim_columns
-seq, id, task, queue, priority, eta, expires, attempts, retries, acks_late, payload, options,
-created_at;
+-- (the arguments are read from job_args after the claim: claimed_args)
+seq, id, task, queue, priority, eta, expires, attempts, retries, acks_late, created_at;
 
 -- name: has_pending_one_queue
 SELECT 1 FROM job WHERE state = 'pending' AND queue = ? LIMIT 1;
@@ -384,7 +426,7 @@ WHERE id = ?1 AND attempts = ?2 AND state = 'running';
 
 -- name: settle_requeue
 UPDATE job SET state = 'pending', custom_state = NULL, worker = NULL, pid = NULL,
-               crashes = crashes + ?3
+               started_at = NULL, crashes = crashes + ?3
 WHERE id = ?1 AND attempts = ?2 AND state = 'running';
 
 -- name: set_custom_state
@@ -392,7 +434,7 @@ UPDATE job SET custom_state = ?3, meta = ?4
 WHERE id = ?1 AND attempts = ?2 AND state = 'running';
 
 -- name: job_columns
--- Every column of a job, in the order reads.row_to_job takes them.
+-- Every column of a job (job JOIN job_args), in the order reads.row_to_job takes them.
 seq, id, task, queue, priority, state, eta, expires, attempts, retries, acks_late, payload,
 options, result, error_type, error_message, error_args, traceback, custom_state, meta, worker,
 pid, created_at, started_at, done_at, purge_at, crashes;
@@ -429,11 +471,12 @@ SELECT DISTINCT queue FROM job WHERE state = 'scheduled';
 SELECT queue, state, count(*) FROM job GROUP BY queue, state;
 
 -- name: upsert_worker
+-- lease_until (?8) is on the lease clock of boot ?11 (lease.py)
 INSERT INTO worker (id, host, pid, queues, concurrency, started_at, heartbeat_at, lease_until,
-                    running, processed)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                    running, processed, boot)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
 ON CONFLICT (id) DO UPDATE SET queues = ?4, concurrency = ?5, heartbeat_at = ?7,
-                               lease_until = ?8, running = ?9, processed = ?10;
+                               lease_until = ?8, running = ?9, processed = ?10, boot = ?11;
 
 -- name: delete_worker
 DELETE FROM worker WHERE id = ?;
@@ -441,22 +484,23 @@ DELETE FROM worker WHERE id = ?;
 -- name: live_workers
 SELECT id, host, pid, queues, concurrency, started_at, heartbeat_at, lease_until, running,
        processed
-FROM worker WHERE lease_until >= ? ORDER BY started_at;
+FROM worker WHERE lease_until >= ?1 AND boot IS ?2 ORDER BY started_at;
 
 -- name: dead_worker_jobs
-SELECT id, attempts, acks_late, crashes, task, options FROM job
+SELECT id, attempts, acks_late, crashes, task, options FROM job JOIN job_args USING (seq)
 WHERE state = 'running'
-  AND (worker IS NULL OR worker NOT IN (SELECT id FROM worker WHERE lease_until >= ?));
+  AND (worker IS NULL OR worker NOT IN (SELECT id FROM worker
+                                       WHERE lease_until >= ?1 AND boot IS ?2));
 
 -- name: delete_dead_workers
-DELETE FROM worker WHERE lease_until < ?;
+DELETE FROM worker WHERE lease_until < ?1 OR boot IS NOT ?2;
 
 -- name: lost_child_jobs
-SELECT id, attempts, acks_late, crashes, task, options FROM job
+SELECT id, attempts, acks_late, crashes, task, options FROM job JOIN job_args USING (seq)
 WHERE state = 'running' AND worker = ? AND pid = ?;
 
 -- name: worker_jobs
-SELECT id, attempts, acks_late, crashes, task, options FROM job
+SELECT id, attempts, acks_late, crashes, task, options FROM job JOIN job_args USING (seq)
 WHERE state = 'running' AND worker = ?;
 
 -- name: retry_failed_one

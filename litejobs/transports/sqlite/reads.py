@@ -16,12 +16,13 @@ from ... import serializer
 from ...exceptions import SerializationError
 from ...job import Job, JobState
 from ..base import Attempt, BeatEntryState, Event, JobQuery, Lost, WorkerInfo
+from .lease import BOOT_ID, lease_now
 from .schema import Q
 
 JOB_COLUMNS = tuple(c.strip() for c in " ".join(
     line for line in Q["job_columns"].splitlines() if not line.startswith("--")
 ).rstrip(";").split(","))
-SELECT_JOB = f"SELECT {', '.join(JOB_COLUMNS)} FROM job"
+SELECT_JOB = f"SELECT {', '.join(JOB_COLUMNS)} FROM job JOIN job_args USING (seq)"
 GET_JOB = SELECT_JOB + " WHERE id = ?"
 
 
@@ -139,11 +140,12 @@ def get_next_eta(conn: apsw.Connection) -> float | None:
 
 # -- workers ----------------------------------------------------------------------------
 def list_workers(conn: apsw.Connection, now: float) -> list[WorkerInfo]:
-    return [
+    lnow = lease_now(now)
+    return [  # lease_until back on the caller's clock
         WorkerInfo(id=r[0], host=r[1], pid=r[2], queues=r[3].split(","), concurrency=r[4],
-                   started_at=r[5], heartbeat_at=r[6], lease_until=r[7], running=r[8],
-                   processed=r[9])
-        for r in conn.execute(Q["live_workers"], (now,))
+                   started_at=r[5], heartbeat_at=r[6], lease_until=r[7] - lnow + now,
+                   running=r[8], processed=r[9])
+        for r in conn.execute(Q["live_workers"], (lnow, BOOT_ID))
     ]
 
 
@@ -154,7 +156,7 @@ def find_lost_jobs(conn: apsw.Connection, now: float, worker: str | None,
     elif worker is not None:
         rows = conn.execute(Q["worker_jobs"], (worker,))
     else:
-        rows = conn.execute(Q["dead_worker_jobs"], (now,))
+        rows = conn.execute(Q["dead_worker_jobs"], (lease_now(now), BOOT_ID))
     return [Lost(job_id=r[0], attempt=r[1], acks_late=bool(r[2]), crashes=r[3], task=r[4],
                  max_retries=decode_options(r[5]).get("max_retries", -1)) for r in rows]
 

@@ -18,10 +18,10 @@ from ...exceptions import SchemaError, StoreError
 from ..common import load_named_sections
 from .files import damaged
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 APPLICATION_ID = 0x4C4A4F42  # "LJOB" in the header marks a litejobs store
 # version -> the query that brings a store from version - 1 to it
-MIGRATIONS = {1: "schema_1", 2: "schema_2", 3: "schema_3", 4: "schema_4", 5: "schema_5"}
+MIGRATIONS = {n: f"schema_{n}" for n in range(1, SCHEMA_VERSION + 1)}
 
 SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite file
 log = logging.getLogger("litejobs.store")

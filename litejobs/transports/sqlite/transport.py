@@ -28,6 +28,7 @@ from ..base import (
 from ..common import log_stale
 from . import reads, writes
 from .connection import BUSY_TIMEOUT, Database
+from .lease import BOOT_ID, lease_now
 from .schema import Q
 
 
@@ -89,16 +90,17 @@ class SQLiteTransport(Transport):
     def enqueue(self, jobs: Sequence[Job], now: float,
                 chords: Sequence[ChordSpec] = ()) -> int:
         with self._db as conn:
-            before = conn.total_changes()
             if len(jobs) == 1 and not chords and not jobs[0].state.finished:
-                # One statement in autocommit is its own write transaction.
+                # One statement in autocommit is its own write transaction (the job_new
+                # view's trigger writes the job and its arguments).
+                before = conn.total_changes()
                 conn.execute(Q["insert_job"], writes.job_row(jobs[0], now, {}))
-            else:
-                with self._db.write():
-                    writes.insert_jobs(conn, jobs, now)
-                    for chord in chords:
-                        writes.insert_chord(conn, chord, now)
-            return conn.total_changes() - before
+                return (conn.total_changes() - before) // 2
+            with self._db.write():
+                new = writes.insert_jobs(conn, jobs, now)
+                for chord in chords:
+                    writes.insert_chord(conn, chord, now)
+            return new
 
     def claim(self, queues: Sequence[str], worker: str, pid: int, limit: int, now: float,
               settle: Sequence[Outcome] = (), rate_limits: dict[str, float] | None = None,
@@ -263,8 +265,8 @@ class SQLiteTransport(Transport):
         with self._db as conn:
             conn.execute(Q["upsert_worker"], (
                 worker.id, worker.host, worker.pid, ",".join(worker.queues),
-                worker.concurrency, worker.started_at, now, now + lease, worker.running,
-                worker.processed))
+                worker.concurrency, worker.started_at, now, lease_now(now) + lease,
+                worker.running, worker.processed, BOOT_ID))
 
     def unregister_worker(self, worker_id: str) -> None:
         with self._db as conn:
@@ -281,7 +283,7 @@ class SQLiteTransport(Transport):
 
     def forget_dead_workers(self, now: float) -> int:
         with self._db as conn:
-            conn.execute(Q["delete_dead_workers"], (now,))
+            conn.execute(Q["delete_dead_workers"], (lease_now(now), BOOT_ID))
             return conn.changes()
 
     # -- beat --------------------------------------------------------------------------

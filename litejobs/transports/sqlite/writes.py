@@ -53,19 +53,29 @@ def _options(j: Job, packed: dict[int, bytes]) -> bytes | None:
     return options
 
 
-def insert_jobs(conn: apsw.Connection, jobs: Sequence[Job], now: float) -> None:
-    """Store jobs, waiting or (given in a finished state) finished; known ids are kept."""
+def insert_jobs(conn: apsw.Connection, jobs: Sequence[Job], now: float) -> int:
+    """Store jobs, waiting or (given in a finished state) finished; known ids are kept.
+
+    Returns how many were new.
+    """
     packed: dict[int, bytes] = {}
     waiting = [job_row(j, now, packed) for j in jobs if not j.state.finished]
+    new = 0
     if waiting:
+        before = conn.total_changes()
         conn.executemany(Q["insert_job"], waiting)
+        new = (conn.total_changes() - before) // 2  # a job row and its job_args row
     for j in jobs:
         if j.state.finished:
             conn.execute(Q["insert_finished_job"], (
                 j.id, j.task, j.queue, j.priority, j.state.value, j.eta, j.expires, j.retries,
-                1 if j.acks_late else 0, j.payload, _options(j, packed), j.result,
-                j.error_type, j.error_message, j.error_args, j.traceback, now, now,
-                j.purge_at))
+                1 if j.acks_late else 0, j.result, j.error_type, j.error_message,
+                j.error_args, j.traceback, now, now, j.purge_at))
+            if conn.changes():
+                conn.execute(Q["insert_args"],
+                             (conn.last_insert_rowid(), j.payload, _options(j, packed)))
+                new += 1
+    return new
 
 
 # -- claiming -----------------------------------------------------------------------
@@ -91,9 +101,12 @@ def claim(conn: apsw.Connection, queues: Sequence[str], worker: str, pid: int, l
     elif active:
         rows = conn.execute(claim_many_sql(len(active)),
                             (worker, pid, now, limit, *active)).fetchall()
-    claimed = [(row[0], _claimed(row, worker, pid, now)) for row in rows]
-    claimed.sort(key=lambda sj: (-sj[1].priority, sj[1].eta, sj[0]))
-    jobs = [job for _seq, job in claimed]
+    # the arguments, written once at enqueue, are read beside the claimed rows
+    args = conn.executemany(Q["claimed_args"], [(row[0],) for row in rows]).fetchall() \
+        if rows else []
+    claimed = [(row[0], _claimed(row, a, worker, pid, now))
+               for row, a in zip(rows, args, strict=True)]
+    jobs = in_turn(claimed, queues)
     if rate_limits and jobs:
         jobs = _rate_limit(conn, jobs, rate_limits, now)
     if events and jobs:
@@ -102,31 +115,56 @@ def claim(conn: apsw.Connection, queues: Sequence[str], worker: str, pid: int, l
     return jobs
 
 
+def in_turn(claimed: list[tuple[int, Job]], queues: Sequence[str]) -> list[Job]:
+    """Claimed ``(seq, job)`` pairs in the order they are served: queues in turn.
+
+    The first job of each queue (in the order of ``queues``), then the second of each,
+    and so on; within a queue, by priority (higher first), eta, then insertion order.
+    """
+    claimed.sort(key=lambda sj: (-sj[1].priority, sj[1].eta, sj[0]))
+    if len(queues) < 2:
+        return [job for _seq, job in claimed]
+    position = {q: i for i, q in enumerate(queues)}
+    rank: dict[str, int] = {}
+    turns = []
+    for _seq, job in claimed:
+        r = rank[job.queue] = rank.get(job.queue, -1) + 1
+        turns.append((r, position.get(job.queue, 0), job))
+    turns.sort(key=lambda t: (t[0], t[1]))
+    return [job for _r, _p, job in turns]
+
+
 @functools.lru_cache(maxsize=32)
 def claim_many_sql(n_queues: int) -> str:
     """The claim over ``n_queues`` queues (parameters: worker, pid, now, limit, *queues)."""
-    # One ordered, limited arm per queue, merged: each arm walks the pending index, so
-    # the claim stays O(queues * log n) instead of sorting every pending job.
-    arm = ("SELECT * FROM (SELECT seq, priority, eta FROM job WHERE state = 'pending' "
-           "AND queue = ?{} ORDER BY priority DESC, eta, seq LIMIT ?4)")
-    merged = " UNION ALL ".join(arm.format(5 + i) for i in range(n_queues))
+    # One ordered, limited arm per queue, merged in turn (the first of each queue, then
+    # the second, ...): each arm walks the pending index, so the claim stays
+    # O(queues * log n) instead of sorting every pending job.
+    arm = ("SELECT seq, {0} AS turn, row_number() OVER (ORDER BY priority DESC, eta, seq) "
+           "AS rank FROM (SELECT seq, priority, eta FROM job WHERE state = 'pending' "
+           "AND queue = ?{1} ORDER BY priority DESC, eta, seq LIMIT ?4)")
+    merged = " UNION ALL ".join(arm.format(i, 5 + i) for i in range(n_queues))
     returning = Q["claim_columns"].rstrip(";")
     return (
         "UPDATE job SET state = 'running', attempts = attempts + 1, worker = ?1, pid = ?2, "
         f"started_at = ?3 WHERE seq IN (SELECT seq FROM ({merged}) "
-        f"ORDER BY priority DESC, eta, seq LIMIT ?4) RETURNING {returning}"
+        f"ORDER BY rank, turn LIMIT ?4) RETURNING {returning}"
     )
 
 
 def claim_job(conn: apsw.Connection, job_id: str, worker: str, pid: int,
               now: float) -> Job | None:
     rows = conn.execute(Q["claim_job"], (job_id, worker, pid, now)).fetchall()
-    return _claimed(rows[0], worker, pid, now) if rows else None
+    if not rows:
+        return None
+    args = conn.execute(Q["claimed_args"], (rows[0][0],)).fetchall()[0]
+    return _claimed(rows[0], args, worker, pid, now)
 
 
-def _claimed(row: tuple, worker: str, pid: int, now: float) -> Job:
+def _claimed(row: tuple, args: tuple, worker: str, pid: int, now: float) -> Job:
     (_seq, id_, task, queue, priority, eta, expires, attempts, retries, acks_late,
-     payload, options, created_at) = row
+     created_at) = row
+    payload, options = args
     return Job(id=id_, task=task, payload=payload, queue=queue, priority=priority,
                state=JobState.RUNNING, eta=eta, expires=expires, attempts=attempts,
                retries=retries, acks_late=bool(acks_late), options=decode_options(options),
