@@ -74,9 +74,14 @@ def run_chaos(workdir: str, n_jobs: int, producers: int = 4, workers: int = 2,
                 victims = [c for p in procs for c in _children(p.pid)]
                 if victims:
                     victim = rng.choice(victims)
+                    # the time before the kill: a second run that starts before it
+                    # overlaps for sure; one that starts after may follow the death
+                    # (taken after os.kill, this process can be descheduled long
+                    # enough for the job to be redelivered first)
+                    sent = time.time()
                     try:
                         os.kill(victim, signal.SIGKILL)
-                        kills.append((victim, time.time()))
+                        kills.append((victim, sent))
                     except ProcessLookupError:
                         pass
                 time.sleep(kill_every)

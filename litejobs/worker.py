@@ -163,10 +163,12 @@ class Consumer:
             self._unsettled.extend(Outcome(j.id, j.attempts, JobState.PENDING) for j in batch)
         self.flush()
 
-    def hand_off(self, since: float) -> None:
+    def hand_off(self, since: float, transport: Transport) -> None:
         """While the job started at ``since`` runs: settle what finished, hand back the rest.
 
-        Called by the watchdog thread; does nothing if that job has ended meanwhile.
+        Called by the watchdog thread, with its own connection (one connection shared by
+        two threads would share one transaction: a claim could commit or roll back inside
+        the other's), and does nothing if that job has ended meanwhile.
         """
         with self._lock:
             if self._running_since != since or not (self._unsettled or self._batch):
@@ -175,7 +177,7 @@ class Consumer:
             outcomes, self._unsettled = self._unsettled, []
         outcomes += [Outcome(j.id, j.attempts, JobState.PENDING) for j in waiting]
         try:
-            self.transport.settle(outcomes, clock_now())
+            transport.settle(outcomes, clock_now())
         except BaseException:
             with self._lock:  # the main thread settles them with its next claim
                 self._unsettled = outcomes + self._unsettled
@@ -220,20 +222,27 @@ class Watchdog:
 
     def _loop(self) -> None:
         consumer = self.consumer
-        while not self._stopped:
-            self._wake.wait()
-            self._wake.clear()
-            # poll while jobs run; go back to sleep once a poll finds none running
+        own: Transport | None = None  # this thread's own connection, opened on first use
+        try:
             while not self._stopped:
-                time.sleep(HAND_OFF_AFTER)
-                since = consumer._running_since
-                if not since:
-                    break
-                if time.monotonic() - since >= HAND_OFF_AFTER:
-                    try:
-                        consumer.hand_off(since)
-                    except Exception as exc:  # the main thread retries what failed
-                        log.error("could not hand off jobs around a long job: %s", exc)
+                self._wake.wait()
+                self._wake.clear()
+                # poll while jobs run; go back to sleep once a poll finds none running
+                while not self._stopped:
+                    time.sleep(HAND_OFF_AFTER)
+                    since = consumer._running_since
+                    if not since:
+                        break
+                    if time.monotonic() - since >= HAND_OFF_AFTER:
+                        try:
+                            if own is None:
+                                own = consumer.app.open_transport()
+                            consumer.hand_off(since, own)
+                        except Exception as exc:  # the main thread retries what failed
+                            log.error("could not hand off jobs around a long job: %s", exc)
+        finally:
+            if own is not None:
+                own.close()
 
 
 class InProcessWorker:
