@@ -169,6 +169,18 @@ def test_claim_serves_queues_in_turn_keeping_priority_within_each(transport):
     assert one.queue == "quiet"
 
 
+def test_claim_over_hundreds_of_queues(transport):
+    # Given a worker that consumes 1,000 queues (SQLite caps a compound SELECT at 500
+    # terms, one per queue in the in-turn claim), three of which hold jobs
+    queues = [f"q{i:04d}" for i in range(1000)]
+    jobs = [make_job(queue=queues[i]) for i in (5, 500, 999)]
+    transport.enqueue(jobs, NOW)
+    # When it claims, then every job is found, and no queue is claimed twice in a batch
+    got = transport.claim(queues, "w1", 1, 10, NOW)
+    assert sorted(j.id for j in got) == sorted(j.id for j in jobs)
+    assert transport.claim(queues, "w1", 1, 10, NOW) == []
+
+
 def test_a_job_is_claimed_once(make_transport):
     a, b = make_transport(), make_transport()
     jobs = [make_job() for _ in range(200)]

@@ -98,6 +98,9 @@ def claim(conn: apsw.Connection, queues: Sequence[str], worker: str, pid: int, l
                                      (worker, pid, now, queue, room)).fetchall()
     elif len(active) == 1:
         rows = conn.execute(Q["claim_one_queue"], (worker, pid, now, active[0], limit)).fetchall()
+    elif len(active) > MAX_QUEUES_IN_TURN:
+        rows = conn.execute(claim_any_sql(len(active)),
+                            (worker, pid, now, limit, *active)).fetchall()
     elif active:
         rows = conn.execute(claim_many_sql(len(active)),
                             (worker, pid, now, limit, *active)).fetchall()
@@ -132,6 +135,25 @@ def in_turn(claimed: list[tuple[int, Job]], queues: Sequence[str]) -> list[Job]:
         turns.append((r, position.get(job.queue, 0), job))
     turns.sort(key=lambda t: (t[0], t[1]))
     return [job for _r, _p, job in turns]
+
+
+# A claim takes one ordered arm per queue, so up to this many queues are served strictly
+# in turn. SQLite allows 500 terms in a compound SELECT; past this many queues one ordered
+# claim over all of them takes the batch, which is then served in turn.
+MAX_QUEUES_IN_TURN = 64
+
+
+@functools.lru_cache(maxsize=32)
+def claim_any_sql(n_queues: int) -> str:
+    """The claim over more than MAX_QUEUES_IN_TURN queues: the best ``limit`` pending jobs
+    of any of them (parameters: worker, pid, now, limit, *queues)."""
+    marks = ", ".join(f"?{5 + i}" for i in range(n_queues))
+    returning = Q["claim_columns"].rstrip(";")
+    return (
+        "UPDATE job SET state = 'running', attempts = attempts + 1, worker = ?1, pid = ?2, "
+        f"started_at = ?3 WHERE seq IN (SELECT seq FROM job WHERE state = 'pending' AND "
+        f"queue IN ({marks}) ORDER BY priority DESC, eta, seq LIMIT ?4) RETURNING {returning}"
+    )
 
 
 @functools.lru_cache(maxsize=32)
