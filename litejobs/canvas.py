@@ -247,12 +247,8 @@ class group:  # noqa: N801 - Celery's name
     def stamp(self, visitor: StampingVisitor | None = None, append_stamps: bool = False,
               **headers: Any) -> None:
         """Stamp every member (``visitor.on_group_start`` may add headers)."""
-        if visitor is not None:
-            headers = {**headers, **(visitor.on_group_start(self, **headers) or {})}
-        for t in self.tasks:
-            t.stamp(visitor, append_stamps, **headers)
-        if visitor is not None:
-            visitor.on_group_end(self, **headers)
+        _stamp_parts(self, self.tasks, visitor, append_stamps, headers, "on_group_start",
+                     "on_group_end")
 
     def freeze(self, id: str | None = None) -> GroupResult:
         group_id = id or self.options.get("group_id") or new_id()
@@ -414,12 +410,8 @@ class chain:  # noqa: N801 - Celery's name
     def stamp(self, visitor: StampingVisitor | None = None, append_stamps: bool = False,
               **headers: Any) -> None:
         """Stamp every step."""
-        if visitor is not None:
-            headers = {**headers, **(visitor.on_chain_start(self, **headers) or {})}
-        for t in self.tasks:
-            t.stamp(visitor, append_stamps, **headers)
-        if visitor is not None:
-            visitor.on_chain_end(self, **headers)
+        _stamp_parts(self, self.tasks, visitor, append_stamps, headers, "on_chain_start",
+                     "on_chain_end")
 
     def freeze(self, id: str | None = None) -> Any:
         """Fix every step's id now; returns the last step's result (parents linked)."""
@@ -487,6 +479,18 @@ def _joined(step: Any, following: Any) -> Any:
     c = chord(step.header, _joined(step.body, following), step._app)
     c.options = dict(step.options)
     return c
+
+
+def _stamp_parts(whole: Any, parts: list[Any], visitor: StampingVisitor | None,
+                 append_stamps: bool, headers: dict[str, Any], start: str, end: str) -> None:
+    """Stamp each part of a group or chain, between the visitor's start and end hooks
+    (the start hook may add headers)."""
+    if visitor is not None:
+        headers = {**headers, **(getattr(visitor, start)(whole, **headers) or {})}
+    for part in parts:
+        part.stamp(visitor, append_stamps, **headers)
+    if visitor is not None:
+        getattr(visitor, end)(whole, **headers)
 
 
 # -- steps as data (what a job's link and link_error options hold) -----------------------

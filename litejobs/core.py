@@ -25,7 +25,7 @@ from .timeutil import check_timestamp, parse_rate, to_seconds, to_timestamp
 from .timeutil import now as clock_now
 from .transports import Transport, open_transport
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: these modules sit above the core
     from .result import AsyncResult, EagerResult
     from .task import Task
 
@@ -298,15 +298,13 @@ class Core:
                                      f"not {queue!r}")
         priority = opts.get("priority")
         if priority is None:
-            priority = task.priority if task and task.priority is not None \
-                else conf["task_default_priority"]
+            priority = _declared(task, "priority", conf["task_default_priority"])
         elif not is_priority(priority):
             raise ConfigurationError(f"priority for {name} must be an int from {PRIORITY_MIN} "
                                      f"to {PRIORITY_MAX} (higher runs first), not {priority!r}")
         acks_late = opts.get("acks_late")
         if acks_late is None:
-            acks_late = task.acks_late if task and task.acks_late is not None \
-                else conf["task_acks_late"]
+            acks_late = _declared(task, "acks_late", conf["task_acks_late"])
         if "soft_time_limit" in opts or "time_limit" in opts:
             check_time_limits(name, opts.get("soft_time_limit") or (
                 task.soft_time_limit if task else None) or conf["task_soft_time_limit"],
@@ -363,6 +361,12 @@ def _storable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _declared(task: Task | None, option: str, setting: Any) -> Any:
+    """The task's own value of ``option`` if it declared one, else the app's setting."""
+    value = getattr(task, option, None) if task is not None else None
+    return setting if value is None else value
 
 
 class JobTemplate:

@@ -19,7 +19,7 @@ here, in Celery's order, with the signals between them.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import serializer, signals
 from .core import Core
@@ -27,11 +27,9 @@ from .exceptions import ChordError, TaskRevokedError, TimeLimitExceeded, WorkerL
 from .failure import ExceptionInfo, class_path, describe, rebuild
 from .job import TASK_OPTION_DEFAULTS, Failure, Job, JobState, Outcome
 from .links import expand_links, fail_links, failed_chord_member
+from .task import Request, Task
 from .timeutil import now as clock_now
 from .transports import Lost
-
-if TYPE_CHECKING:
-    from .task import Request, Task
 
 log = logging.getLogger("litejobs.worker")
 

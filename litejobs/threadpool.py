@@ -21,7 +21,7 @@ from .child import STOP_SIGNALS, run_consumer
 from .exceptions import StoreError
 from .timeutil import now as clock_now
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: the supervisor sits above and calls in
     from .supervisor import Supervisor
 
 log = logging.getLogger("litejobs.worker")

@@ -248,10 +248,11 @@ def test_max_tasks_per_child_replaces_children(app, start_worker):
 
 def test_events_tail_and_metrics_commands(app, start_worker, store_path):
     start_worker("-A", "jobs", "-c", "1")
+    # --from-start: the store holds no job event yet, so the tail sees these jobs' events
+    # however late it starts (it used to sleep a second and hope)
     tail = subprocess.Popen([sys.executable, "-m", "litejobs", "events", store_path, "--json",
-                             "--count", "4", "--timeout", "30"], cwd=TESTS_DIR,
-                            stdout=subprocess.PIPE, text=True)
-    time.sleep(1.0)  # the tail starts from the newest event; give it time to start
+                             "--from-start", "--count", "4", "--timeout", "30"],
+                            cwd=TESTS_DIR, stdout=subprocess.PIPE, text=True)
     first, second = jobs.add.delay(1, 1), jobs.add.delay(2, 2)
     assert first.get(timeout=20) == 2 and second.get(timeout=20) == 4
     out, _ = tail.communicate(timeout=40)

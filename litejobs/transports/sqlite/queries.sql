@@ -243,7 +243,8 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 INSERT INTO job_args (seq, payload, options) VALUES (?, ?, ?);
 
 -- name: claimed_args
-SELECT payload, options FROM job_args WHERE seq = ?;
+-- (writes.claimed_args_sql appends the list of claimed seqs)
+SELECT seq, payload, options FROM job_args WHERE seq IN
 
 -- name: insert_chord
 INSERT OR IGNORE INTO chord (id, size, created_at) VALUES (?, ?, ?);
