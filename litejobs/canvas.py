@@ -432,7 +432,7 @@ class chain:  # noqa: N801 - Celery's name
                     and isinstance(steps[-1], group):
                 steps[-1] = chord(steps[-1], step)
             elif isinstance(step, (Signature, group, chord)) and steps \
-                    and _ends_in_group(steps[-1]):
+                    and ends_in_group(steps[-1]):
                 steps[-1] = _joined(steps[-1], step)  # chord(h, group) | s: s joins the group
             elif isinstance(step, chord) and step.body is None:
                 raise ConfigurationError("a chord in a chain needs a body")
@@ -466,7 +466,8 @@ def _group_with_links(g: group) -> chord:
     return joined
 
 
-def _ends_in_group(step: Any) -> bool:
+def ends_in_group(step: Any) -> bool:
+    """Whether ``step`` ends in a group (a group, or a chord whose body does)."""
     while isinstance(step, chord):
         step = step.body
     return isinstance(step, group)

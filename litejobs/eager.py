@@ -15,7 +15,7 @@ from typing import Any
 
 from . import serializer, states
 from .core import Core
-from .exceptions import LiteJobsError
+from .exceptions import LiteJobsError, Replaced
 from .execution import Execution, run_job
 from .failure import rebuild
 from .job import ChordSpec, Job, JobState
@@ -117,7 +117,8 @@ class _Runner:
                 break
             job.retries = outcome.retries or job.retries + 1  # retries run at once
             job.attempts += 1
-        self._record(job, execution)
+        if not isinstance(execution.exc, Replaced):  # its replacement records its id
+            self._record(job, execution)
         for follow_up in outcome.follow_ups:
             if follow_up.state.finished and execution.exc is not None:
                 self.errors[follow_up.id] = execution.exc  # a dead step fails alike

@@ -9,6 +9,7 @@
     ├── Retry                   control flow: the task asked to run again later
     ├── Reject                  control flow: the task refuses the job (it fails, or requeue=)
     ├── Ignore                  control flow: end the job with no result and no callbacks
+    │   └── Replaced            control flow: self.replace(sig) handed the job to sig
     ├── MaxRetriesExceededError retries exhausted and no exception to re-raise
     ├── SoftTimeLimitExceeded   raised inside a task at its soft time limit
     ├── TimeLimitExceeded       the job was killed at its hard time limit
@@ -80,6 +81,14 @@ class Ignore(LiteJobsError):
     """Raised by a task to end its job leaving no result and calling no callbacks."""
 
 
+class Replaced(Ignore):
+    """Raised by ``self.replace(sig)``: the job's id, callbacks and place go to ``sig``."""
+
+    def __init__(self, replacement: Any) -> None:
+        super().__init__("replaced by a new task")
+        self.replacement = replacement
+
+
 class MaxRetriesExceededError(LiteJobsError):
     """The task asked to retry but has no retries left."""
 
@@ -129,6 +138,7 @@ __all__ = [
     "MaxRetriesExceededError",
     "NotRegistered",
     "Reject",
+    "Replaced",
     "Retry",
     "SchemaError",
     "SerializationError",

@@ -24,6 +24,7 @@ from .exceptions import (
     Ignore,
     NotRegistered,
     Reject,
+    Replaced,
     Retry,
     SerializationError,
     SoftTimeLimitExceeded,
@@ -228,6 +229,12 @@ def _call(core: Core, job: Job, task: Task, args: tuple, kwargs: dict,
         if reject.requeue and not eager:  # inline, it would only run again at once
             return Execution(outcomes.requeued(job), task=task, exc=reject)
         return _failed(core, job, task, reject)
+    except Replaced as replaced:
+        try:
+            outcome = outcomes.replaced(core, job, replaced.replacement)
+        except Exception as exc:  # a replacement that cannot be sent fails the job
+            return _failed(core, job, task, exc)
+        return Execution(outcome, task=task, exc=replaced)
     except Ignore as ignore:
         return Execution(outcomes.ignored(core, job), task=task, exc=ignore)
     except SystemExit as exc:  # sys.exit() in a task fails its job, not the pool child

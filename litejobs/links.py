@@ -15,14 +15,20 @@ from typing import Any
 from .canvas import (
     PASS_TASK,
     Signature,
+    as_list,
     chain,
     chord,
+    copy_step,
     counted_id,
+    counted_signature,
     describe,
+    ends_in_group,
+    freeze_steps,
     from_description,
     group,
 )
 from .core import Core, JobTemplate
+from .exceptions import ConfigurationError
 from .job import ChordSpec, Job, JobState
 from .routing import MapRoute
 
@@ -56,6 +62,17 @@ def attach(step: Any, links: list[dict[str, Any]], errbacks: list[dict[str, Any]
         target.options["link"] = [*target.options.get("link", []), *links]
     if errbacks:
         target.options["link_error"] = [*target.options.get("link_error", []), *errbacks]
+
+
+def wire(steps: list[Any], links: list[dict[str, Any]], errbacks: list[dict[str, Any]]
+         ) -> None:
+    """Link a chain's (frozen) ``steps`` each to the next, the last to ``links``, and
+    every step to ``errbacks``."""
+    following = links
+    for step in reversed(steps[1:]):
+        attach(step, following, errbacks)
+        following = [describe(step)]
+    attach(steps[0], following, errbacks)
 
 
 def _job(app: Core, sig: Signature, args: tuple, kwargs: dict[str, Any],
@@ -169,6 +186,46 @@ def _members(app: Core, members: list[Any], args: tuple, kwargs: dict[str, Any],
             jobs += more
             chords += more_chords
     return jobs, chords
+
+
+def replacement(app: Core, job: Job, step: Any) -> tuple[list[Job], list[ChordSpec]]:
+    """The jobs that take ``job``'s place when its task calls ``self.replace(step)``, as
+    Celery's ``Task.replace``: the replacement's last job takes the job's id (so the
+    job's result is the replacement's), its callbacks and errbacks, the rest of its
+    chain and its chord membership. A group is joined first (its list is the result)."""
+    if isinstance(step, dict):
+        step = Signature.from_dict(step, app) if "task" in step else from_description(app, step)
+    if not isinstance(step, (Signature, chain, group, chord)):
+        raise ConfigurationError(f"self.replace() takes a signature, chain, group or chord, "
+                                 f"not {step!r}")
+    if isinstance(step, Signature) and "chord" in step.options:
+        raise ConfigurationError("a signature replacing a task must not be part of a chord")
+    options = job.options
+    links = [describe(x) for x in as_list(step.options.get("link"))] \
+        if isinstance(step, chain) else []  # chain.link(): after its last step
+    errbacks = [describe(x) for x in as_list(step.options.get("link_error"))] \
+        if isinstance(step, chain) else []
+    if ends_in_group(step) or (isinstance(step, chain) and ends_in_group(step.tasks[-1])):
+        step = chain(step, Signature(PASS_TASK, app=app))
+    steps = [copy_step(s) for s in chain(step).steps()]
+    target = counted_signature(steps[-1])
+    target.options["task_id"] = job.id
+    chord_id, tail = options.get("chord"), options.get("chord_tail")
+    if chord_id and not tail:  # a chord member: the last job counts for it
+        target.options.update(chord=chord_id, group_id=options.get("group_id", chord_id))
+        tail = [chord_id, job.id]
+        for earlier in steps[:-1]:
+            counted_signature(earlier).options["chord_tail"] = list(tail)
+    elif tail:  # an early step of a chain that is a chord member: any failure counts
+        for each in steps:
+            counted_signature(each).options["chord_tail"] = list(tail)
+    elif options.get("group_id"):
+        target.options["group_id"] = options["group_id"]
+    freeze_steps(steps)
+    wire(steps, [*links, *(options.get("link") or ())],
+         [*errbacks, *(options.get("link_error") or ())])
+    return build(app, steps[0], (), {}, {}, root_id=options.get("root_id") or job.id,
+                 parent_id=job.id, headers=options.get("headers"))
 
 
 # -- what the worker stores after a job ------------------------------------------------

@@ -23,10 +23,10 @@ from typing import Any
 
 from . import serializer, signals
 from .core import Core
-from .exceptions import ChordError, TaskRevokedError, TimeLimitExceeded, WorkerLostError
+from .exceptions import ChordError, Ignore, TaskRevokedError, TimeLimitExceeded, WorkerLostError
 from .failure import ExceptionInfo, class_path, describe, rebuild
 from .job import TASK_OPTION_DEFAULTS, Failure, Job, JobState, Outcome
-from .links import expand_links, fail_links, failed_chord_member
+from .links import expand_links, fail_links, failed_chord_member, replacement
 from .task import Request, Task
 from .timeutil import now as clock_now
 from .transports import Lost
@@ -62,6 +62,16 @@ def ignored(core: Core, job: Job) -> Outcome:
     counts, so its chord is not left waiting)."""
     return Outcome(job.id, job.attempts, JobState.SUCCESS, purge_at=purge_at(core, clock_now()),
                    forget=not job.options.get("chord"), chord_id=job.options.get("chord"))
+
+
+def replaced(core: Core, job: Job, step: Any) -> Outcome:
+    """The task called ``self.replace(step)``: the job's row gives way (no result, no
+    callbacks, no chord count of its own) to the replacement's jobs, stored in the same
+    transaction, whose last job takes its id, callbacks and place (``links.replacement``).
+    Until that job is stored the id reads PENDING, as Celery records a replaced task."""
+    follow_ups, chords = replacement(core, job, step)
+    return Outcome(job.id, job.attempts, JobState.SUCCESS, forget=True,
+                   follow_ups=follow_ups, chords=chords)
 
 
 def retried(job: Job, delay: float, reason: BaseException | Failure) -> Outcome:
@@ -207,6 +217,9 @@ def announce(task: Task, job: Job, request: Request, args: tuple, kwargs: dict,
     einfo = ExceptionInfo(exc, failure.traceback if failure else None) \
         if exc is not None else None
     if state is JobState.PENDING:  # rejected back to its queue: it runs again
+        return
+    if isinstance(exc, Ignore):  # ignored or replaced: no handlers, as in Celery
+        signals.send_postrun(task, job.id, args, kwargs, None, "IGNORED")
         return
     if state is JobState.SUCCESS:
         _call(task.on_success, value, job.id, args, kwargs)

@@ -11,7 +11,7 @@ from .canvas import Signature, as_list, chain, copy_step, first_id, freeze_steps
 from .core import Core
 from .exceptions import ConfigurationError
 from .job import Job
-from .links import attach, build, describe
+from .links import build, describe, wire
 from .result import AsyncResult
 from .task import Task
 from .timeutil import now as clock_now
@@ -100,13 +100,8 @@ def send_workflow(core: Core, workflow: chain, args: tuple, kwargs: dict[str, An
     errbacks = [*as_list(own.get("link_error")), *as_list(options.pop("link_error", None))]
     links = [*as_list(own.get("link")), *as_list(options.pop("link", None))]
     results = freeze_steps(steps)
-    following: list[dict[str, Any]] = [describe(x) for x in as_list(links)]
-    error_links = [describe(x) for x in as_list(errbacks)]
-    for step in reversed(steps[1:]):
-        attach(step, following, error_links)
-        following = [describe(step)]
+    wire(steps, [describe(x) for x in links], [describe(x) for x in errbacks])
     first = steps[0]
-    attach(first, following, error_links)
     jobs, chords = build(core, first, args, kwargs, options, root_id=first_id(first))
     last = steps[-1]
     if isinstance(last, Signature):

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable
 from typing import Any, Generic, ParamSpec, TypeVar
 
 from . import djangofix, serializer
-from .canvas import MAP_TASK, STARMAP_TASK, Signature, chunks
+from .canvas import MAP_TASK, STARMAP_TASK, Signature, chain, chord, chunks, group
 from .core import Core, default_app
-from .exceptions import ConfigurationError, MaxRetriesExceededError, Retry
+from .exceptions import ConfigurationError, MaxRetriesExceededError, Replaced, Retry
 from .failure import ExceptionInfo
 from .job import TASK_OPTION_DEFAULTS, validate_task_options
 from .result import AsyncResult
@@ -306,6 +306,23 @@ class Task(Generic[P, R]):
         if throw:
             raise retry
         return retry
+
+    def replace(self, sig: Signature | chain | group | chord) -> Replaced:
+        """Replace this job with ``sig`` (a signature, chain, group or chord), as Celery's
+        ``Task.replace``: the job ends here (``raise``/``return self.replace(sig)``), and
+        the replacement's last job takes its id, so ``AsyncResult(id).get()`` returns the
+        replacement's result; its callbacks, errbacks, the rest of its chain and its
+        chord membership move to the replacement (a group is joined: its list of
+        results is the result). Nothing of the job itself is kept, as with ``Ignore``."""
+        if not isinstance(sig, (Signature, chain, group, chord)):
+            raise ConfigurationError(
+                f"self.replace() takes a signature, chain, group or chord, not {sig!r}")
+        if isinstance(sig, Signature) and "chord" in sig.options:
+            raise ConfigurationError(
+                "a signature replacing a task must not be part of a chord")
+        if not self.request.id:
+            raise ConfigurationError("self.replace() was called outside a running job")
+        raise Replaced(sig)
 
     def retry_limit(self, job_options: dict[str, Any], override: int | None = None
                     ) -> int | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 
+from litejobs import chain, chord, group
 from litejobs.exceptions import Ignore, Reject
 
 from jobs import _ledger, app
@@ -115,3 +116,75 @@ def ignore_me():
 @app.task(bind=True)
 def stamps_of(self, *args):
     return self.request.stamps
+
+
+# -- Task.replace (Celery's t/integration/tasks.py) ------------------------------------
+def echoed() -> list[str]:
+    """The messages ``echo`` wrote to the ledger, in order (Celery's redis-echo list)."""
+    path = os.environ.get("LITEJOBS_LEDGER", "")
+    if not path or not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [line[5:].rstrip("\n") for line in f if line.startswith("echo ")]
+
+
+@app.task
+def echo(message, *_):
+    """Append ``message`` to the ledger (Celery's ``redis_echo``)."""
+    _ledger(f"echo {message}")
+
+
+@app.task(bind=True)
+def add_replaced(self, x, y):
+    raise self.replace(add.s(x, y))
+
+
+@app.task(bind=True)
+def replace_with_chain(self, *args, link_msg=None):
+    c = chain(identity.s(*args), identity.s())
+    c.link(echo.si(link_msg) if link_msg is not None else echo.s())
+    return self.replace(c)
+
+
+@app.task(bind=True)
+def replace_with_chain_which_raises(self, *args, link_msg=None):
+    c = chain(identity.s(*args), fail.s())
+    c.link_error(echo.si(link_msg) if link_msg is not None else echo.s())
+    return self.replace(c)
+
+
+@app.task(bind=True)
+def replace_with_empty_chain(self, *_):
+    return self.replace(chain())
+
+
+@app.task(bind=True)
+def add_to_all_replaced(self, nums, val):
+    """Celery's ``add_to_all``: replaced by a group."""
+    raise self.replace(group(*[add.s(num, val) for num in nums]))
+
+
+@app.task(bind=True)
+def fail_replaced(self, *args):
+    raise self.replace(fail.si(*args))
+
+
+@app.task(bind=True)
+def second_order_replace1(self, state=False):
+    if not state:
+        _ledger("echo In A")
+        raise self.replace(chain(second_order_replace2.s(), second_order_replace1.si(state=True)))
+    _ledger("echo Out A")
+
+
+@app.task(bind=True)
+def second_order_replace2(self, state=False):
+    if not state:
+        _ledger("echo In B")
+        raise self.replace(chain(echo.s("In/Out C"), second_order_replace2.si(state=True)))
+    _ledger("echo Out B")
+
+
+@app.task(bind=True)
+def replaced_by_chord(self, x):
+    raise self.replace(chord([add.si(x, 1), add.si(x, 2)], tsum.s()))

@@ -14,10 +14,11 @@ import canvas_jobs as cj
 import pytest
 
 from litejobs import chain, chord, group
-from litejobs.exceptions import ChordError
+from litejobs.exceptions import ChordError, ConfigurationError
 from litejobs.testing import use_store
 
 import jobs
+from helpers import wait_until
 from integration.conftest import WorkerProcess
 
 TIMEOUT = 30
@@ -38,6 +39,9 @@ def manager(request, tmp_path_factory):
 
         url = request.getfixturevalue("redis_url")
         redis.Redis.from_url(url).flushdb()
+    ledger = str(tmp / "ledger.txt")  # what ``echo`` wrote (Celery's redis-echo list)
+    old_ledger = os.environ.get("LITEJOBS_LEDGER")
+    os.environ["LITEJOBS_LEDGER"] = ledger
     with use_store(jobs.app, url) as app:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         worker = WorkerProcess(url, ["-A", "canvas_jobs", "-c", "2"], env,
@@ -47,6 +51,28 @@ def manager(request, tmp_path_factory):
             yield app
         finally:
             worker.stop()
+            if old_ledger is None:
+                os.environ.pop("LITEJOBS_LEDGER", None)
+            else:
+                os.environ["LITEJOBS_LEDGER"] = old_ledger
+
+
+def clear_echo():
+    open(os.environ["LITEJOBS_LEDGER"], "w").close()
+
+
+def await_echo(expected, timeout=TIMEOUT):
+    """Wait until ``echo`` wrote exactly ``expected`` (any order), as Celery's
+    ``await_redis_echo``; then check nothing more comes within a moment."""
+    want = sorted(expected)
+    wait_until(lambda: sorted(cj.echoed()) == want, timeout,
+               message=f"echoes {want} (have {sorted(cj.echoed())})")
+
+
+def await_count(tag, n, timeout=TIMEOUT):
+    """Wait until ``echo`` wrote ``tag`` ``n`` times (Celery's ``await_redis_count``)."""
+    wait_until(lambda: cj.echoed().count(tag) == n, timeout,
+               message=f"{n} x {tag!r} (have {cj.echoed().count(tag)})")
 
 
 # -- test_chain ---------------------------------------------------------------------
@@ -351,3 +377,214 @@ def test_chord_order(manager):
     res = chord(identity.si(i) for i in range(10))(tsum.s())
     assert res.get(timeout=TIMEOUT) == 45
     assert res.parent.get(timeout=TIMEOUT) == list(range(10))
+
+
+# -- Task.replace (test_canvas.py: test_chain, test_group and test_chord cases) -------
+def test_second_order_replace(manager):
+    clear_echo()
+    cj.second_order_replace1.delay().get(timeout=TIMEOUT)
+    assert cj.echoed() == ["In A", "In B", "In/Out C", "Out B", "Out A"]
+
+
+def test_chain_replaced_with_a_chain_and_a_callback(manager):
+    clear_echo()
+    link_msg = "Internal chain callback"
+    c = chain(identity.s("Hello "), cj.replace_with_chain.s(link_msg=link_msg),
+              add.s("world"))
+    assert c.delay().get(timeout=TIMEOUT) == "Hello world"
+    await_echo({link_msg})
+
+
+def test_chain_replaced_with_a_chain_and_an_error_callback(manager):
+    clear_echo()
+    link_msg = "Internal chain errback"
+    c = chain(identity.s("Hello "), cj.replace_with_chain_which_raises.s(link_msg=link_msg),
+              add.s(" will never be seen :("))
+    with pytest.raises(ExpectedException):  # Celery's raise_error raises ValueError
+        c.delay().get(timeout=TIMEOUT)
+    await_echo({link_msg})
+
+
+def test_chain_with_cb_replaced_with_chain_with_cb(manager):
+    clear_echo()
+    link_msg = "Internal chain callback"
+    c = chain(identity.s("Hello "), cj.replace_with_chain.s(link_msg=link_msg),
+              add.s("world"))
+    c.link(cj.echo.s())
+    assert c.delay().get(timeout=TIMEOUT) == "Hello world"
+    await_echo({link_msg, "Hello world"})
+
+
+def test_chain_with_eb_replaced_with_chain_with_eb(manager):
+    clear_echo()
+    inner, outer = "Internal chain errback", "External chain errback"
+    c = chain(identity.s("Hello "), cj.replace_with_chain_which_raises.s(link_msg=inner),
+              add.s("world"))
+    c.link_error(cj.echo.si(outer))
+    with pytest.raises(ExpectedException):
+        c.delay().get(timeout=TIMEOUT)
+    await_echo({inner, outer})
+
+
+def test_replace_chain_with_empty_chain(manager):
+    r = chain(identity.s(1), cj.replace_with_empty_chain.s()).delay()
+    with pytest.raises(ConfigurationError, match="a chain needs at least one step"):
+        r.get(timeout=TIMEOUT)
+
+
+def test_chain_with_callback_child_replaced(manager):
+    clear_echo()
+    chain_sig = chain(cj.add_replaced.si(42, 1337), identity.s())
+    chain_sig.link(cj.echo.si("counted"))
+    assert chain_sig().get(timeout=TIMEOUT) == 42 + 1337
+    await_count("counted", 1)
+
+
+def test_chain_with_errback_child_replaced(manager):
+    clear_echo()
+    chain_sig = chain(cj.add_replaced.si(42, 1337), fail.s())
+    chain_sig.link_error(cj.echo.si("counted"))
+    with pytest.raises(ExpectedException):
+        chain_sig().get(timeout=TIMEOUT)
+    await_count("counted", 1)
+
+
+def test_chain_child_with_callback_replaced(manager):
+    clear_echo()
+    child_sig = cj.add_replaced.si(42, 1337)
+    child_sig.link(cj.echo.si("counted"))
+    assert chain(child_sig, identity.s())().get(timeout=TIMEOUT) == 42 + 1337
+    await_count("counted", 1)
+
+
+def test_chain_child_with_errback_replaced(manager):
+    clear_echo()
+    child_sig = cj.fail_replaced.si()
+    child_sig.link_error(cj.echo.si("counted"))
+    with pytest.raises(ExpectedException):
+        chain(child_sig, identity.si(42))().get(timeout=TIMEOUT)
+    await_count("counted", 1)
+
+
+def test_task_replaced_with_chain(manager):
+    assert cj.replace_with_chain.si(42).delay().get(timeout=TIMEOUT) == 42
+
+
+def test_chain_child_replaced_with_chain_first(manager):
+    c = chain(cj.replace_with_chain.si(42), identity.s())
+    assert c.delay().get(timeout=TIMEOUT) == 42
+
+
+def test_chain_child_replaced_with_chain_middle(manager):
+    c = chain(identity.s(42), cj.replace_with_chain.s(), identity.s())
+    assert c.delay().get(timeout=TIMEOUT) == 42
+
+
+def test_chain_child_replaced_with_chain_last(manager):
+    c = chain(identity.s(42), cj.replace_with_chain.s())
+    assert c.delay().get(timeout=TIMEOUT) == 42
+
+
+def test_group_with_callback_child_replaced(manager):
+    clear_echo()
+    group_sig = group(cj.add_replaced.si(42, 1337), identity.si(31337))
+    group_sig.link(cj.echo.si("counted"))
+    assert group_sig().get(timeout=TIMEOUT) == [42 + 1337, 31337]
+    await_count("counted", 1)
+
+
+def test_group_with_errback_child_replaced(manager):
+    clear_echo()
+    group_sig = group(cj.add_replaced.si(42, 1337), fail.s())
+    group_sig.link_error(cj.echo.si("counted"))
+    with pytest.raises(ExpectedException):
+        group_sig().get(timeout=TIMEOUT)
+    await_count("counted", 1)
+
+
+def test_group_child_with_callback_replaced(manager):
+    clear_echo()
+    child_sig = cj.add_replaced.si(42, 1337)
+    child_sig.link(cj.echo.si("counted"))
+    assert group(child_sig, identity.si(31337))().get(timeout=TIMEOUT) == [42 + 1337, 31337]
+    await_count("counted", 1)
+
+
+def test_group_child_with_errback_replaced(manager):
+    clear_echo()
+    child_sig = cj.fail_replaced.si()
+    child_sig.link_error(cj.echo.si("counted"))
+    with pytest.raises(ExpectedException):
+        group(child_sig, identity.si(42))().get(timeout=TIMEOUT)
+    await_count("counted", 1)
+
+
+def test_group_child_replaced_with_chain_first(manager):
+    res = group(cj.replace_with_chain.si(42), identity.s(1337)).delay()
+    assert res.get(timeout=TIMEOUT) == [42, 1337]
+
+
+def test_group_child_replaced_with_chain_middle(manager):
+    res = group(identity.s(42), cj.replace_with_chain.s(1337), identity.s(31337)).delay()
+    assert res.get(timeout=TIMEOUT) == [42, 1337, 31337]
+
+
+def test_group_child_replaced_with_chain_last(manager):
+    res = group(identity.s(42), cj.replace_with_chain.s(1337)).delay()
+    assert res.get(timeout=TIMEOUT) == [42, 1337]
+
+
+def test_task_replace_with_group_preserves_group_order(manager):
+    res = group([cj.add_to_all_replaced.s([2, 1], 1),
+                 cj.add_to_all_replaced.s([4, 3], 1)] * 10).delay()
+    assert res.get(timeout=TIMEOUT) == [[3, 2], [5, 4]] * 10
+
+
+def test_replaced_nested_chord(manager):
+    c1 = chord([
+        chord([add.s(1, 2), cj.add_replaced.s(3, 4)], cj.add_to_all_replaced.s(5)) | tsum.s(),
+        chord([cj.add_replaced.s(6, 7), add.s(0, 0)], cj.add_to_all_replaced.s(8)) | tsum.s(),
+    ], cj.add_to_all_replaced.s(9))
+    assert c1().get(timeout=TIMEOUT) == [29, 38]
+
+
+def test_chord_header_task_replaced_with_chain(manager):
+    res = chord(cj.replace_with_chain.si(42), identity.s()).delay()
+    assert res.get(timeout=TIMEOUT) == [42]
+
+
+def test_chord_header_child_replaced_with_chain_first(manager):
+    res = chord((cj.replace_with_chain.si(42), identity.s(1337)), identity.s()).delay()
+    assert res.get(timeout=TIMEOUT) == [42, 1337]
+
+
+def test_chord_header_child_replaced_with_chain_middle(manager):
+    res = chord((identity.s(42), cj.replace_with_chain.s(1337), identity.s(31337)),
+                identity.s()).delay()
+    assert res.get(timeout=TIMEOUT) == [42, 1337, 31337]
+
+
+def test_chord_header_child_replaced_with_chain_last(manager):
+    res = chord((identity.s(42), cj.replace_with_chain.s(1337)), identity.s()).delay()
+    assert res.get(timeout=TIMEOUT) == [42, 1337]
+
+
+def test_chord_body_task_replaced_with_chain(manager):
+    res = chord(identity.s(42), cj.replace_with_chain.s()).delay()
+    assert res.get(timeout=TIMEOUT) == [42]
+
+
+def test_chord_body_chain_child_replaced_with_chain_first(manager):
+    res = chord(identity.s(42), chain(cj.replace_with_chain.s(), identity.s())).delay()
+    assert res.get(timeout=TIMEOUT) == [42]
+
+
+def test_chord_body_chain_child_replaced_with_chain_middle(manager):
+    res = chord(identity.s(42),
+                chain(identity.s(), cj.replace_with_chain.s(), identity.s())).delay()
+    assert res.get(timeout=TIMEOUT) == [42]
+
+
+def test_chord_body_chain_child_replaced_with_chain_last(manager):
+    res = chord(identity.s(42), chain(identity.s(), cj.replace_with_chain.s())).delay()
+    assert res.get(timeout=TIMEOUT) == [42]
