@@ -333,14 +333,7 @@ class chord:  # noqa: N801 - Celery's name
         header = self.header.freeze()
         chord_id = self.header.options["group_id"]
         for t in self.header.tasks:
-            counted = counted_signature(t)
-            counted.options.update(chord=chord_id, group_id=chord_id)
-            if isinstance(t, chain):
-                # a final failure of an earlier step counts as the last step failing
-                # (it never runs)
-                for step in t.tasks[:-1]:
-                    counted_signature(step).options["chord_tail"] = [
-                        chord_id, counted.options["task_id"]]
+            enroll(t, chord_id)
         result = self.body.freeze(id)
         if self.options.get("as_group"):  # a group with a link: its result is the group's
             return header
@@ -595,6 +588,28 @@ def countable(step: Any) -> Any:
         c.options = step.options
         return c
     return step
+
+
+def enroll(member: Any, chord_id: str, group_id: str | None = None) -> None:
+    """Make a frozen header ``member`` (made ``countable``) count toward ``chord_id``: its
+    last job carries the chord; each earlier step of a chain names that job in
+    ``chord_tail``, as a final failure of it counts as the last step failing (which
+    then never runs)."""
+    counted = counted_signature(member)
+    counted.options.update(chord=chord_id, group_id=group_id or chord_id)
+    if isinstance(member, chain):
+        for step in member.tasks[:-1]:
+            counted_signature(step).options["chord_tail"] = [chord_id,
+                                                             counted.options["task_id"]]
+
+
+def as_member(step: Any) -> Any:
+    """``step`` as one chord member: a chain's "group then step" made chords (Celery's
+    rule), and ending in one job the join counts."""
+    if isinstance(step, chain):
+        steps = step.steps()
+        step = chain(*steps) if len(steps) > 1 else steps[0]
+    return countable(step)
 
 
 def counted_signature(step: Any) -> Signature:

@@ -23,6 +23,7 @@ from .canvas import (
     counted_signature,
     describe,
     ends_in_group,
+    enroll,
     freeze_steps,
     from_description,
     group,
@@ -212,10 +213,7 @@ def replacement(app: Core, job: Job, step: Any) -> tuple[list[Job], list[ChordSp
     target.options["task_id"] = job.id
     chord_id, tail = options.get("chord"), options.get("chord_tail")
     if chord_id and not tail:  # a chord member: the last job counts for it
-        target.options.update(chord=chord_id, group_id=options.get("group_id", chord_id))
-        tail = [chord_id, job.id]
-        for earlier in steps[:-1]:
-            counted_signature(earlier).options["chord_tail"] = list(tail)
+        enroll(chain(*steps), chord_id, options.get("group_id"))
     elif tail:  # an early step of a chain that is a chord member: any failure counts
         for each in steps:
             counted_signature(each).options["chord_tail"] = list(tail)

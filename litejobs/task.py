@@ -12,7 +12,18 @@ from collections.abc import Callable, Iterable
 from typing import Any, Generic, ParamSpec, TypeVar
 
 from . import djangofix, serializer
-from .canvas import MAP_TASK, STARMAP_TASK, Signature, chain, chord, chunks, group
+from .canvas import (
+    MAP_TASK,
+    STARMAP_TASK,
+    Signature,
+    as_member,
+    chain,
+    chord,
+    chunks,
+    counted_id,
+    enroll,
+    group,
+)
 from .core import Core, default_app
 from .exceptions import ConfigurationError, MaxRetriesExceededError, Replaced, Retry
 from .failure import ExceptionInfo
@@ -323,6 +334,30 @@ class Task(Generic[P, R]):
         if not self.request.id:
             raise ConfigurationError("self.replace() was called outside a running job")
         raise Replaced(sig)
+
+    def add_to_chord(self, sig: Signature | chain | group | chord, lazy: bool = False) -> Any:
+        """Add ``sig`` to the chord this job is a header member of, as Celery's
+        ``Task.add_to_chord``: the chord's join grows in the store at once (its body
+        waits for the new member too, whose result comes after the others' in the body's
+        input); ``sig`` is sent now, or with ``lazy=True`` returned for you to send."""
+        if not isinstance(sig, (Signature, chain, group, chord)):
+            raise ConfigurationError(
+                f"add_to_chord() takes a signature, chain, group or chord, not {sig!r}")
+        request = self.request
+        options = request.options
+        chord_id = options.get("chord") or (options.get("chord_tail") or [None])[0]
+        if not chord_id:
+            raise ValueError("Current task is not member of any chord")
+        if request.is_eager:
+            raise ConfigurationError("add_to_chord() needs a store: in eager mode a chord "
+                                     "runs inline and cannot grow while it runs")
+        member = as_member(sig)
+        member.freeze()
+        enroll(member, chord_id, request.group_id)
+        if not self.app.transport.add_chord_members(chord_id, [counted_id(member)],
+                                                    clock_now()):
+            raise ConfigurationError(f"chord {chord_id} has fired already: it cannot grow")
+        return member if lazy else member.apply_async()
 
     def retry_limit(self, job_options: dict[str, Any], override: int | None = None
                     ) -> int | None:

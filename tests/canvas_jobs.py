@@ -188,3 +188,29 @@ def second_order_replace2(self, state=False):
 @app.task(bind=True)
 def replaced_by_chord(self, x):
     raise self.replace(chord([add.si(x, 1), add.si(x, 2)], tsum.s()))
+
+
+# -- Task.add_to_chord -------------------------------------------------------------------
+@app.task(bind=True)
+def add_to_all_to_chord(self, nums, val):
+    for num in nums:
+        self.add_to_chord(add.s(num, val))
+    return 0
+
+
+@app.task(bind=True)
+def add_chord_to_chord(self, nums, val):
+    self.add_to_chord(group([add.s(num, val) for num in nums]) | tsum.s())
+    return 0
+
+
+@app.task(bind=True)
+def add_to_chord_lazily(self, x):
+    sig = self.add_to_chord(add.s(x, 1), lazy=True)
+    sig.delay()
+    return x
+
+
+@app.task(bind=True)
+def add_to_chord_outside_a_chord(self):
+    self.add_to_chord(add.s(1, 1))

@@ -184,6 +184,12 @@ class JobVerbs(abc.ABC):
         """
 
     @abc.abstractmethod
+    def add_chord_members(self, chord_id: str, member_ids: Sequence[str], now: float) -> bool:
+        """Grow a stored chord by ``member_ids`` (``Task.add_to_chord``), atomically: its
+        join waits for them too, and their results follow the others' in the body's
+        input. False (nothing changed) if the chord is not stored: fired, or unknown."""
+
+    @abc.abstractmethod
     def set_custom_state(self, job_id: str, attempt: int, state: str, meta: bytes | None) -> bool:
         """Record ``update_state`` of a running job; False if the claim is stale."""
 

@@ -588,3 +588,14 @@ def test_chord_body_chain_child_replaced_with_chain_middle(manager):
 def test_chord_body_chain_child_replaced_with_chain_last(manager):
     res = chord(identity.s(42), chain(identity.s(), cj.replace_with_chain.s())).delay()
     assert res.get(timeout=TIMEOUT) == [42]
+
+
+# -- Task.add_to_chord (test_chord) --------------------------------------------------
+def test_add_to_chord(manager):
+    c = group([cj.add_to_all_to_chord.s([1, 2, 3], 4)]) | identity.s()
+    assert sorted(c().get(timeout=TIMEOUT)) == [0, 5, 6, 7]
+
+
+def test_add_chord_to_chord(manager):
+    c = group([cj.add_chord_to_chord.s([1, 2, 3], 4)]) | identity.s()
+    assert sorted(c().get(timeout=TIMEOUT)) == [0, 5 + 6 + 7]

@@ -477,6 +477,28 @@ def test_chord_body_fires_once_with_results_in_header_order(transport):
     assert len(transport.list_jobs(task="t.body")) == 1
 
 
+def test_a_chord_grown_by_add_chord_members_waits_for_them_and_joins_them_last(transport):
+    header, body = _chord(transport, n=2, chord_id="grown")
+    claimed = {j.id: j for j in transport.claim(["default"], "w1", 1, 10, NOW)}
+    # a running member adds two more (Task.add_to_chord), then they are sent
+    extra = [make_job(task="t.member", options={"chord": "grown"}) for _ in range(2)]
+    assert transport.add_chord_members("grown", [j.id for j in extra], NOW) is True
+    transport.enqueue(extra, NOW)
+    _finish(transport, claimed[header[0].id], "a")
+    _finish(transport, claimed[header[1].id], "b")
+    assert transport.get(body.id) is None  # the added members are still to come
+    more = {j.id: j for j in transport.claim(["default"], "w1", 1, 10, NOW)}
+    _finish(transport, more[extra[1].id], "d")
+    assert transport.get(body.id) is None
+    _finish(transport, more[extra[0].id], "c")
+    fired = transport.get(body.id)
+    assert serializer.loads_call(fired.payload) == ((["a", "b", "c", "d"], "extra"), {})
+    # a fired (or unknown) chord cannot grow: nothing is stored
+    assert transport.add_chord_members("grown", ["late"], NOW) is False
+    assert transport.add_chord_members("never-stored", ["x"], NOW) is False
+    assert transport.get("late") is None
+
+
 def test_chord_member_counted_once_even_if_it_runs_twice(transport):
     header, body = _chord(transport, n=2, chord_id="c2")
     first = transport.claim(["default"], "w1", 1, 1, NOW)[0]

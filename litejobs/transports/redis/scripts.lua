@@ -271,6 +271,14 @@ redis.call('HSET', key, 'custom_state', ARGV[6], 'meta', ARGV[7])
 touch()
 return 1
 
+-- name: add_chord_members
+-- ARGV: prefix, events_kept, now (unused), chord id, member ids...
+local key = P .. ':chord:' .. ARGV[4]
+if redis.call('EXISTS', key) == 0 then return 0 end
+redis.call('HINCRBY', key, 'size', #ARGV - 4)
+for i = 5, #ARGV do redis.call('RPUSH', P .. ':chord_members:' .. ARGV[4], ARGV[i]) end
+return 1
+
 -- name: forget
 -- ARGV: prefix, events_kept, now (unused), id
 local key = jk(ARGV[4])

@@ -204,6 +204,9 @@ class RedisTransport(Transport):
     def clear_terminated(self, job_id: str) -> None:
         self.r.hdel(self._key("terminate"), job_id)
 
+    def add_chord_members(self, chord_id: str, member_ids: Sequence[str], now: float) -> bool:
+        return bool(self._scripts.run("add_chord_members", 0, chord_id, *member_ids))
+
     def forget(self, job_id: str) -> bool:
         return bool(self._scripts.run("forget", 0, job_id))
 

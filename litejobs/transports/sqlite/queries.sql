@@ -260,6 +260,17 @@ UPDATE chord SET done = done + 1, failed_member = coalesce(failed_member, ?2)
 WHERE id = ?1
 RETURNING done, size;
 
+-- name: chord_grow
+-- Task.add_to_chord: the join waits for more members (the spec's list is rewritten once
+-- per call, beside the counter).
+UPDATE chord SET size = size + ?2 WHERE id = ?1;
+
+-- name: chord_members
+SELECT members FROM chord_spec WHERE id = ?;
+
+-- name: chord_members_set
+UPDATE chord_spec SET members = ?2 WHERE id = ?1;
+
 -- name: chord_get
 SELECT s.members, s.body, c.failed_member FROM chord c JOIN chord_spec s ON s.id = c.id
 WHERE c.id = ?;

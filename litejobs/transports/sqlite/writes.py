@@ -333,6 +333,18 @@ def insert_chord(conn: apsw.Connection, chord: ChordSpec, now: float) -> None:
             "failure_type": chord.failure_type, "failure_message": chord.failure_message})))
 
 
+def add_chord_members(conn: apsw.Connection, chord_id: str, member_ids: Sequence[str]
+                      ) -> bool:
+    """Grow a stored chord's join by ``member_ids`` (see ``Transport.add_chord_members``)."""
+    conn.execute(Q["chord_grow"], (chord_id, len(member_ids)))
+    if conn.changes() == 0:
+        return False
+    members = serializer.loads(conn.execute(Q["chord_members"], (chord_id,)).fetchall()[0][0])
+    conn.execute(Q["chord_members_set"],
+                 (chord_id, serializer.dumps([*members, *member_ids])))
+    return True
+
+
 def chord_member_finished(conn: apsw.Connection, chord_id: str, job_id: str,
                           failed: bool, now: float) -> None:
     """Count a header member once; in the transaction of the last one, fire the body.

@@ -1,0 +1,58 @@
+"""``self.add_to_chord(sig)`` (Celery's ``Task.add_to_chord``) on a real worker (SQLite
+and Redis) and through ``run_until_idle()``; eager mode refuses it clearly."""
+
+from __future__ import annotations
+
+import canvas_jobs as cj
+import pytest
+
+from litejobs import chord, group
+from litejobs.exceptions import ConfigurationError
+
+TIMEOUT = 30
+
+
+@pytest.fixture(params=["worker", "idle"])
+def run(request, app, start_worker):
+    if request.param == "worker":
+        start_worker("-A", "canvas_jobs", "-c", "2")
+
+    def send(workflow):
+        result = workflow.delay()
+        if request.param == "idle":
+            app.run_until_idle(timeout=TIMEOUT)
+        return result
+
+    return send
+
+
+def test_members_added_while_the_chord_runs_join_the_body_after_the_others(run):
+    flow = chord([cj.add_to_all_to_chord.s([1, 2, 3], 4), cj.identity.si("x")],
+                 cj.identity.s())
+    out = run(flow).get(timeout=TIMEOUT)
+    assert out[:2] == [0, "x"]  # the header's own results first, in order
+    assert sorted(out[2:]) == [5, 6, 7]  # then each added member's
+
+
+def test_an_added_chain_that_ends_in_a_group_counts_as_one_member(run):
+    flow = group([cj.add_chord_to_chord.s([1, 2, 3], 4)]) | cj.identity.s()
+    assert sorted(run(flow).get(timeout=TIMEOUT)) == [0, 18]
+
+
+def test_lazy_returns_the_signature_to_send(run):
+    flow = chord([cj.add_to_chord_lazily.s(5), cj.add.s(1, 1)], cj.identity.s())
+    assert run(flow).get(timeout=TIMEOUT) == [5, 2, 6]
+
+
+def test_outside_a_chord_it_raises_value_error(run):
+    with pytest.raises(ValueError, match="not member of any chord"):
+        run(cj.add_to_chord_outside_a_chord.s()).get(timeout=TIMEOUT)
+
+
+def test_eager_mode_refuses_it_with_a_clear_error(app):
+    app.conf.task_always_eager = True
+    try:
+        with pytest.raises(ConfigurationError, match="needs a store"):
+            chord([cj.add_to_all_to_chord.s([1], 4)], cj.identity.s()).delay().get()
+    finally:
+        app.conf.task_always_eager = False
