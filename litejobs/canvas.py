@@ -7,7 +7,7 @@ them (or, in eager mode, runs them inline through the same expansion).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .core import Core, default_app
@@ -275,10 +275,35 @@ class chord:  # noqa: N801 - Celery's name
 
     def __init__(self, header: Any, body: Signature | None = None, app: Core | None = None
                  ) -> None:
-        self.header = header if isinstance(header, group) else group(header, app=app)
+        self._lazy: Iterator[Any] | None = None
+        self._header: group | None = None
+        if isinstance(header, Iterator) and not isinstance(header, (Signature, chain, chord)):
+            self._lazy = header  # a generator: read member by member when sent
+        else:
+            self._header = header if isinstance(header, group) else group(header, app=app)
         self.body: Any = body
         self.options: dict[str, Any] = {}
         self._app = app
+
+    @property
+    def header(self) -> group:
+        """The header's members (a generator header is read to its end here)."""
+        if self._header is None:
+            self._header = group(list(self._lazy or ()), app=self._app)
+            self._lazy = None
+        return self._header
+
+    @header.setter
+    def header(self, value: group) -> None:
+        self._header, self._lazy = value, None
+
+    def take_lazy_header(self) -> Iterator[Any] | None:
+        """A generator header, not read yet, taken to be read as its members are sent
+        (the chord is left with an empty header); None for any other header."""
+        lazy, self._lazy = self._lazy, None
+        if lazy is not None:
+            self._header = group(app=self._app)
+        return lazy
 
     @property
     def app(self) -> Core:

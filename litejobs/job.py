@@ -128,6 +128,9 @@ class ChordSpec:
     #: class name without module, {message}: its message)
     failure_type: str = "litejobs.exceptions.ChordError"
     failure_message: str = "Dependency {member} raised {type}: {message}"
+    #: its members are still being sent (a header read from a generator): the join also
+    #: waits for ``add_chord_members(..., close=True)``
+    open: bool = False
 
 
 # Options a task accepts at declaration (Celery's names), with their defaults.

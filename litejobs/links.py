@@ -16,6 +16,7 @@ from .canvas import (
     PASS_TASK,
     Signature,
     as_list,
+    as_member,
     chain,
     chord,
     copy_step,
@@ -47,10 +48,7 @@ def attach(step: Any, links: list[dict[str, Any]], errbacks: list[dict[str, Any]
         target = step
     elif isinstance(step, chord):
         for t in step.header.tasks:
-            if isinstance(t, (chain, chord)):  # steps linked to the next; the join follows
-                attach(t, [], errbacks)
-            elif errbacks:
-                t.options["link_error"] = list(errbacks)
+            attach_member(t, errbacks)
         if not isinstance(step.body, Signature):  # a group, chain or chord: what follows
             attach(step.body, links, errbacks)    # it follows the body's own ending
             return
@@ -63,6 +61,15 @@ def attach(step: Any, links: list[dict[str, Any]], errbacks: list[dict[str, Any]
         target.options["link"] = [*target.options.get("link", []), *links]
     if errbacks:
         target.options["link_error"] = [*target.options.get("link_error", []), *errbacks]
+
+
+def attach_member(member: Any, errbacks: list[dict[str, Any]]) -> None:
+    """Make a chord header's ``member`` call ``errbacks`` if it fails (nothing follows it
+    but the join)."""
+    if isinstance(member, (chain, chord)):  # steps linked to the next; the join follows
+        attach(member, [], errbacks)
+    elif errbacks:
+        member.options["link_error"] = list(errbacks)
 
 
 def wire(steps: list[Any], links: list[dict[str, Any]], errbacks: list[dict[str, Any]]
@@ -138,19 +145,53 @@ def build(app: Core, step: Any, args: tuple, kwargs: dict[str, Any], options: di
         return _members(app, step.tasks, args, kwargs, options, {**extra, "group_id": group_id},
                         root_id, parent_id)
     chord_id = step.header.options["group_id"]
-    body = step.body
-    if not isinstance(body, Signature):  # the header's results handed on to the body
-        body = Signature(PASS_TASK, options={"link": [describe(body)]}, app=app)
     if not step.header.tasks:  # an empty header calls the body with []
+        body = _body(app, step)
         return [_job(app, body, ([],) if not body.immutable else (), {}, {}, extra)], []
     header, chords = _members(app, step.header.tasks, args, kwargs, options,
                               {**extra, "group_id": chord_id, "chord": chord_id},
                               root_id, parent_id)
-    body_job = _job(app, body, (), {}, {}, extra)
-    if body.immutable:
-        body_job.options = {**body_job.options, "_immutable": True}
     members = [_counted(t) for t in step.header.tasks]
-    return header, [*chords, ChordSpec(chord_id, members, body_job, app.conf.result_expires)]
+    return header, [*chords, ChordSpec(chord_id, members, _body_job(app, step, extra),
+                                       app.conf.result_expires)]
+
+
+def _body(app: Core, step: chord) -> Signature:
+    """The signature a chord fires: its body, or one handing the results on to it."""
+    if isinstance(step.body, Signature):
+        return step.body
+    return Signature(PASS_TASK, options={"link": [describe(step.body)]}, app=app)
+
+
+def _body_job(app: Core, step: chord, extra: dict[str, Any]) -> Job:
+    body = _body(app, step)
+    job = _job(app, body, (), {}, {}, extra)
+    if body.immutable:
+        job.options = {**job.options, "_immutable": True}
+    return job
+
+
+def open_chord(app: Core, step: chord, root_id: str) -> ChordSpec:
+    """The chord ``step`` stored open, with no members yet: its header is read (from a
+    generator) as it is sent, each member by ``open_member``."""
+    return ChordSpec(step.header.options["group_id"], [],
+                     _body_job(app, step, {"root_id": root_id}), app.conf.result_expires,
+                     open=True)
+
+
+def open_member(app: Core, chord_id: str, member: Any, args: tuple, kwargs: dict[str, Any],
+                options: dict[str, Any], root_id: str, errbacks: list[dict[str, Any]]
+                ) -> tuple[list[Job], list[ChordSpec], str, Any]:
+    """One more member of an open chord: its jobs and chords, the id the join counts,
+    and its result."""
+    member = as_member(member)
+    result = member.freeze()
+    enroll(member, chord_id)
+    attach_member(member, errbacks)
+    jobs, chords = _members(app, [member], args, kwargs, options,
+                            {"root_id": root_id, "group_id": chord_id, "chord": chord_id},
+                            root_id, None)
+    return jobs, chords, _counted(member), result
 
 
 def _counted(member: Any) -> str:

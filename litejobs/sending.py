@@ -7,12 +7,21 @@ from collections.abc import Iterable
 from typing import Any
 
 from . import eager, serializer, signals
-from .canvas import Signature, as_list, chain, copy_step, first_id, freeze_steps, group
+from .canvas import (
+    Signature,
+    as_list,
+    chain,
+    chord,
+    copy_step,
+    first_id,
+    freeze_steps,
+    group,
+)
 from .core import Core
 from .exceptions import ConfigurationError
 from .job import Job
-from .links import build, describe, wire
-from .result import AsyncResult
+from .links import build, describe, open_chord, open_member, wire
+from .result import AsyncResult, GroupResult
 from .task import Task
 from .timeutil import now as clock_now
 
@@ -56,6 +65,31 @@ def send_task(core: Core, name: str, args: Iterable[Any] | None,
     return result
 
 
+def _send_open_chord(core: Core, first: chord, result: AsyncResult[Any], members: Any,
+                     args: tuple, kwargs: dict[str, Any], options: dict[str, Any],
+                     errbacks: list[dict[str, Any]]) -> None:
+    """Send a chord whose header is a generator, as Celery 5.3+ does: the chord is stored
+    open, then each member as the generator yields it (with the join's growth, in one
+    transaction), so early members run while later ones are still being made; the join
+    is closed after the last. If the generator raises, the members sent so far run, the
+    body never does, and the error reaches the caller."""
+    chord_id = first.header.options["group_id"]
+    spec = open_chord(core, first, chord_id)
+    _before_publish([spec.body])
+    core.transport.enqueue([], clock_now(), chords=[spec])
+    member_results = []
+    for member in members:
+        jobs, chords, counted, member_result = open_member(
+            core, chord_id, member, args, kwargs, options, chord_id, errbacks)
+        _before_publish([*jobs, *(c.body for c in chords)])
+        core.transport.add_chord_members(chord_id, [counted], clock_now(), jobs=jobs,
+                                         chords=chords)
+        _after_publish(jobs)
+        member_results.append(member_result)
+    core.transport.add_chord_members(chord_id, [], clock_now(), close=True)
+    result.parent = GroupResult(chord_id, member_results, app=core)
+
+
 def _before_publish(jobs: list[Job]) -> None:
     """``before_task_publish`` for each job; what receivers put in ``headers`` is kept."""
     if not signals.before_task_publish.receivers:
@@ -93,6 +127,9 @@ def send_workflow(core: Core, workflow: chain, args: tuple, kwargs: dict[str, An
     Every step's id is fixed first; each step then carries the description of the
     next (``links.attach``), and the first step's jobs are stored in one transaction.
     """
+    head = workflow.tasks[0]
+    lazy = head.take_lazy_header() if isinstance(head, chord) and not (
+        core.eager or inline) else None  # inline, a generator header is read at once
     steps = [copy_step(s) for s in workflow.steps()]
     options = dict(options)
     throw = options.pop("throw", None) if (core.eager or inline) else None
@@ -100,8 +137,12 @@ def send_workflow(core: Core, workflow: chain, args: tuple, kwargs: dict[str, An
     errbacks = [*as_list(own.get("link_error")), *as_list(options.pop("link_error", None))]
     links = [*as_list(own.get("link")), *as_list(options.pop("link", None))]
     results = freeze_steps(steps)
-    wire(steps, [describe(x) for x in links], [describe(x) for x in errbacks])
+    error_links = [describe(x) for x in errbacks]
+    wire(steps, [describe(x) for x in links], error_links)
     first = steps[0]
+    if lazy is not None:
+        _send_open_chord(core, first, results[0], lazy, args, kwargs, options, error_links)
+        return results[-1]
     jobs, chords = build(core, first, args, kwargs, options, root_id=first_id(first))
     last = steps[-1]
     if isinstance(last, Signature):

@@ -214,3 +214,11 @@ def add_to_chord_lazily(self, x):
 @app.task(bind=True)
 def add_to_chord_outside_a_chord(self):
     self.add_to_chord(add.s(1, 1))
+
+
+@app.task
+def write_to_file_and_return_int(file_name, i):
+    """Celery's: append ``i`` to the file, return it."""
+    with open(file_name, mode="a", buffering=1) as f:
+        f.write(f"{i}\n")
+    return i

@@ -184,10 +184,15 @@ class JobVerbs(abc.ABC):
         """
 
     @abc.abstractmethod
-    def add_chord_members(self, chord_id: str, member_ids: Sequence[str], now: float) -> bool:
-        """Grow a stored chord by ``member_ids`` (``Task.add_to_chord``), atomically: its
-        join waits for them too, and their results follow the others' in the body's
-        input. False (nothing changed) if the chord is not stored: fired, or unknown."""
+    def add_chord_members(self, chord_id: str, member_ids: Sequence[str], now: float,
+                          jobs: Sequence[Job] = (), chords: Sequence[ChordSpec] = (),
+                          close: bool = False) -> bool:
+        """Grow a stored chord by ``member_ids`` and store ``jobs`` (and ``chords``) in
+        the same transaction: its join waits for them too, and their results follow the
+        others' in the body's input (``Task.add_to_chord``, a header read from a
+        generator). ``close``: the last call for a chord stored ``open``; the join no
+        longer waits for more, and fires now if every member has finished. False
+        (nothing changed, nothing stored) if the chord is not stored: fired, or unknown."""
 
     @abc.abstractmethod
     def set_custom_state(self, job_id: str, attempt: int, state: str, meta: bytes | None) -> bool:

@@ -599,3 +599,28 @@ def test_add_to_chord(manager):
 def test_add_chord_to_chord(manager):
     c = group([cj.add_chord_to_chord.s([1, 2, 3], 4)]) | identity.s()
     assert sorted(c().get(timeout=TIMEOUT)) == [0, 5 + 6 + 7]
+
+
+# -- a chord header from a generator (test_chord.test_generator) -----------------------
+@pytest.mark.parametrize("size", [3, 4, 5, 6, 7, 8, 9])
+def test_generator(manager, size, tmp_path):
+    file_name = str(tmp_path / "generator.txt")
+
+    def written():
+        if not os.path.exists(file_name):
+            return []
+        with open(file_name) as f:
+            return f.readlines()
+
+    def assert_generator():
+        for i in range(size):
+            # Celery sleeps a second here; we wait (with a deadline) for the members
+            # sent so far to have run, which only a header read lazily lets happen
+            wait_until(lambda i=i: len(written()) == i, TIMEOUT,
+                       message=f"{i} members run before member {i} is made")
+            if i == size - 1:
+                assert written()[0] == "0\n", "Chord header was unrolled too early"
+            yield cj.write_to_file_and_return_int.s(file_name, i)
+
+    c = chord(assert_generator(), tsum.s())
+    assert c().get(timeout=TIMEOUT) == size * (size - 1) // 2

@@ -483,6 +483,7 @@ def test_a_chord_grown_by_add_chord_members_waits_for_them_and_joins_them_last(t
     # a running member adds two more (Task.add_to_chord), then they are sent
     extra = [make_job(task="t.member", options={"chord": "grown"}) for _ in range(2)]
     assert transport.add_chord_members("grown", [j.id for j in extra], NOW) is True
+    assert transport.get(extra[0].id) is None  # not sent: that is the caller's
     transport.enqueue(extra, NOW)
     _finish(transport, claimed[header[0].id], "a")
     _finish(transport, claimed[header[1].id], "b")
@@ -497,6 +498,46 @@ def test_a_chord_grown_by_add_chord_members_waits_for_them_and_joins_them_last(t
     assert transport.add_chord_members("grown", ["late"], NOW) is False
     assert transport.add_chord_members("never-stored", ["x"], NOW) is False
     assert transport.get("late") is None
+
+
+def test_an_open_chord_grows_with_its_members_jobs_and_fires_once_closed(transport):
+    # Given a chord stored open (its header is read from a generator), with no members
+    body = Job(id="body-open", task="t.body", payload=serializer.dumps_call("t.body", (), {}),
+               eta=NOW, created_at=NOW)
+    transport.enqueue([], NOW, chords=[ChordSpec("open", [], body, open=True)])
+    # When members come one by one, each stored with its growth in one transaction
+    first = make_job(task="t.member", options={"chord": "open"})
+    assert transport.add_chord_members("open", [first.id], NOW, jobs=[first]) is True
+    assert transport.get(first.id).state is JobState.PENDING
+    _finish(transport, transport.claim(["default"], "w1", 1, 10, NOW)[0], "a")
+    assert transport.get(body.id) is None  # every member so far finished: still open
+    second = make_job(task="t.member", options={"chord": "open"})
+    transport.add_chord_members("open", [second.id], NOW, jobs=[second])
+    _finish(transport, transport.claim(["default"], "w1", 1, 10, NOW)[0], "b")
+    assert transport.get(body.id) is None
+    # Then closing it fires the body at once, with every member's result in order
+    assert transport.add_chord_members("open", [], NOW, close=True) is True
+    fired = transport.get(body.id)
+    assert serializer.loads_call(fired.payload) == ((["a", "b"],), {})
+    assert transport.add_chord_members("open", [], NOW, close=True) is False
+
+
+def test_an_open_chord_closed_before_its_members_finish_waits_for_them(transport):
+    body = Job(id="body-open2", task="t.body", payload=serializer.dumps_call("t.body", (), {}),
+               eta=NOW, created_at=NOW)
+    transport.enqueue([], NOW, chords=[ChordSpec("open2", [], body, open=True)])
+    member = make_job(task="t.member", options={"chord": "open2"})
+    transport.add_chord_members("open2", [member.id], NOW, jobs=[member], close=True)
+    assert transport.get(body.id) is None
+    _finish(transport, transport.claim(["default"], "w1", 1, 10, NOW)[0], 7)
+    assert serializer.loads_call(transport.get(body.id).payload) == (([7],), {})
+    # an open chord with no members at all fires with [] when closed
+    empty = Job(id="body-empty", task="t.body", payload=serializer.dumps_call("t.body", (), {}),
+                eta=NOW, created_at=NOW)
+    transport.enqueue([], NOW, chords=[ChordSpec("empty", [], empty, open=True)])
+    assert transport.get(empty.id) is None
+    transport.add_chord_members("empty", [], NOW, close=True)
+    assert serializer.loads_call(transport.get(empty.id).payload) == (([],), {})
 
 
 def test_chord_member_counted_once_even_if_it_runs_twice(transport):

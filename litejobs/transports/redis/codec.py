@@ -70,7 +70,8 @@ def chord_dict(chord: ChordSpec) -> dict[str, Any]:
                                               "job options")
     if chord.result_expires:
         spec["result_expires"] = chord.result_expires
-    return {"id": chord.id, "members": list(chord.member_ids), "body": spec}
+    return {"id": chord.id, "members": list(chord.member_ids), "body": spec,
+            "open": chord.open}
 
 
 def outcome_dict(o: Outcome) -> dict[str, Any]:

@@ -97,16 +97,14 @@ end
 local function store_chord(c, now)
   local key = P .. ':chord:' .. c.id
   if redis.call('EXISTS', key) == 1 then return end
-  redis.call('HSET', key, 'size', #c.members, 'done', 0, 'body', cmsgpack.pack(c.body))
+  -- an open chord (a header read from a generator) also waits for its closing call
+  redis.call('HSET', key, 'size', #c.members + (c.open and 1 or 0), 'done', 0,
+             'body', cmsgpack.pack(c.body))
   for _, m in ipairs(c.members) do redis.call('RPUSH', P .. ':chord_members:' .. c.id, m) end
 end
-local function chord_member_finished(chord_id, job_id, failed, now)
+local function fire_chord(chord_id, now)
+  -- enqueue a chord's body (the members' results in front, or marked to fail); drop it
   local key = P .. ':chord:' .. chord_id
-  if redis.call('EXISTS', key) == 0 then return end  -- fired (or never stored): nothing
-  if redis.call('SADD', P .. ':chord_done:' .. chord_id, job_id) == 0 then return end
-  if failed then redis.call('HSETNX', key, 'failed_member', job_id) end
-  local done = redis.call('HINCRBY', key, 'done', 1)
-  if done < tonumber(redis.call('HGET', key, 'size')) then return end
   local body = cmsgpack.unpack(redis.call('HGET', key, 'body'))
   local failed_member = redis.call('HGET', key, 'failed_member')
   local members = redis.call('LRANGE', P .. ':chord_members:' .. chord_id, 0, -1)
@@ -140,6 +138,15 @@ local function chord_member_finished(chord_id, job_id, failed, now)
                job.error_message)
   end
   redis.call('DEL', key, P .. ':chord_done:' .. chord_id, P .. ':chord_members:' .. chord_id)
+end
+local function chord_member_finished(chord_id, job_id, failed, now)
+  local key = P .. ':chord:' .. chord_id
+  if redis.call('EXISTS', key) == 0 then return end  -- fired (or never stored): nothing
+  if redis.call('SADD', P .. ':chord_done:' .. chord_id, job_id) == 0 then return end
+  if failed then redis.call('HSETNX', key, 'failed_member', job_id) end
+  local done = redis.call('HINCRBY', key, 'done', 1)
+  if done < tonumber(redis.call('HGET', key, 'size')) then return end
+  fire_chord(chord_id, now)
 end
 local function leave_running(id, job_queue)
   local worker = redis.call('HGET', jk(id), 'worker')

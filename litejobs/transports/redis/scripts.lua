@@ -272,11 +272,27 @@ touch()
 return 1
 
 -- name: add_chord_members
--- ARGV: prefix, events_kept, now (unused), chord id, member ids...
-local key = P .. ':chord:' .. ARGV[4]
+-- ARGV: prefix, events_kept, now, chord id, close ('1' or ''), packed jobs or '',
+-- packed chords or '', member ids...
+local now = tonumber(ARGV[3])
+local chord_id = ARGV[4]
+local key = P .. ':chord:' .. chord_id
 if redis.call('EXISTS', key) == 0 then return 0 end
-redis.call('HINCRBY', key, 'size', #ARGV - 4)
-for i = 5, #ARGV do redis.call('RPUSH', P .. ':chord_members:' .. ARGV[4], ARGV[i]) end
+local close = ARGV[5] == '1'
+redis.call('HINCRBY', key, 'size', #ARGV - 7 - (close and 1 or 0))
+for i = 8, #ARGV do redis.call('RPUSH', P .. ':chord_members:' .. chord_id, ARGV[i]) end
+local n = 0
+if ARGV[6] ~= '' then
+  for _, job in ipairs(cmsgpack.unpack(ARGV[6])) do n = n + insert(job, now) end
+end
+if ARGV[7] ~= '' then
+  for _, c in ipairs(cmsgpack.unpack(ARGV[7])) do store_chord(c, now) end
+end
+if close then
+  local done, size = unpack(redis.call('HMGET', key, 'done', 'size'))
+  if tonumber(done) >= tonumber(size) then fire_chord(chord_id, now); n = n + 1 end
+end
+if n > 0 then touch() end
 return 1
 
 -- name: forget

@@ -204,8 +204,13 @@ class RedisTransport(Transport):
     def clear_terminated(self, job_id: str) -> None:
         self.r.hdel(self._key("terminate"), job_id)
 
-    def add_chord_members(self, chord_id: str, member_ids: Sequence[str], now: float) -> bool:
-        return bool(self._scripts.run("add_chord_members", 0, chord_id, *member_ids))
+    def add_chord_members(self, chord_id: str, member_ids: Sequence[str], now: float,
+                          jobs: Sequence[Job] = (), chords: Sequence[ChordSpec] = (),
+                          close: bool = False) -> bool:
+        packed = pack([codec.job_dict(j) for j in jobs]) if jobs else ""
+        packed_chords = pack([codec.chord_dict(c) for c in chords]) if chords else ""
+        return bool(self._scripts.run("add_chord_members", now, chord_id, "1" if close else "",
+                                      packed, packed_chords, *member_ids))
 
     def forget(self, job_id: str) -> bool:
         return bool(self._scripts.run("forget", 0, job_id))

@@ -265,6 +265,9 @@ RETURNING done, size;
 -- per call, beside the counter).
 UPDATE chord SET size = size + ?2 WHERE id = ?1;
 
+-- name: chord_progress
+SELECT done, size FROM chord WHERE id = ?;
+
 -- name: chord_members
 SELECT members FROM chord_spec WHERE id = ?;
 

@@ -164,9 +164,12 @@ class SQLiteTransport(Transport):
         with self._db as conn:
             return reads.count_jobs(conn)
 
-    def add_chord_members(self, chord_id: str, member_ids: Sequence[str], now: float) -> bool:
+    def add_chord_members(self, chord_id: str, member_ids: Sequence[str], now: float,
+                          jobs: Sequence[Job] = (), chords: Sequence[ChordSpec] = (),
+                          close: bool = False) -> bool:
         with self._db as conn, self._db.write():
-            return writes.add_chord_members(conn, chord_id, list(member_ids))
+            return writes.add_chord_members(conn, chord_id, list(member_ids), jobs, chords,
+                                            close, now)
 
     def revoke(self, job_id: str, now: float, purge_at: float | None,
                terminate: bool = False, follow_ups: Sequence[Job] = (),

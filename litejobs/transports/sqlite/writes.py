@@ -322,7 +322,7 @@ def revoke(conn: apsw.Connection, job_id: str, now: float, purge_at: float | Non
 def insert_chord(conn: apsw.Connection, chord: ChordSpec, now: float) -> None:
     """Store a chord's join counter and, once, its members and body."""
     body = chord.body
-    conn.execute(Q["insert_chord"], (chord.id, len(chord.member_ids), now))
+    conn.execute(Q["insert_chord"], (chord.id, len(chord.member_ids) + chord.open, now))
     conn.execute(Q["insert_chord_spec"], (
         chord.id, serializer.dumps(chord.member_ids),
         serializer.dumps({
@@ -333,15 +333,25 @@ def insert_chord(conn: apsw.Connection, chord: ChordSpec, now: float) -> None:
             "failure_type": chord.failure_type, "failure_message": chord.failure_message})))
 
 
-def add_chord_members(conn: apsw.Connection, chord_id: str, member_ids: Sequence[str]
-                      ) -> bool:
-    """Grow a stored chord's join by ``member_ids`` (see ``Transport.add_chord_members``)."""
-    conn.execute(Q["chord_grow"], (chord_id, len(member_ids)))
+def add_chord_members(conn: apsw.Connection, chord_id: str, member_ids: Sequence[str],
+                      jobs: Sequence[Job], chords: Sequence[ChordSpec], close: bool,
+                      now: float) -> bool:
+    """Grow a stored chord's join by ``member_ids`` and store their jobs; ``close``: an
+    open chord's last call (see ``Transport.add_chord_members``)."""
+    conn.execute(Q["chord_grow"], (chord_id, len(member_ids) - close))
     if conn.changes() == 0:
         return False
-    members = serializer.loads(conn.execute(Q["chord_members"], (chord_id,)).fetchall()[0][0])
-    conn.execute(Q["chord_members_set"],
-                 (chord_id, serializer.dumps([*members, *member_ids])))
+    if member_ids:
+        members = serializer.loads(
+            conn.execute(Q["chord_members"], (chord_id,)).fetchall()[0][0])
+        conn.execute(Q["chord_members_set"],
+                     (chord_id, serializer.dumps([*members, *member_ids])))
+    if jobs:
+        insert_jobs(conn, jobs, now)
+    for chord in chords:
+        insert_chord(conn, chord, now)
+    if close:
+        _fire_if_complete(conn, chord_id, now)
     return True
 
 
@@ -356,8 +366,19 @@ def chord_member_finished(conn: apsw.Connection, chord_id: str, job_id: str,
     if conn.changes() == 0:
         return  # counted before (a member that ran twice)
     rows = conn.execute(Q["chord_count"], (chord_id, job_id if failed else None)).fetchall()
-    if not rows or rows[0][0] < rows[0][1]:
-        return
+    if rows and rows[0][0] >= rows[0][1]:
+        _fire(conn, chord_id, now)
+
+
+def _fire_if_complete(conn: apsw.Connection, chord_id: str, now: float) -> None:
+    rows = conn.execute(Q["chord_progress"], (chord_id,)).fetchall()
+    if rows and rows[0][0] >= rows[0][1]:
+        _fire(conn, chord_id, now)
+
+
+def _fire(conn: apsw.Connection, chord_id: str, now: float) -> None:
+    """Enqueue a chord's body (with the members' results, or marked to fail) and drop
+    the chord."""
     members_blob, body_blob, failed_member = conn.execute(
         Q["chord_get"], (chord_id,)).fetchall()[0]
     members = serializer.loads(members_blob)
