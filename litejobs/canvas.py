@@ -10,6 +10,7 @@ import itertools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from . import serializer
 from .core import Core, default_app
 from .exceptions import ConfigurationError
 from .job import new_id
@@ -179,20 +180,26 @@ class Signature:
                 "options": options, "immutable": self.immutable}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], app: Core | None = None) -> Signature:
-        """The signature ``to_dict()`` described (plain data: msgpack packs it)."""
+    def from_dict(cls, data: dict[str, Any], app: Core | None = None) -> Any:
+        """The signature ``to_dict()`` described (plain data: msgpack packs it), or the
+        chain, group or chord a dict in Celery's form (``subtask_type``) describes."""
         if not isinstance(data, dict) or not isinstance(data.get("task"), str):
             raise ConfigurationError(f"a signature's dict needs a 'task' name, not {data!r}")
+        if data.get("subtask_type"):
+            return from_data(data, app)
         return cls(data["task"], data.get("args", ()), data.get("kwargs"), data.get("options"),
                    data.get("immutable", False), app)
 
 
 def signature(task: str | Signature | dict[str, Any], args: Iterable[Any] = (),
               kwargs: dict[str, Any] | None = None, options: dict[str, Any] | None = None,
-              app: Core | None = None, immutable: bool = False, **extra: Any) -> Signature:
-    """``signature("tasks.add", args=(2, 2))``: a signature by task name."""
+              app: Core | None = None, immutable: bool = False, **extra: Any) -> Any:
+    """``signature("tasks.add", args=(2, 2))``: a signature by task name; a dict (as
+    ``to_data`` or Celery makes it) or a canvas object gives that object back."""
     if isinstance(task, Signature):
         return task.clone()
+    if isinstance(task, (chain, group, chord)):
+        return task
     if isinstance(task, dict):
         return Signature.from_dict(task, _app_of(app))
     return Signature(task, args, kwargs, {**(options or {}), **extra}, immutable, app)
@@ -569,6 +576,62 @@ def from_description(app: Core, desc: dict[str, Any]) -> Any:
               _step(app, spec["body"]), app)
     c.header.options["group_id"] = spec["id"]
     return c
+
+
+# -- canvas objects as data (task arguments and results), in Celery's dict form ----------
+def to_data(item: Any) -> dict[str, Any]:
+    """A signature, chain, group or chord as plain data, in Celery's dict form
+    (``subtask_type``): what a task argument or result holding one is packed as.
+    Nothing is frozen or changed; callbacks stay objects (packed the same way)."""
+    if isinstance(item, Signature):
+        return {"task": item.task, "args": item.args, "kwargs": item.kwargs,
+                "options": item.options, "subtask_type": None, "immutable": item.immutable}
+    if isinstance(item, chain):
+        parts = {"tasks": list(item.tasks)}
+        kind, name = "chain", "celery.chain"
+    elif isinstance(item, group):
+        parts = {"tasks": list(item.tasks)}
+        kind, name = "group", "celery.group"
+    else:
+        parts = {"header": item.header, "body": item.body, "kwargs": {}}
+        kind, name = "chord", "celery.chord"
+    return {"task": name, "args": (), "kwargs": parts, "options": item.options,
+            "subtask_type": kind, "immutable": False}
+
+
+def from_data(data: dict[str, Any], app: Core | None = None) -> Any:
+    """The canvas object ``to_data`` (or Celery's ``dict(sig)``) described."""
+    kind = data.get("subtask_type")
+    parts = data.get("kwargs") or {}
+    options = dict(data.get("options") or {})
+    for key in ("link", "link_error"):  # callbacks in Celery's form come back as objects
+        if options.get(key):
+            options[key] = [_maybe_canvas(x, app) for x in as_list(options[key])]
+    if not kind:
+        return Signature(data["task"], data.get("args", ()), parts, options,
+                         data.get("immutable", False), app)
+    if kind in ("chain", "group"):
+        tasks = [_maybe_canvas(t, app) for t in parts.get("tasks", ())]
+        made: Any = chain(*tasks) if kind == "chain" else group(tasks, app=app)
+    elif kind == "chord":
+        made = chord(_maybe_canvas(parts["header"], app), _maybe_canvas(parts["body"], app)
+                     if parts.get("body") is not None else None, app)
+    else:
+        raise ConfigurationError(f"unknown canvas type {kind!r} in {data!r}")
+    made.options.update(options)
+    return made
+
+
+def _maybe_canvas(item: Any, app: Core | None) -> Any:
+    """A canvas object, or the one a dict in Celery's form describes (a stored link's
+    description is left as it is)."""
+    if isinstance(item, dict) and isinstance(item.get("task"), str) and "args" in item:
+        return from_data(item, app)
+    return item
+
+
+for _cls in (Signature, chain, group, chord):
+    serializer.register_type(_cls, serializer.EXT_CANVAS, to_data, from_data)
 
 
 # -- helpers ---------------------------------------------------------------------------

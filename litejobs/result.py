@@ -553,3 +553,36 @@ class ResultSet(GroupResult):
     def __repr__(self) -> str:
         return f"<ResultSet: [{', '.join(r.id for r in self.results)}]>"
 
+
+
+# -- results as data (task arguments and results) ---------------------------------------
+def _result_data(result: AsyncResult[Any]) -> dict[str, Any]:
+    return {"id": result.id, "task": result.task_name, "parent": result._parent}
+
+
+def _result_from(data: dict[str, Any]) -> AsyncResult[Any]:
+    result: AsyncResult[Any] = AsyncResult(data["id"], task_name=data.get("task"))
+    result._parent = data.get("parent")
+    return result
+
+
+def _group_data(result: GroupResult) -> dict[str, Any]:
+    return {"id": result.id, "results": list(result.results), "parent": result.parent,
+            "set": isinstance(result, ResultSet)}
+
+
+def _group_from(data: dict[str, Any]) -> GroupResult:
+    members = list(data.get("results") or ())
+    if data.get("set"):
+        made: GroupResult = ResultSet(members, app=members[0].app if members else
+                                      default_app())
+    else:
+        made = GroupResult(data["id"], members, app=default_app())
+    made.parent = data.get("parent")
+    return made
+
+
+# An AsyncResult (an EagerResult too) travels as its id, task and parent: the receiver
+# reads the store; a GroupResult (or ResultSet) as its id and members.
+serializer.register_type(AsyncResult, serializer.EXT_RESULT, _result_data, _result_from)
+serializer.register_type(GroupResult, serializer.EXT_GROUP_RESULT, _group_data, _group_from)

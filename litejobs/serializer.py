@@ -1,7 +1,10 @@
 """msgpack with litejobs' extension types: the only place that packs bytes.
 
 Carried as themselves: None, bool, int, float, str, bytes, list, dict, tuple,
-set, frozenset, datetime (naive or aware), date, time, timedelta, UUID, Decimal.
+set, frozenset, datetime (naive or aware), date, time, timedelta, UUID, Decimal,
+and the types higher layers register with ``register_type`` (signatures, chains,
+groups and chords from canvas.py; AsyncResult and GroupResult from result.py): each
+as an extension code holding the plain data its own module turns it into and back.
 Documented equivalents: subclasses of dict/list/str/int/float (enums among them)
 come back as the plain base type; an aware datetime comes back with a fixed-offset
 ``timezone`` of the same offset (the instant is the same, the zone name is not kept).
@@ -17,6 +20,7 @@ import datetime as dt
 import decimal
 import enum
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
@@ -34,6 +38,39 @@ EXT_DECIMAL = 6
 EXT_TUPLE = 7
 EXT_SET = 8
 EXT_FROZENSET = 9
+#: codes for ``register_type``: a canvas object (signature, chain, group, chord) as
+#: Celery's dict form, an AsyncResult, a GroupResult
+EXT_CANVAS = 10
+EXT_RESULT = 11
+EXT_GROUP_RESULT = 12
+
+# registered types: class -> (code, to plain data); code -> from plain data
+_ENCODERS: dict[type, tuple[int, Callable[[Any], Any]]] = {}
+_DECODERS: dict[int, Callable[[Any], Any]] = {}
+
+
+def register_type(cls: type, code: int, to_data: Callable[[Any], Any],
+                  from_data: Callable[[Any], Any]) -> None:
+    """Carry ``cls`` (and its subclasses) as extension ``code``: packed as what
+    ``to_data`` makes of it (data this module packs, itself included), unpacked by
+    ``from_data``. For the types of higher layers, which this module cannot import."""
+    if code <= EXT_FROZENSET or _DECODERS.get(code, from_data) is not from_data:
+        raise ValueError(f"msgpack extension code {code} is taken")
+    _ENCODERS[cls] = (code, to_data)
+    _DECODERS[code] = from_data
+
+
+def _registered(obj: Any) -> msgpack.ExtType | None:
+    found = _ENCODERS.get(type(obj))
+    if found is None:
+        for cls, entry in _ENCODERS.items():
+            if isinstance(obj, cls):
+                found = entry
+                break
+        else:
+            return None
+    code, to_data = found
+    return msgpack.ExtType(code, _pack(to_data(obj)))
 
 
 class _Unserializable(Exception):
@@ -65,6 +102,10 @@ def _default(obj: Any) -> Any:
         return msgpack.ExtType(EXT_FROZENSET, _pack(list(obj)))
     if isinstance(obj, set):
         return msgpack.ExtType(EXT_SET, _pack(list(obj)))
+    if _ENCODERS:
+        ext = _registered(obj)
+        if ext is not None:
+            return ext
     if isinstance(obj, enum.Enum):
         return obj.value
     if isinstance(obj, bool):
@@ -108,6 +149,15 @@ def _ext_hook(code: int, data: bytes) -> Any:
         return set(_unpack(data))
     if code == EXT_FROZENSET:
         return frozenset(_unpack(data))
+    decode = _DECODERS.get(code)
+    if decode is not None:
+        try:
+            return decode(_unpack(data))
+        except SerializationError:
+            raise
+        except Exception as exc:  # a malformed record of a registered type
+            raise SerializationError(
+                f"cannot rebuild a value of extension code {code}: {exc}") from None
     raise SerializationError(f"unknown msgpack extension code {code} in payload")
 
 

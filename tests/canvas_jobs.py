@@ -222,3 +222,41 @@ def write_to_file_and_return_int(file_name, i):
     with open(file_name, mode="a", buffering=1) as f:
         f.write(f"{i}\n")
     return i
+
+
+# -- canvas objects and results as arguments and results -------------------------------
+@app.task
+def make_signature(x):
+    return add.s(x, 1)
+
+
+@app.task
+def make_workflow(kind):
+    if kind == "chain":
+        return add.s(1, 1) | add.s(2)
+    if kind == "group":
+        return group(add.s(1, 1), add.s(2, 2))
+    return chord([add.s(1, 1), add.s(2, 2)], tsum.s())
+
+
+@app.task
+def apply_given(sig, *args):
+    """Take a signature (or workflow) and send it; return its result object."""
+    return sig.apply_async(args)
+
+
+@app.task
+def wait_for_given(result):
+    """Take an AsyncResult (or GroupResult) and wait for it, as allowed explicitly."""
+    return result.get(timeout=20, disable_sync_subtasks=False)
+
+
+@app.task
+def wait_for_given_strictly(result):
+    return result.get(timeout=20)
+
+
+@app.task
+def describe_given(value):
+    """What arrived: its class name and id (or task name)."""
+    return type(value).__name__, getattr(value, "id", None) or getattr(value, "task", None)
