@@ -14,11 +14,13 @@ import collections
 from typing import Any
 
 from . import serializer, states
+from .canvas import chain, counted_id
 from .core import Core
-from .exceptions import LiteJobsError, Replaced
+from .exceptions import ConfigurationError, LiteJobsError, Replaced
 from .execution import Execution, run_job
 from .failure import rebuild
 from .job import ChordSpec, Job, JobState
+from .links import build, wire
 from .result import AsyncResult, EagerResult, GroupResult
 from .task import Task
 
@@ -111,7 +113,8 @@ class _Runner:
         job.state, job.attempts = JobState.RUNNING, 1
         task = self.task if self.task is not None and self.task.name == job.task else None
         while True:
-            execution = run_job(self.core, job, task=task, eager=True)
+            execution = run_job(self.core, job, task=task, eager=True,
+                                grow_chord=self._grow)
             outcome = execution.outcome
             if outcome.state is not JobState.SCHEDULED or job.retries >= MAX_EAGER_RETRIES:
                 break
@@ -128,6 +131,20 @@ class _Runner:
         if outcome.chord_id and outcome.state.finished:
             self._count(outcome.chord_id, outcome.chord_member or job.id,
                         outcome.state is not JobState.SUCCESS)
+
+    def _grow(self, chord_id: str, member: Any) -> None:
+        """``add_to_chord`` in eager mode: the (frozen, enrolled) ``member`` joins the
+        chord running here, after its other members, and is queued to run."""
+        chord = self.chords.get(chord_id)
+        if chord is None:
+            raise ConfigurationError(f"chord {chord_id} has fired already: it cannot grow")
+        chord.spec.member_ids.append(counted_id(member))
+        steps = list(member.tasks) if isinstance(member, chain) else [member]
+        wire(steps, [], [])
+        jobs, chords = build(self.core, steps[0], (), {}, {})
+        for spec in chords:
+            self.add_chord(spec)
+        self.queue.extend(jobs)
 
     def _record(self, job: Job, execution: Execution) -> None:
         args, kwargs = serializer.loads_call(job.payload)

@@ -15,7 +15,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from . import outcomes, serializer, signals
@@ -136,10 +136,13 @@ def run_coroutine(coro: Any) -> Any:
 
 
 def run_job(core: Core, job: Job, *, task: Task | None = None, eager: bool = False,
-            hostname: str | None = None) -> Execution:
-    """Run one claimed job and decide its outcome: success, retry, failure or revoked."""
+            hostname: str | None = None,
+            grow_chord: Callable[[str, Any], None] | None = None) -> Execution:
+    """Run one claimed job and decide its outcome: success, retry, failure or revoked.
+
+    ``grow_chord`` (eager mode): how ``add_to_chord`` grows a chord running inline."""
     started = time.perf_counter()
-    execution = _run_job(core, job, task, eager, hostname)
+    execution = _run_job(core, job, task, eager, hostname, grow_chord)
     outcome = execution.outcome
     outcome.task, outcome.queue = job.task, job.queue
     execution.runtime = outcome.runtime = time.perf_counter() - started
@@ -153,7 +156,8 @@ def _ended(core: Core, job: Job, state: JobState, exc_cls: type[BaseException], 
 
 
 def _run_job(core: Core, job: Job, task: Task | None, eager: bool,
-             hostname: str | None) -> Execution:
+             hostname: str | None, grow_chord: Callable[[str, Any], None] | None
+             ) -> Execution:
     if job.expires is not None and clock_now() > job.expires:
         signals.send_revoked(task or core.find_task(job.task), job, expired=True)
         return _ended(core, job, JobState.REVOKED, TaskRevokedError,
@@ -190,7 +194,7 @@ def _run_job(core: Core, job: Job, task: Task | None, eager: bool,
         is_eager=eager, hostname=hostname, root_id=options.get("root_id", job.id),
         parent_id=options.get("parent_id"), group_id=options.get("group_id"),
         time_limit=options.get("time_limit") or task.time_limit or conf.task_time_limit,
-        soft_time_limit=soft, options=options,
+        soft_time_limit=soft, options=options, grow_chord=grow_chord,
     )
     if not eager and signals.task_received.receivers:
         signals.task_received.send(sender=None, request=request)

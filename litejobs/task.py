@@ -60,6 +60,8 @@ class Request:
     custom_state: str | None = None  # eager mode keeps update_state here
     custom_meta: Any = None
     options: dict[str, Any] = dataclasses.field(default_factory=dict)  #: per-job overrides
+    #: eager mode: how ``add_to_chord`` grows the chord this job runs in, inline
+    grow_chord: Callable[[str, Any], None] | None = None
 
     @property
     def stamps(self) -> dict[str, Any]:
@@ -348,12 +350,17 @@ class Task(Generic[P, R]):
         chord_id = options.get("chord") or (options.get("chord_tail") or [None])[0]
         if not chord_id:
             raise ValueError("Current task is not member of any chord")
-        if request.is_eager:
-            raise ConfigurationError("add_to_chord() needs a store: in eager mode a chord "
-                                     "runs inline and cannot grow while it runs")
+        if request.is_eager and (lazy or request.grow_chord is None):
+            raise ConfigurationError("add_to_chord(lazy=True) needs a store: in eager mode "
+                                     "the chord runs inline, and grows only with members "
+                                     "it runs itself")
         member = as_member(sig)
         member.freeze()
         enroll(member, chord_id, request.group_id)
+        if request.is_eager:
+            assert request.grow_chord is not None
+            request.grow_chord(chord_id, member)
+            return member
         if not self.app.transport.add_chord_members(chord_id, [counted_id(member)],
                                                     clock_now()):
             raise ConfigurationError(f"chord {chord_id} has fired already: it cannot grow")

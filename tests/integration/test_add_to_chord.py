@@ -1,5 +1,6 @@
 """``self.add_to_chord(sig)`` (Celery's ``Task.add_to_chord``) on a real worker (SQLite
-and Redis) and through ``run_until_idle()``; eager mode refuses it clearly."""
+and Redis), through ``run_until_idle()`` and in eager mode (which refuses ``lazy=True``
+clearly: the chord runs inline)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,13 @@ from litejobs.exceptions import ConfigurationError
 TIMEOUT = 30
 
 
-@pytest.fixture(params=["worker", "idle"])
+@pytest.fixture(params=["worker", "idle", "eager"])
 def run(request, app, start_worker):
-    if request.param == "worker":
+    if request.param == "eager":
+        if not app.url.endswith(".sqlite"):
+            pytest.skip("eager mode uses no store")
+        app.conf.task_always_eager = True
+    elif request.param == "worker":
         start_worker("-A", "canvas_jobs", "-c", "2")
 
     def send(workflow):
@@ -23,7 +28,11 @@ def run(request, app, start_worker):
             app.run_until_idle(timeout=TIMEOUT)
         return result
 
-    return send
+    send.mode = request.param
+    try:
+        yield send
+    finally:
+        app.conf.task_always_eager = False
 
 
 def test_members_added_while_the_chord_runs_join_the_body_after_the_others(run):
@@ -41,18 +50,13 @@ def test_an_added_chain_that_ends_in_a_group_counts_as_one_member(run):
 
 def test_lazy_returns_the_signature_to_send(run):
     flow = chord([cj.add_to_chord_lazily.s(5), cj.add.s(1, 1)], cj.identity.s())
+    if run.mode == "eager":
+        with pytest.raises(ConfigurationError, match="lazy=True. needs a store"):
+            run(flow).get(timeout=TIMEOUT)
+        return
     assert run(flow).get(timeout=TIMEOUT) == [5, 2, 6]
 
 
 def test_outside_a_chord_it_raises_value_error(run):
     with pytest.raises(ValueError, match="not member of any chord"):
         run(cj.add_to_chord_outside_a_chord.s()).get(timeout=TIMEOUT)
-
-
-def test_eager_mode_refuses_it_with_a_clear_error(app):
-    app.conf.task_always_eager = True
-    try:
-        with pytest.raises(ConfigurationError, match="needs a store"):
-            chord([cj.add_to_all_to_chord.s([1], 4)], cj.identity.s()).delay().get()
-    finally:
-        app.conf.task_always_eager = False
