@@ -28,6 +28,7 @@ from .canvas import (
     freeze_steps,
     from_description,
     group,
+    inherit_stamps,
 )
 from .core import Core, JobTemplate
 from .exceptions import ConfigurationError
@@ -250,6 +251,8 @@ def replacement(app: Core, job: Job, step: Any) -> tuple[list[Job], list[ChordSp
     if ends_in_group(step) or (isinstance(step, chain) and ends_in_group(step.tasks[-1])):
         step = chain(step, Signature(PASS_TASK, app=app))
     steps = [copy_step(s) for s in chain(step).steps()]
+    for each in steps:
+        inherit_stamps(each, options.get("stamps") or {})
     target = counted_signature(steps[-1])
     target.options["task_id"] = job.id
     chord_id, tail = options.get("chord"), options.get("chord_tail")

@@ -335,6 +335,12 @@ class Task(Generic[P, R]):
                 "a signature replacing a task must not be part of a chord")
         if not self.request.id:
             raise ConfigurationError("self.replace() was called outside a running job")
+        return self.on_replace(sig)
+
+    def on_replace(self, sig: Signature | chain | group | chord) -> Replaced:
+        """Called by ``replace()`` with the replacement (override to change it, e.g. stamp
+        it, then call ``super().on_replace(sig)``): ends the job, handing it to ``sig``.
+        The replacement keeps the job's stamps besides its own."""
         raise Replaced(sig)
 
     def add_to_chord(self, sig: Signature | chain | group | chord, lazy: bool = False) -> Any:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 
-from litejobs import chain, chord, group
+from litejobs import Task, chain, chord, group, signature
+from litejobs.canvas import StampingVisitor
 from litejobs.exceptions import Ignore, Reject
 
 from jobs import _ledger, app
@@ -260,3 +261,31 @@ def wait_for_given_strictly(result):
 def describe_given(value):
     """What arrived: its class name and id (or task name)."""
     return type(value).__name__, getattr(value, "id", None) or getattr(value, "task", None)
+
+
+# -- stamps kept on replace (Celery's StampedTaskOnReplace) -------------------------------
+class StampOnReplace(StampingVisitor):
+    stamp = {"StampOnReplace": "This is the replaced task"}
+
+    def on_signature(self, sig, **headers):
+        return self.stamp
+
+
+class StampedTaskOnReplace(Task):
+    """Stamps its replacement (Celery's ``on_replace`` hook)."""
+
+    def on_replace(self, sig):
+        sig.stamp(StampOnReplace())
+        return super().on_replace(sig)
+
+
+@app.task(bind=True)
+def replaced_with_me(self):
+    return self.request.stamps
+
+
+@app.task(bind=True, base=StampedTaskOnReplace)
+def replace_with_stamped_task(self, replace_with=None):
+    if replace_with is None:
+        replace_with = replaced_with_me.s()
+    self.replace(signature(replace_with))

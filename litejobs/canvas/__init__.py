@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from .. import serializer
 from .builtins import FlatGroupResult, chunks, register_builtins
-from .stamping import StampingVisitor
+from .stamping import StampingVisitor, inherit_stamps
 from .steps import (
     MAP_TASK,
     PASS_TASK,
@@ -41,7 +41,7 @@ __all__ = [
     "StampingVisitor", "as_list", "as_member", "chain", "chord", "chunks", "copy_step",
     "countable", "counted_id", "counted_signature", "describe", "ends_in_group",
     "enroll", "first_id", "freeze_steps", "from_data", "from_description", "group",
-    "register_builtins", "signature", "to_data",
+    "inherit_stamps", "register_builtins", "signature", "to_data",
 ]
 
 # Signatures, chains, groups and chords as task arguments and results, in Celery's dict

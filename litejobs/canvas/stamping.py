@@ -66,3 +66,20 @@ def stamp_parts(whole: Any, parts: list[Any], visitor: StampingVisitor | None,
         part.stamp(visitor, append_stamps, **headers)
     if visitor is not None:
         getattr(visitor, end)(whole, **headers)
+
+
+class _Inherit(StampingVisitor):
+    """Stamps each part with those of ``stamps`` it does not have itself."""
+
+    def __init__(self, stamps: dict[str, Any]) -> None:
+        self.stamps = stamps
+
+    def on_signature(self, sig: Signature, **headers: Any) -> dict[str, Any]:
+        own = sig.options.get("stamps") or {}
+        return {k: v for k, v in self.stamps.items() if k not in own}
+
+
+def inherit_stamps(step: Any, stamps: dict[str, Any]) -> None:
+    """Stamp every part of ``step`` with ``stamps`` (a replaced job's), keeping its own."""
+    if stamps:
+        step.stamp(visitor=_Inherit(stamps))

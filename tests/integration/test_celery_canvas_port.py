@@ -14,6 +14,7 @@ import canvas_jobs as cj
 import pytest
 
 from litejobs import chain, chord, group
+from litejobs.canvas import StampingVisitor
 from litejobs.exceptions import ChordError, ConfigurationError
 from litejobs.testing import use_store
 
@@ -624,3 +625,21 @@ def test_generator(manager, size, tmp_path):
 
     c = chord(assert_generator(), tsum.s())
     assert c().get(timeout=TIMEOUT) == size * (size - 1) // 2
+
+
+
+# -- stamping on replace (test_stamping.test_replace_merge_stamps) ---------------------
+def test_replace_merge_stamps(manager):
+    """Replacing a task keeps the previous stamps and the new ones (Celery checks them in
+    a task_received handler of its in-process worker; here the replacement returns what
+    it was stamped with)."""
+
+    class CustomStampingVisitor(StampingVisitor):
+        def on_signature(self, sig, **headers):
+            return {"stamp": 42}
+
+    stamped_task = cj.replace_with_stamped_task.s()
+    stamped_task.stamp(visitor=CustomStampingVisitor())
+    stamps = stamped_task.delay().get(timeout=TIMEOUT)
+    assert stamps["stamp"] == 42
+    assert stamps["StampOnReplace"] == "This is the replaced task"
