@@ -6,7 +6,7 @@ import asyncio
 import os
 
 from litejobs import Task, chain, chord, group, signature
-from litejobs.canvas import StampingVisitor
+from litejobs.canvas import Signature, StampingVisitor
 from litejobs.exceptions import Ignore, Reject
 
 from jobs import _ledger, app
@@ -289,3 +289,51 @@ def replace_with_stamped_task(self, replace_with=None):
     if replace_with is None:
         replace_with = replaced_with_me.s()
     self.replace(signature(replace_with))
+
+
+# -- signature serialization (Celery's test_signature_serialization) -------------------
+@app.task(bind=True)
+def build_chain_inside_task(self):
+    """Build a chain and return its AsyncResult (parents included)."""
+    test_chain = add.s(1, 1) | add.s(2) | group(add.s(3), add.s(4)) | add.s(5)
+    return test_chain()
+
+
+NESTED = {
+    "chain_chain": lambda: chain(chain([add.s()])),
+    "chain_group": lambda: chain(group([add.s()])),
+    "chain_chord": lambda: chain(chord([add.s()], add.s())),
+    "group_chain": lambda: group(chain([add.s()])),
+    "group_group": lambda: group(group([add.s()])),
+    "group_chord": lambda: group(chord([add.s()], add.s())),
+    "chord_chain": lambda: chord(chain([add.s()]), add.s()),
+    "chord_group": lambda: chord(group([add.s()]), add.s()),
+    "chord_chord": lambda: chord(chord([add.s()], add.s()), add.s()),
+}
+
+
+@app.task
+def return_nested_signature(kind):
+    return NESTED[kind]()
+
+
+@app.task
+def rebuild_signature(sig_dict):
+    """Celery's: every part of the rebuilt object is a canvas object (here chain, group
+    and chord are not Signature subclasses: each is checked for its own kind)."""
+    sig_obj = Signature.from_dict(sig_dict)
+
+    def _recurse(sig):
+        if isinstance(sig, Signature):
+            return
+        if isinstance(sig, (chain, group)):
+            for task in sig.tasks:
+                _recurse(task)
+        elif isinstance(sig, chord):
+            for task in sig.header.tasks:
+                _recurse(task)
+            _recurse(sig.body)
+        else:
+            raise TypeError(f"{sig!r} is not a signature object")
+
+    _recurse(sig_obj)

@@ -131,6 +131,8 @@ class Signature:
     def from_dict(cls, data: dict[str, Any], app: Core | None = None) -> Any:
         """The signature ``to_dict()`` described (plain data: msgpack packs it), or the
         chain, group or chord a dict in Celery's form (``subtask_type``) describes."""
+        if isinstance(data, (Signature, chain, group, chord)):
+            return data  # already rebuilt (a task argument arrives as the object)
         if not isinstance(data, dict) or not isinstance(data.get("task"), str):
             raise ConfigurationError(f"a signature's dict needs a 'task' name, not {data!r}")
         if data.get("subtask_type"):

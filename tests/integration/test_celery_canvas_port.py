@@ -16,6 +16,7 @@ import pytest
 from litejobs import chain, chord, group
 from litejobs.canvas import StampingVisitor
 from litejobs.exceptions import ChordError, ConfigurationError
+from litejobs.result import AsyncResult, GroupResult
 from litejobs.testing import use_store
 
 import jobs
@@ -643,3 +644,21 @@ def test_replace_merge_stamps(manager):
     stamps = stamped_task.delay().get(timeout=TIMEOUT)
     assert stamps["stamp"] == 42
     assert stamps["StampOnReplace"] == "This is the replaced task"
+
+
+
+# -- signatures and results through the store (test_chain, test_signature_serialization)
+def test_chain_inside_task_returns_its_group_result(manager):
+    """Celery's ``test_build_chain_inside_task`` checks the returned AsyncResult's tuple
+    form; here the object comes back, its parent the group's GroupResult."""
+    result = cj.build_chain_inside_task.delay().get(timeout=TIMEOUT)
+    assert isinstance(result, AsyncResult)
+    assert isinstance(result.parent, GroupResult) and len(result.parent.results) == 2
+    assert result.parent.get(timeout=TIMEOUT) == [7, 8]  # (the last step, add([7, 8], 5), fails)
+
+
+@pytest.mark.parametrize("kind", sorted(cj.NESTED))
+def test_rebuild_nested(manager, kind):
+    """test_rebuild_nested_chain_chain ... test_rebuild_nested_chord_chord."""
+    sig = chain(cj.return_nested_signature.si(kind), cj.rebuild_signature.s())
+    sig.delay().get(timeout=TIMEOUT)
