@@ -10,7 +10,7 @@ import pytest
 
 import litejobs
 from litejobs import signals
-from litejobs.exceptions import ConfigurationError
+from litejobs.exceptions import ConfigurationError, Ignore
 
 
 class Recorder(litejobs.Task):
@@ -76,6 +76,38 @@ def test_handlers_run_in_celerys_order_on_success_with_signals_between(app):
     assert Recorder.calls == [("prerun",), ("before_start", (2, 3)), ("run",),
                               ("on_success", 5, (2, 3)), ("success",),
                               ("after_return", "SUCCESS", 5), ("postrun",)]
+
+
+def test_an_ignored_or_replaced_job_calls_no_handlers_and_posts_ignored(app):
+    @app.task(base=Recorder)
+    def add(x, y):
+        return x + y
+
+    @app.task(base=Recorder)
+    def skipped():
+        raise Ignore()
+
+    @app.task(base=Recorder, bind=True)
+    def replaced(self, x):
+        raise self.replace(add.s(x, 1))
+
+    states = []
+
+    def on_postrun(sender=None, state=None, **kwargs):
+        states.append((sender.name.rsplit(".", 1)[-1], state))
+
+    signals.task_postrun.connect(on_postrun)
+    try:
+        run(app, skipped.delay())
+        assert run(app, replaced.delay(1)).get(timeout=5) == 2
+    finally:
+        signals.task_postrun.disconnect(on_postrun)
+    # as in Celery: Ignore ends the job with no handler called; the replacement's own run
+    # calls add's
+    assert Recorder.calls == [("before_start", ()), ("before_start", (1,)),
+                              ("before_start", (1, 1)), ("on_success", 2, (1, 1)),
+                              ("after_return", "SUCCESS", 2)]
+    assert states == [("skipped", "IGNORED"), ("replaced", "IGNORED"), ("add", "SUCCESS")]
 
 
 def test_failure_and_retry_handlers_get_the_exception_and_its_traceback(app):
