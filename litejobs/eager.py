@@ -147,7 +147,7 @@ class _Runner:
         self.queue.extend(jobs)
 
     def _record(self, job: Job, execution: Execution) -> None:
-        args, kwargs = serializer.loads_call(job.payload)
+        args, kwargs = serializer.loads_call(job.payload, self.core)
         state = execution.outcome.state
         if state is JobState.SUCCESS:
             result: EagerResult[Any] = EagerResult(
@@ -189,7 +189,7 @@ class _Runner:
             return
         del self.chords[chord_id]
         body = spec.body
-        args, kwargs = serializer.loads_call(body.payload)
+        args, kwargs = serializer.loads_call(body.payload, self.core)
         if chord.failed_member is not None:  # as the store fires it: marked to fail
             cause = self.errors.get(chord.failed_member)
             body.options = {**body.options, "chord_failed": True}

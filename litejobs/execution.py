@@ -177,7 +177,7 @@ def _run_job(core: Core, job: Job, task: Task | None, eager: bool,
     try:
         if corrupt:
             raise SerializationError(f"job options of {job.id}: {corrupt}")
-        args, kwargs = serializer.loads_call(job.payload)
+        args, kwargs = serializer.loads_call(job.payload, core)
     except (SerializationError, ValueError, TypeError) as bad:
         if signals.task_rejected.receivers:
             signals.task_rejected.send(sender=None, message=job, exc=bad)
@@ -208,7 +208,7 @@ def _run_job(core: Core, job: Job, task: Task | None, eager: bool,
         pop_request()
     packed = execution.outcome.result
     if eager and packed is not None:  # the caller sees what a worker's caller would
-        execution.value = serializer.loads(packed)
+        execution.value = serializer.loads(packed, core)
     return execution
 
 

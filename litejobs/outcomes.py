@@ -197,7 +197,7 @@ def _decided_failure(core: Core, job_id: str, attempt: int, exc_cls: type[BaseEx
     task = core.find_task(job.task)
     if task is not None:
         try:
-            args, kwargs = serializer.loads_call(job.payload)
+            args, kwargs = serializer.loads_call(job.payload, core)
         except Exception:
             args, kwargs = (), {}
         _call(task.on_failure, exc, job.id, args, kwargs, ExceptionInfo(exc, message))

@@ -16,6 +16,7 @@ extension code is an error. Nothing here (or anywhere in litejobs) unpickles.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import decimal
 import enum
@@ -44,16 +45,20 @@ EXT_CANVAS = 10
 EXT_RESULT = 11
 EXT_GROUP_RESULT = 12
 
-# registered types: class -> (code, to plain data); code -> from plain data
+# registered types: class -> (code, to plain data); code -> from (plain data, context)
 _ENCODERS: dict[type, tuple[int, Callable[[Any], Any]]] = {}
-_DECODERS: dict[int, Callable[[Any], Any]] = {}
+_DECODERS: dict[int, Callable[[Any, Any], Any]] = {}
+# what ``loads(..., context=)`` was given (the app reading), for the decoders
+_context: contextvars.ContextVar[Any] = contextvars.ContextVar("litejobs_loads", default=None)
 
 
 def register_type(cls: type, code: int, to_data: Callable[[Any], Any],
-                  from_data: Callable[[Any], Any]) -> None:
+                  from_data: Callable[[Any, Any], Any]) -> None:
     """Carry ``cls`` (and its subclasses) as extension ``code``: packed as what
     ``to_data`` makes of it (data this module packs, itself included), unpacked by
-    ``from_data``. For the types of higher layers, which this module cannot import."""
+    ``from_data(data, context)``, ``context`` being what the caller of ``loads`` gave
+    (the app that reads: a signature or result is bound to it). For the types of
+    higher layers, which this module cannot import."""
     if code <= EXT_FROZENSET or _DECODERS.get(code, from_data) is not from_data:
         raise ValueError(f"msgpack extension code {code} is taken")
     _ENCODERS[cls] = (code, to_data)
@@ -152,7 +157,7 @@ def _ext_hook(code: int, data: bytes) -> Any:
     decode = _DECODERS.get(code)
     if decode is not None:
         try:
-            return decode(_unpack(data))
+            return decode(_unpack(data), _context.get())
         except SerializationError:
             raise
         except Exception as exc:  # a malformed record of a registered type
@@ -207,16 +212,21 @@ def loads_plain(data: bytes) -> Any:
         raise SerializationError(f"cannot unpack a stored record: {exc}") from None
 
 
-def loads(data: bytes) -> Any:
-    """Unpack bytes made by :func:`dumps`; corrupt or oversized input raises SerializationError."""
+def loads(data: bytes, context: Any = None) -> Any:
+    """Unpack bytes made by :func:`dumps`; corrupt or oversized input raises SerializationError.
+
+    ``context`` (the app reading) is handed to the decoders of registered types."""
     if len(data) > MAX_PAYLOAD_BYTES:
         raise SerializationError(f"payload of {len(data)} bytes is over the limit")
+    token = _context.set(context)
     try:
         return _unpack(data)
     except SerializationError:
         raise
     except (ValueError, TypeError, RecursionError, msgpack.UnpackException) as exc:
         raise SerializationError(f"corrupt payload: {type(exc).__name__}: {exc}") from None
+    finally:
+        _context.reset(token)
 
 
 def dumps_call(task_name: str, args: tuple | list, kwargs: dict) -> bytes:
@@ -238,8 +248,8 @@ def dumps_call(task_name: str, args: tuple | list, kwargs: dict) -> bytes:
     return dumps([list(args), kwargs], f"arguments of {task_name}")
 
 
-def loads_call(data: bytes) -> tuple[tuple, dict]:
-    args, kwargs = loads(data)
+def loads_call(data: bytes, context: Any = None) -> tuple[tuple, dict]:
+    args, kwargs = loads(data, context)
     return tuple(args), kwargs
 
 

@@ -407,7 +407,8 @@ class Task(Generic[P, R]):
             raise ConfigurationError("update_state was called outside a running job")
         packed = serializer.dumps(meta, f"meta of update_state({state!r})")
         if request.is_eager:
-            request.custom_state, request.custom_meta = state, serializer.loads(packed)
+            request.custom_state, request.custom_meta = state, serializer.loads(packed,
+                                                                               self.app)
             return
         self.app.transport.set_custom_state(request.id, request.attempt, state, packed)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import serializer
-from ..core import default_app
+from ..core import Core, default_app
 from .group import GroupResult, ResultSet
 from .one import AsyncResult
 
@@ -15,8 +15,8 @@ def _result_data(result: AsyncResult[Any]) -> dict[str, Any]:
     return {"id": result.id, "task": result.task_name, "parent": result._parent}
 
 
-def _result_from(data: dict[str, Any]) -> AsyncResult[Any]:
-    result: AsyncResult[Any] = AsyncResult(data["id"], task_name=data.get("task"))
+def _result_from(data: dict[str, Any], app: Core | None) -> AsyncResult[Any]:
+    result: AsyncResult[Any] = AsyncResult(data["id"], app=app, task_name=data.get("task"))
     result._parent = data.get("parent")
     return result
 
@@ -26,18 +26,19 @@ def _group_data(result: GroupResult) -> dict[str, Any]:
             "set": isinstance(result, ResultSet)}
 
 
-def _group_from(data: dict[str, Any]) -> GroupResult:
+def _group_from(data: dict[str, Any], app: Core | None) -> GroupResult:
     members = list(data.get("results") or ())
     if data.get("set"):
-        made: GroupResult = ResultSet(members, app=members[0].app if members else
-                                      default_app())
+        made: GroupResult = ResultSet(members, app=app or (
+            members[0].app if members else default_app()))
     else:
-        made = GroupResult(data["id"], members, app=default_app())
+        made = GroupResult(data["id"], members, app=app or default_app())
     made.parent = data.get("parent")
     return made
 
 
 # An AsyncResult (an EagerResult too) travels as its id, task and parent: the receiver
-# reads the store; a GroupResult (or ResultSet) as its id and members.
+# reads the store; a GroupResult (or ResultSet) as its id and members. Each is bound to
+# the app that reads it (``serializer.loads(..., context=app)``; else the last App made).
 serializer.register_type(AsyncResult, serializer.EXT_RESULT, _result_data, _result_from)
 serializer.register_type(GroupResult, serializer.EXT_GROUP_RESULT, _group_data, _group_from)

@@ -173,7 +173,7 @@ class AsyncResult(Generic[R]):
 
     def _outcome(self, job: Job, propagate: bool) -> Any:
         if job.state is JobState.SUCCESS:
-            return serializer.loads(job.result) if job.result is not None else None
+            return serializer.loads(job.result, self.app) if job.result is not None else None
         exc = self._exception(job)
         if propagate:
             if job.state is JobState.FAILURE:
@@ -211,11 +211,11 @@ class AsyncResult(Generic[R]):
         if job is None:
             return None
         if job.state is JobState.SUCCESS:
-            return serializer.loads(job.result) if job.result is not None else None
+            return serializer.loads(job.result, self.app) if job.result is not None else None
         if job.state.finished:
             return self._exception(job)
         if job.state is JobState.RUNNING and job.custom_state and job.meta is not None:
-            return serializer.loads(job.meta)
+            return serializer.loads(job.meta, self.app)
         if job.retries and job.error_type:
             return rebuild(job.error_type, job.error_message, None, job.traceback)
         return None
@@ -247,12 +247,12 @@ class AsyncResult(Generic[R]):
     @property
     def args(self) -> tuple | None:
         job = self.app.transport.get(self.id)
-        return serializer.loads_call(job.payload)[0] if job is not None else None
+        return serializer.loads_call(job.payload, self.app)[0] if job is not None else None
 
     @property
     def kwargs(self) -> dict | None:
         job = self.app.transport.get(self.id)
-        return serializer.loads_call(job.payload)[1] if job is not None else None
+        return serializer.loads_call(job.payload, self.app)[1] if job is not None else None
 
     @property
     def retries(self) -> int:

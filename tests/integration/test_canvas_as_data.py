@@ -7,6 +7,7 @@ from __future__ import annotations
 import canvas_jobs as cj
 import pytest
 
+import litejobs
 from litejobs import Signature, chain, chord, group, serializer, signature
 from litejobs.result import AsyncResult, GroupResult
 
@@ -94,3 +95,20 @@ def test_links_travel_with_a_signature_unfrozen():
     back = serializer.loads(serializer.dumps(sig))
     assert back.options["link"] == [cj.echo.s()]  # an object, with no id fixed on it
     assert "task_id" not in back.options["link"][0].options
+
+
+def test_what_arrives_is_bound_to_the_app_that_reads_it(app, tmp_path):
+    other = litejobs.App(str(tmp_path / "other.sqlite"))  # made last: the default App
+    try:
+        result = cj.make_signature.delay(1)
+        app.run_until_idle(timeout=TIMEOUT)
+        sig = result.get(timeout=TIMEOUT)
+        assert sig.app is app
+        again = cj.apply_given.delay(sig)
+        app.run_until_idle(timeout=TIMEOUT)
+        sent = again.get(timeout=TIMEOUT)
+        assert sent.app is app  # the AsyncResult returned, read by this app
+        app.run_until_idle(timeout=TIMEOUT)
+        assert sent.get(timeout=TIMEOUT) == 2
+    finally:
+        other.close()
