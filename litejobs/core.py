@@ -344,6 +344,13 @@ class Core:
                   kwargs: dict[str, Any] | None = None, **options: Any) -> AsyncResult[Any]:
         raise NotImplementedError("sending needs a litejobs.App")
 
+    def send_in_transaction(self, name: str, args: Iterable[Any] | None,
+                            kwargs: dict[str, Any] | None, options: dict[str, Any],
+                            task: Task | None = None, using: str | None = None
+                            ) -> AsyncResult[Any]:
+        """Send a job inside the current SQLite Django transaction (``using``)."""
+        raise NotImplementedError("sending needs a litejobs.App")
+
     def send_workflow(self, workflow: Any, args: tuple, kwargs: dict[str, Any],
                       options: dict[str, Any], inline: bool = False) -> Any:
         """Send ``workflow`` (``inline``: run it here now, as ``apply()`` and eager mode)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from . import eager, serializer, signals
+from . import djangofix, eager, serializer, signals
 from .canvas import Signature, as_list, chain, copy_step, first_id, freeze_steps, group
 from .core import Core
 from .exceptions import ConfigurationError
@@ -50,6 +50,34 @@ def send_task(core: Core, name: str, args: Iterable[Any] | None,
     job = core.make_job(name, args, kwargs, options, task)
     _before_publish([job])
     core.transport.enqueue([job], clock_now())
+    _after_publish([job])
+    result: AsyncResult[Any] = AsyncResult(job.id, app=core, task_name=name)
+    result.ignored = core.ignores_result(task or core.find_task(name), options)
+    return result
+
+
+def send_in_transaction(core: Core, name: str, args: Iterable[Any] | None,
+                        kwargs: dict[str, Any] | None, options: dict[str, Any],
+                        task: Task | None = None, using: str | None = None
+                        ) -> AsyncResult[Any]:
+    """Send one job inside the current transaction of a SQLite Django database
+    (``delay_in_transaction``): stored if and when that transaction commits."""
+    unknown = set(options) - SEND_OPTIONS
+    linked = [k for k in ("link", "link_error") if options.get(k) is not None]
+    if unknown or linked:
+        raise ConfigurationError(
+            f"option(s) {', '.join(sorted(unknown | set(linked)))} cannot be sent in a "
+            f"transaction ({name}); valid options: "
+            + ", ".join(sorted(SEND_OPTIONS - {"link", "link_error"})))
+    job = core.make_job(name, args, kwargs, options, task)
+    if core.eager:  # no store: run it inline once the transaction commits
+        job_options = {k: v for k, v in options.items() if v is not None}
+        job_options["task_id"] = job.id
+        djangofix.on_commit(lambda: eager.apply(core, task or core.resolve_task(name),
+                                                args, kwargs, job_options), using)
+        return AsyncResult(job.id, app=core, task_name=name)
+    _before_publish([job])
+    djangofix.enqueue_in_transaction(core, [job], using)
     _after_publish([job])
     result: AsyncResult[Any] = AsyncResult(job.id, app=core, task_name=name)
     result.ignored = core.ignores_result(task or core.find_task(name), options)

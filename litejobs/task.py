@@ -221,6 +221,21 @@ class Task(Generic[P, R]):
         """``apply_async`` once the surrounding Django transaction commits."""
         djangofix.on_commit(lambda: self.apply_async(args, kwargs, **options))
 
+    def delay_in_transaction(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R]:
+        """``delay`` inside the current Django transaction (SQLite databases): the job is
+        stored if and only if the transaction commits, atomically with its rows."""
+        return self.apply_async_in_transaction(args, kwargs)
+
+    def apply_async_in_transaction(self, args: Iterable[Any] | None = None,
+                                   kwargs: dict[str, Any] | None = None,
+                                   using: str | None = None, **options: Any
+                                   ) -> AsyncResult[R]:
+        """``apply_async`` inside the current transaction of Django database ``using``."""
+        if self.typing:
+            self.check_arguments(args, kwargs)
+        return self.app.send_in_transaction(self.name or "", args, kwargs, options, self,
+                                            using)
+
     def apply_async(
         self,
         args: Iterable[Any] | None = None,

@@ -530,3 +530,40 @@ DELETE FROM job WHERE state IN ('pending', 'scheduled') AND queue = ?;
 
 -- name: prune
 DELETE FROM job WHERE seq IN (SELECT seq FROM job WHERE purge_at <= ?1 LIMIT ?2);
+
+-- The outbox: jobs written in a Django SQLite database's own transaction (outbox.py),
+-- in that database, not the store; relayed into the store once committed.
+-- name: outbox_create
+CREATE TABLE IF NOT EXISTS litejobs_outbox (
+    seq        INTEGER PRIMARY KEY,
+    id         TEXT NOT NULL UNIQUE,
+    task       TEXT NOT NULL,
+    queue      TEXT NOT NULL,
+    priority   INTEGER NOT NULL,
+    eta        REAL NOT NULL,
+    expires    REAL,
+    retries    INTEGER NOT NULL,
+    acks_late  INTEGER NOT NULL,
+    payload    BLOB NOT NULL,
+    options    BLOB,
+    created_at REAL NOT NULL
+);
+
+-- name: outbox_insert
+INSERT INTO litejobs_outbox (id, task, queue, priority, eta, expires, retries, acks_late,
+                             payload, options, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: outbox_exists
+SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'litejobs_outbox';
+
+-- name: outbox_waiting
+SELECT EXISTS (SELECT 1 FROM litejobs_outbox);
+
+-- name: outbox_take
+SELECT seq, id, task, queue, priority, eta, expires, retries, acks_late, payload, options,
+       created_at
+FROM litejobs_outbox ORDER BY seq LIMIT ?;
+
+-- name: outbox_delete
+DELETE FROM litejobs_outbox WHERE seq <= ?;

@@ -1,0 +1,89 @@
+"""Jobs enqueued inside another SQLite database's transaction (a Django project's): the
+outbox table in that database, and the relay that moves committed rows into the store.
+
+``write`` puts jobs into ``litejobs_outbox`` through the caller's own DB-API cursor, so
+they commit or roll back with the caller's rows: one atomic commit. ``relay`` moves
+what is committed there into the store: under that database's write lock (``BEGIN
+IMMEDIATE``), it reads a batch, enqueues it (a known id is left alone) and deletes it,
+so two relays never hand on the same rows. A relay that dies after the store took the
+jobs and before its delete committed leaves the rows, and the next relay enqueues them
+again, which the store ignores by id (at least once, as everywhere here).
+
+Why an outbox and not the store's tables in the same file: apsw bundles its own SQLite,
+and Django talks to the file through Python's ``sqlite3`` (another copy of SQLite). Two
+copies in one process on one file break each other's POSIX locks: when one closes a
+descriptor, the process loses every lock the other holds on that file
+(https://sqlite.org/howtocorrupt.html, 2.2.1), and Django closes its connection after
+every request and every job. The outbox is written and read only through ``sqlite3``;
+the store only through apsw.
+
+The outbox needs none of the store's SQL functions or pragmas: it is one plain table,
+and works in whatever journal mode the database is in.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from ...exceptions import StoreError
+from ...job import Job
+from ..base import Transport
+from .reads import decode_options
+from .schema import Q
+from .writes import job_row
+
+RELAY_BATCH = 1000  # rows moved per transaction
+BUSY_TIMEOUT = 60.0  # seconds the relay waits for the database's write lock
+
+
+def write(cursor: Any, jobs: Sequence[Job], now: float) -> None:
+    """Add ``jobs`` to the outbox through ``cursor`` (a DB-API cursor of the database,
+    inside the caller's transaction); nothing is committed here."""
+    cursor.execute(Q["outbox_create"])  # a no-op once the table exists
+    packed: dict[int, bytes] = {}
+    # job_row's columns, less the state (decided when relayed, against the store's clock)
+    rows = [row[:4] + row[5:] for row in (job_row(j, now, packed) for j in jobs)]
+    cursor.executemany(Q["outbox_insert"], rows)
+
+
+def relay(path: str, transport: Transport, now: float) -> int:
+    """Move the committed outbox rows of the database at ``path`` into ``transport``.
+
+    Returns how many rows were moved. A database without an outbox moves nothing and
+    is not written to.
+    """
+    moved = 0
+    try:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open the outbox database {path}: {exc}") from None
+    try:
+        if not conn.execute(Q["outbox_exists"]).fetchone()[0]:
+            return 0
+        while conn.execute(Q["outbox_waiting"]).fetchone()[0]:  # a read: no write lock
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = conn.execute(Q["outbox_take"], (RELAY_BATCH,)).fetchall()
+                if rows:
+                    transport.enqueue([_job(row) for row in rows], now)
+                    conn.execute(Q["outbox_delete"], (rows[-1][0],))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            moved += len(rows)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot relay the outbox of {path}: {exc}") from None
+    finally:
+        conn.close()
+    return moved
+
+
+def _job(row: tuple) -> Job:
+    (_seq, job_id, task, queue, priority, eta, expires, retries, acks_late, payload,
+     options, created_at) = row
+    return Job(id=job_id, task=task, payload=payload, queue=queue, priority=priority,
+               eta=eta, expires=expires, retries=retries, acks_late=bool(acks_late),
+               options=decode_options(options), created_at=created_at)

@@ -1,0 +1,75 @@
+"""Scenarios of delay_in_transaction, run by tests/test_django_transaction.py inside a
+copy of examples/django_project (as `python django_txn.py SCENARIO`), one process each."""
+
+import os
+import sys
+import time
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proj.settings")
+django.setup()
+
+from django.db import transaction  # noqa: E402
+from proj.celery import app  # noqa: E402
+from shop.models import Order  # noqa: E402
+from shop.tasks import fulfil, place_order_atomically  # noqa: E402
+
+scenario = sys.argv[1]
+if scenario == "commit":
+    with transaction.atomic():
+        order = Order.objects.create(item="teapot")
+        result = fulfil.delay_in_transaction(order.pk)
+        # not in the store before the commit: a worker cannot run it for a row it can't see
+        print("in store before commit:", app.transport.get(result.id) is not None)
+    print("in store after commit:", app.transport.get(result.id) is not None)
+    print("result:", result.get(timeout=60))
+elif scenario == "rollback":
+    try:
+        place_order_atomically("kettle", fail=True)
+    except RuntimeError as exc:
+        print("rolled back:", exc)
+elif scenario == "savepoint":
+    with transaction.atomic():
+        kept = Order.objects.create(item="cup")
+        kept_job = fulfil.delay_in_transaction(kept.pk)
+        try:
+            with transaction.atomic():  # a savepoint: its row and job go, the rest stays
+                lost = Order.objects.create(item="saucer")
+                lost_job = fulfil.delay_in_transaction(lost.pk)
+                raise ValueError("saucer out of stock")
+        except ValueError as exc:
+            print("savepoint rolled back:", exc)
+    print("kept job:", kept_job.id, "lost job:", lost_job.id)
+    print("result:", kept_job.get(timeout=60))
+elif scenario == "hang":  # the test SIGKILLs this process inside the transaction
+    with transaction.atomic():
+        order = Order.objects.create(item="lamp")
+        result = fulfil.delay_in_transaction(order.pk)
+        print("job", result.id, "written; waiting inside the transaction", flush=True)
+        time.sleep(600)
+elif scenario == "die-after-commit":
+    with transaction.atomic():
+        order = Order.objects.create(item="clock")
+        # runs first of the commit hooks: the process dies after COMMIT, before its relay
+        transaction.on_commit(lambda: os.kill(os.getpid(), 9))
+        result = fulfil.delay_in_transaction(order.pk)
+        print("job", result.id, "committing", flush=True)
+elif scenario == "refuse":
+    from django.db import connections
+
+    from litejobs.exceptions import ConfigurationError
+    default = connections.settings["default"]
+    cases = {"other_vendor": {"ENGINE": "django.db.backends.dummy"},
+             "in_memory": {"NAME": ":memory:"}, "the_store": {"NAME": app.transport.path}}
+    for alias, change in cases.items():
+        connections.settings[alias] = {**default, **change}
+        try:  # refused before Django opens a connection
+            fulfil.apply_async_in_transaction((1,), using=alias)
+        except ConfigurationError as exc:
+            print(f"{alias} refused: {exc}")
+        else:
+            print(f"{alias} NOT refused")
+    print("store jobs:", len(app.transport.list_jobs()))
+else:
+    raise SystemExit(f"unknown scenario {scenario}")
