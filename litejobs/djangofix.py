@@ -121,7 +121,7 @@ def enqueue_in_transaction(core: Core, jobs: Sequence[Job], using: str | None = 
             "file (two copies of SQLite, apsw's and Django's, must not share one file)")
     connection.ensure_connection()
     outbox.write(connection.connection.cursor(), jobs, clock_now())
-    transaction.on_commit(lambda: _relay_after_commit(core, path), using=alias)
+    transaction.on_commit(lambda: _relay_after_commit(core, connection, path), using=alias)
 
 
 def _database_file(alias: str, connection: Any) -> str:
@@ -136,9 +136,10 @@ def _database_file(alias: str, connection: Any) -> str:
     return os.path.abspath(name.removeprefix("file:").split("?")[0])
 
 
-def _relay_after_commit(core: Core, path: str) -> None:
-    try:
-        outbox.relay(path, core.transport, clock_now())
+def _relay_after_commit(core: Core, connection: Any, path: str) -> None:
+    try:  # through Django's own connection, back in autocommit once the commit is done
+        connection.ensure_connection()
+        outbox.relay(connection.connection, core.transport, clock_now())
     except LiteJobsError as exc:  # committed, so not lost: a worker relays them
         log.warning("jobs committed in %s wait for a worker to relay them: %s", path, exc)
 
@@ -164,7 +165,7 @@ def relay_outbox(core: Core, files: Sequence[str]) -> int:
     moved = 0
     for path in files:
         if os.path.exists(path):
-            moved += outbox.relay(path, core.transport, clock_now())
+            moved += outbox.relay_file(path, core.transport, clock_now())
     if moved:
         log.info("relayed %d job(s) committed in a Django transaction", moved)
     return moved

@@ -34,17 +34,17 @@ def test_rolled_back_jobs_are_never_relayed_committed_ones_once(tmp_path, transp
     conn.execute("INSERT INTO item (name) VALUES ('gone')")
     outbox.write(conn.cursor(), [gone], NOW)
     conn.execute("ROLLBACK")
-    assert outbox.relay(path, transport, NOW) == 0
+    assert outbox.relay_file(path, transport, NOW) == 0
 
     kept = [make_job(), make_job(eta=NOW + 60, queue="q2", priority=3,
                                  options={"headers": {"h": 1}})]
     conn.execute("BEGIN")
     conn.execute("INSERT INTO item (name) VALUES ('kept')")
     outbox.write(conn.cursor(), kept, NOW)
-    assert outbox.relay(path, transport, NOW) == 0  # not committed yet: invisible
+    assert outbox.relay_file(path, transport, NOW) == 0  # not committed yet: invisible
     conn.execute("COMMIT")
-    assert outbox.relay(path, transport, NOW) == 2
-    assert outbox.relay(path, transport, NOW) == 0  # moved once
+    assert outbox.relay_file(path, transport, NOW) == 2
+    assert outbox.relay_file(path, transport, NOW) == 0  # moved once
     assert transport.get(gone.id) is None
     first, second = transport.get(kept[0].id), transport.get(kept[1].id)
     assert first.state is JobState.PENDING and first.payload == kept[0].payload
@@ -58,7 +58,7 @@ def test_a_database_without_outbox_is_not_written(tmp_path, transport):
     path, conn = app_db(tmp_path)
     conn.close()
     before = os.stat(path).st_mtime_ns, os.path.getsize(path)
-    assert outbox.relay(path, transport, NOW) == 0
+    assert outbox.relay_file(path, transport, NOW) == 0
     assert (os.stat(path).st_mtime_ns, os.path.getsize(path)) == before
     assert transport.list_jobs() == []
 
@@ -72,7 +72,7 @@ def test_concurrent_relays_hand_on_each_job_once(tmp_path, make_transport):
     conn.close()
     stores = [make_transport() for _ in range(4)]
     moved: list[int] = []
-    threads = [threading.Thread(target=lambda t=t: moved.append(outbox.relay(path, t, NOW)))
+    threads = [threading.Thread(target=lambda t=t: moved.append(outbox.relay_file(path, t, NOW)))
                for t in stores]
     for thread in threads:
         thread.start()
