@@ -80,3 +80,17 @@ def test_concurrent_relays_hand_on_each_job_once(tmp_path, make_transport):
         thread.join(60)
     assert sum(moved) == 300  # each row was taken by exactly one relay
     assert len(stores[0].list_jobs(limit=1000)) == 300
+
+
+def test_relay_on_the_callers_connection_leaves_its_settings(tmp_path, transport):
+    # the sender relays through its own (Django's) connection, right after its commit
+    path, conn = app_db(tmp_path)
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("BEGIN")
+    outbox.write(conn.cursor(), [make_job()], NOW)
+    conn.execute("COMMIT")
+    assert outbox.relay(conn, transport, NOW) == 1
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    assert not conn.in_transaction
+    assert len(transport.list_jobs()) == 1
+    conn.close()
