@@ -7,6 +7,7 @@ proj`, each scenario in its own Django process (tests/django_txn.py), real SIGKI
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -63,9 +64,7 @@ class Project:
         return len(self.store.list_jobs(task="shop.tasks.fulfil"))
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("django_txn")
+def make_project(tmp) -> Project:
     root = tmp / "django_project"
     shutil.copytree(EXAMPLE, root)
     shutil.copy(os.path.join(ROOT, "tests", "django_txn.py"), root)
@@ -74,16 +73,22 @@ def project(tmp_path_factory):
     env.pop("DJANGO_SETTINGS_MODULE", None)
     subprocess.run([sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=root,
                    env=env, check=True, timeout=120)
-    proj = Project(root, env)
-    with open(tmp / "worker.log", "wb") as log:
+    return Project(root, env)
+
+
+@contextlib.contextmanager
+def running_worker(proj: Project, *args: str):
+    log_path = proj.root.parent / "worker.log"
+    with open(log_path, "wb") as log:
         worker = subprocess.Popen([sys.executable, "-m", "litejobs", "worker", "-A", "proj",
-                                   "-c", "1", "-l", "info"], cwd=root, env=env, stdout=log,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+                                   "-c", "1", "-l", "info", *args], cwd=proj.root,
+                                  env=proj.env, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
     try:
         wait_until(lambda: proj.store.list_workers(0) or worker.poll() is not None,
                    timeout=60, message="the worker to start")
-        assert worker.poll() is None, (tmp / "worker.log").read_text()
-        yield proj
+        assert worker.poll() is None, log_path.read_text()
+        yield worker
     finally:
         worker.send_signal(signal.SIGTERM)
         try:
@@ -91,6 +96,15 @@ def project(tmp_path_factory):
         except subprocess.TimeoutExpired:
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait(10)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    proj = make_project(tmp_path_factory.mktemp("django_txn"))
+    try:
+        with running_worker(proj):
+            yield proj
+    finally:
         proj.store.close()
 
 
@@ -142,7 +156,7 @@ def test_sigkill_inside_the_transaction_leaves_neither_row_nor_job(project):
     assert "result: teapot" in project.run("commit").stdout
 
 
-def test_sender_killed_after_commit_the_worker_relays_the_job(project):
+def relayed_after_the_sender_died(project: Project) -> None:
     # delay_on_commit loses this job: the process dies between COMMIT and the send
     out = project.run("die-after-commit", check=False)
     assert out.returncode == -signal.SIGKILL, out.stdout + out.stderr
@@ -156,6 +170,20 @@ def test_sender_killed_after_commit_the_worker_relays_the_job(project):
     wait_until(done, timeout=60, message="the worker to relay and run the job")
     assert project.orders("clock") == [("clock", "fulfilled")]
     assert project.outbox() == []
+
+
+def test_sender_killed_after_commit_the_worker_relays_the_job(project):
+    relayed_after_the_sender_died(project)
+
+
+@pytest.mark.parametrize("pool", ["threads", "solo"])
+def test_every_pool_relays(tmp_path, pool):
+    proj = make_project(tmp_path)
+    try:
+        with running_worker(proj, "-P", pool):
+            relayed_after_the_sender_died(proj)
+    finally:
+        proj.store.close()
 
 
 def test_refused_where_it_cannot_work(project):

@@ -94,3 +94,16 @@ def test_relay_on_the_callers_connection_leaves_its_settings(tmp_path, transport
     assert not conn.in_transaction
     assert len(transport.list_jobs()) == 1
     conn.close()
+
+
+def test_a_job_id_sent_twice_is_one_job_and_the_transaction_goes_on(tmp_path, transport):
+    path, conn = app_db(tmp_path)
+    job = make_job()
+    conn.execute("BEGIN")
+    outbox.write(conn.cursor(), [job], NOW)
+    outbox.write(conn.cursor(), [make_job(), job], NOW)  # no IntegrityError mid-transaction
+    conn.execute("INSERT INTO item (name) VALUES ('after')")
+    conn.execute("COMMIT")
+    assert outbox.relay_file(path, transport, NOW) == 2
+    assert conn.execute("SELECT name FROM item").fetchall() == [("after",)]
+    conn.close()

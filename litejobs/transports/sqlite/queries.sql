@@ -550,8 +550,9 @@ CREATE TABLE IF NOT EXISTS litejobs_outbox (
 );
 
 -- name: outbox_insert
-INSERT INTO litejobs_outbox (id, task, queue, priority, eta, expires, retries, acks_late,
-                             payload, options, created_at)
+-- A job id already there is left alone, as the store leaves a known id.
+INSERT OR IGNORE INTO litejobs_outbox (id, task, queue, priority, eta, expires, retries,
+                                       acks_late, payload, options, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: outbox_exists
