@@ -7,7 +7,9 @@ committed together, against save + delay_on_commit and against the save alone.
 Runs examples/django_project (copied to a temporary directory) in this process: each
 round is ``with transaction.atomic(): Order.objects.create(...); <enqueue>``, one commit
 per row, as a view does. No worker runs; jobs pile up in the store. The Django database
-is measured in its default journal mode (delete) and in WAL; the store is always WAL.
+is measured in its default journal mode (delete), in WAL, and in WAL with synchronous=OFF
+(no fsync: what is left is the code's cost, not the disk's); the store is always WAL, at
+its default durability.
 """
 
 from __future__ import annotations
@@ -25,12 +27,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "examples", "django_project")
 
 
-def child(n: int) -> None:
+def child(n: int, synchronous: str) -> None:
     """One journal mode, in a process of its own (Django is set up once per process)."""
     import django
 
     django.setup()
     from django.db import transaction
+    from django.db.backends.signals import connection_created
+
+    def configure(connection, **_):
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA synchronous = {synchronous}")
+
+    connection_created.connect(configure)
     from proj.celery import app
     from shop.models import Order
     from shop.tasks import fulfil
@@ -62,9 +71,11 @@ def child(n: int) -> None:
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
     if len(sys.argv) > 2 and sys.argv[2] == "--child":
-        child(n)
+        child(n, sys.argv[3])
         return
-    for mode in ("delete", "wal"):
+    # (journal mode, Django's synchronous): Django's default; WAL; WAL without fsync, so
+    # that what is left is the code's own cost, not the disk's
+    for mode, synchronous in (("delete", "FULL"), ("wal", "FULL"), ("wal", "OFF")):
         tmp = tempfile.mkdtemp(prefix="litejobs-django-bench-")
         try:
             project = os.path.join(tmp, "django_project")
@@ -79,10 +90,10 @@ def main() -> None:
             conn = sqlite3.connect(env["SHOP_DB"])  # the journal mode stays with the file
             conn.execute(f"PRAGMA journal_mode = {mode}")
             conn.close()
-            print(f"Django database in journal mode {mode}, {n} rows, one commit each:",
-                  flush=True)
-            subprocess.run([sys.executable, os.path.abspath(__file__), str(n), "--child"],
-                           cwd=project, env=env, check=True)
+            print(f"Django database in journal mode {mode}, synchronous={synchronous}, "
+                  f"{n} rows, one commit each:", flush=True)
+            subprocess.run([sys.executable, os.path.abspath(__file__), str(n), "--child",
+                            synchronous], cwd=project, env=env, check=True)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 

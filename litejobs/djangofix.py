@@ -113,27 +113,34 @@ def enqueue_in_transaction(core: Core, jobs: Sequence[Job], using: str | None = 
 
     alias = using or DEFAULT_DB_ALIAS
     connection = connections[alias]
-    path = _database_file(alias, connection)
-    store = getattr(core.transport, "path", None)
-    if store is not None and os.path.realpath(store) == os.path.realpath(path):
+    if connection.vendor != "sqlite":
         raise ConfigurationError(
-            f"the store {store} is Django database {alias!r} itself; give the store its own "
+            f"delay_in_transaction needs a SQLite Django database; {alias!r} is "
+            f"{connection.vendor}. Use delay_on_commit() (sent after the commit)")
+    path = _database_file(connection.settings_dict)
+    if path is None:
+        raise ConfigurationError(f"Django database {alias!r} is in memory, where no worker "
+                                 "can see it; delay_in_transaction needs a database file")
+    if _is_store(core, path):
+        raise ConfigurationError(
+            f"the store {path} is Django database {alias!r} itself; give the store its own "
             "file (two copies of SQLite, apsw's and Django's, must not share one file)")
     connection.ensure_connection()
     outbox.write(connection.connection.cursor(), jobs, clock_now())
     transaction.on_commit(lambda: _relay_after_commit(core, connection, path), using=alias)
 
 
-def _database_file(alias: str, connection: Any) -> str:
-    if connection.vendor != "sqlite":
-        raise ConfigurationError(
-            f"delay_in_transaction needs a SQLite Django database; {alias!r} is "
-            f"{connection.vendor}. Use delay_on_commit() (sent after the commit)")
-    name = str(connection.settings_dict["NAME"])
-    if connection.is_in_memory_db() or not name:
-        raise ConfigurationError(f"Django database {alias!r} is in memory, where no worker "
-                                 "can see it; delay_in_transaction needs a database file")
+def _database_file(settings: dict[str, Any]) -> str | None:
+    """The file of a SQLite Django database (its settings), None if it is in memory."""
+    name = str(settings.get("NAME") or "")
+    if not name or name == ":memory:" or "mode=memory" in name:
+        return None
     return os.path.abspath(name.removeprefix("file:").split("?")[0])
+
+
+def _is_store(core: Core, path: str) -> bool:
+    store = getattr(core.transport, "path", None)  # a SQLite store's file
+    return store is not None and os.path.realpath(store) == os.path.realpath(path)
 
 
 def _relay_after_commit(core: Core, connection: Any, path: str) -> None:
@@ -144,18 +151,22 @@ def _relay_after_commit(core: Core, connection: Any, path: str) -> None:
         log.warning("jobs committed in %s wait for a worker to relay them: %s", path, exc)
 
 
-def outbox_files() -> list[str]:
-    """The files of this project's SQLite Django databases (where outboxes may be)."""
+def outbox_files(core: Core) -> list[str]:
+    """The files of this project's SQLite Django databases (where outboxes may be); never
+    the store's own file (see enqueue_in_transaction)."""
     if not configured():
         return []
     from django.conf import settings  # noqa: PLC0415 - Django is optional
 
     files = []
-    for config in settings.DATABASES.values():
-        name = str(config.get("NAME") or "")
-        if config.get("ENGINE", "").endswith("sqlite3") and name and \
-                ":memory:" not in name and "mode=memory" not in name:
-            files.append(os.path.abspath(name.removeprefix("file:").split("?")[0]))
+    for alias, config in settings.DATABASES.items():
+        path = _database_file(config) if config.get("ENGINE", "").endswith("sqlite3") \
+            else None
+        if path is not None and _is_store(core, path):
+            log.warning("Django database %r is the store's own file: its jobs cannot be "
+                        "enqueued in its transactions; give the store its own file", alias)
+        elif path is not None:
+            files.append(path)
     return files
 
 

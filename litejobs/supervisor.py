@@ -89,7 +89,7 @@ class Supervisor:
         self.max_memory_per_child = max_memory_per_child
         self.logfile = logfile
         # jobs committed in a Django transaction whose sender died before relaying them
-        self.outbox_files = djangofix.outbox_files()
+        self.outbox_files = djangofix.outbox_files(app)
 
     # -- the main loop ---------------------------------------------------------
     def run(self) -> int:

@@ -8,6 +8,8 @@ import os
 import sqlite3
 import threading
 
+import pytest
+
 from litejobs import serializer
 from litejobs.job import Job, JobState, new_id
 from litejobs.transports.sqlite import outbox
@@ -82,9 +84,12 @@ def test_concurrent_relays_hand_on_each_job_once(tmp_path, make_transport):
     assert len(stores[0].list_jobs(limit=1000)) == 300
 
 
-def test_relay_on_the_callers_connection_leaves_its_settings(tmp_path, transport):
+@pytest.mark.parametrize("journal_mode", ["delete", "wal"])
+def test_relay_on_the_callers_connection_leaves_its_settings(tmp_path, transport,
+                                                             journal_mode):
     # the sender relays through its own (Django's) connection, right after its commit
     path, conn = app_db(tmp_path)
+    conn.execute(f"PRAGMA journal_mode = {journal_mode}")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("BEGIN")
     outbox.write(conn.cursor(), [make_job()], NOW)

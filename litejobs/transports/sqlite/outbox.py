@@ -69,17 +69,20 @@ def relay_file(path: str, transport: Transport, now: float) -> int:
 def relay(conn: sqlite3.Connection, transport: Transport, now: float) -> int:
     """Move the committed outbox rows of ``conn``'s database (a ``sqlite3`` connection in
     autocommit, no transaction open) into ``transport``; how many were moved."""
-    # The relay's commit only deletes rows the store has taken: it need not wait for the
-    # disk (synchronous=NORMAL, no fsync in WAL). Were it lost to a power cut, the rows
-    # come back and are relayed again, which the store ignores by id.
+    # The relay's commit only deletes rows the store has taken: in WAL it need not wait
+    # for the disk (synchronous=NORMAL: no fsync, and WAL stays safe from corruption).
+    # Were it lost to a power cut, the rows come back and are relayed again, which the
+    # store ignores by id. (In a rollback journal, NORMAL is not corruption-safe on every
+    # filesystem, so the database's own setting stays.)
     try:
         synchronous = conn.execute("PRAGMA synchronous").fetchone()[0]
-        if synchronous > 1:
+        lower = synchronous > 1 and conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        if lower:
             conn.execute("PRAGMA synchronous = NORMAL")
         try:
             return _relay(conn, transport, now)
         finally:
-            if synchronous > 1:
+            if lower:
                 conn.execute(f"PRAGMA synchronous = {int(synchronous)}")
     except sqlite3.Error as exc:
         raise StoreError(f"cannot relay the outbox: {exc}") from None
