@@ -71,5 +71,21 @@ elif scenario == "refuse":
         else:
             print(f"{alias} NOT refused")
     print("store jobs:", len(app.transport.list_jobs()))
+elif scenario == "eager":  # no store: the task runs here, once the transaction commits
+    app.conf.task_always_eager = True
+    with transaction.atomic():
+        order = Order.objects.create(item="spoon")
+        result = fulfil.delay_in_transaction(order.pk)
+        print("status before commit:", Order.objects.get(pk=order.pk).status)
+    print("status after commit:", Order.objects.get(pk=order.pk).status,
+          "by this process:", Order.objects.get(pk=order.pk).worker_pid == os.getpid())
+    try:
+        with transaction.atomic():
+            gone = Order.objects.create(item="fork")
+            fulfil.delay_in_transaction(gone.pk)
+            raise RuntimeError("no forks today")
+    except RuntimeError as exc:
+        print("rolled back:", exc)
+    print("store jobs:", len(app.transport.list_jobs(task="shop.tasks.fulfil")))
 else:
     raise SystemExit(f"unknown scenario {scenario}")

@@ -186,6 +186,16 @@ def test_every_pool_relays(tmp_path, pool):
         proj.store.close()
 
 
+def test_eager_mode_runs_the_task_here_after_the_commit(project):
+    before = project.fulfil_jobs()
+    out = project.run("eager").stdout
+    assert "status before commit: new" in out
+    assert "status after commit: fulfilled by this process: True" in out
+    assert "rolled back: no forks today" in out
+    assert project.orders("fork") == []
+    assert project.fulfil_jobs() == before  # eager mode stores nothing
+
+
 def test_refused_where_it_cannot_work(project):
     before = project.fulfil_jobs()
     out = project.run("refuse").stdout
