@@ -22,6 +22,9 @@ SEND_OPTIONS = frozenset({
     "time_limit", "soft_time_limit", "ignore_result", "acks_late", "max_retries",
     "retries", "root_id", "parent_id", "group_id", "headers",
 })
+# What a job sent inside a Django transaction takes: link/link_error make a workflow,
+# which is not sent that way (send it after the commit: apply_async_on_commit).
+IN_TRANSACTION_OPTIONS = SEND_OPTIONS - {"link", "link_error"}
 # What before_task_publish receivers see in ``headers`` beside the job's own headers
 # (Celery's message protocol); only the others are kept with the job.
 PROTOCOL_HEADERS = frozenset({"id", "task", "root_id", "parent_id", "group", "retries",
@@ -32,11 +35,7 @@ def send_task(core: Core, name: str, args: Iterable[Any] | None,
               kwargs: dict[str, Any] | None, options: dict[str, Any],
               task: Task | None = None) -> AsyncResult[Any]:
     """Send one job by task name (``apply_async``, ``send_task``)."""
-    unknown = set(options) - SEND_OPTIONS
-    if unknown:
-        raise ConfigurationError(
-            f"unknown option(s) {', '.join(sorted(unknown))} for {name}; valid options: "
-            + ", ".join(sorted(SEND_OPTIONS)))
+    _check_options(name, options, SEND_OPTIONS)
     if options.get("link") is not None or options.get("link_error") is not None:
         sig_options = {k: v for k, v in options.items()
                        if v is not None and k not in ("link", "link_error")}
@@ -62,13 +61,7 @@ def send_in_transaction(core: Core, name: str, args: Iterable[Any] | None,
                         ) -> AsyncResult[Any]:
     """Send one job inside the current transaction of a SQLite Django database
     (``delay_in_transaction``): stored if and when that transaction commits."""
-    unknown = set(options) - SEND_OPTIONS
-    linked = [k for k in ("link", "link_error") if options.get(k) is not None]
-    if unknown or linked:
-        raise ConfigurationError(
-            f"option(s) {', '.join(sorted(unknown | set(linked)))} cannot be sent in a "
-            f"transaction ({name}); valid options: "
-            + ", ".join(sorted(SEND_OPTIONS - {"link", "link_error"})))
+    _check_options(name, options, IN_TRANSACTION_OPTIONS, " sent in a transaction")
     job = core.make_job(name, args, kwargs, options, task)
     if core.eager:  # no store: run it inline once the transaction commits
         job_options = {k: v for k, v in options.items() if v is not None}
@@ -82,6 +75,18 @@ def send_in_transaction(core: Core, name: str, args: Iterable[Any] | None,
     result: AsyncResult[Any] = AsyncResult(job.id, app=core, task_name=name)
     result.ignored = core.ignores_result(task or core.find_task(name), options)
     return result
+
+
+def _check_options(name: str, options: dict[str, Any], valid: frozenset[str],
+                   how: str = "") -> None:
+    """Refuse an option ``apply_async`` does not take, or one not taken this way (given
+    a value: Celery passes ``None`` for what is not set)."""
+    refused = {k for k, v in options.items()
+               if k not in valid and (k not in SEND_OPTIONS or v is not None)}
+    if refused:
+        word = "option(s) not taken" if refused & SEND_OPTIONS else "unknown option(s)"
+        raise ConfigurationError(f"{word} {', '.join(sorted(refused))} for {name}{how}; "
+                                 "valid options: " + ", ".join(sorted(valid)))
 
 
 def _before_publish(jobs: list[Job]) -> None:
