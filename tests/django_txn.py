@@ -15,6 +15,15 @@ from proj.celery import app  # noqa: E402
 from shop.models import Order  # noqa: E402
 from shop.tasks import fulfil, place_order_atomically  # noqa: E402
 
+
+def connection_rows(sql):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return cursor.fetchall()
+
+
 scenario = sys.argv[1]
 if scenario == "commit":
     with transaction.atomic():
@@ -71,6 +80,17 @@ elif scenario == "refuse":
         else:
             print(f"{alias} NOT refused")
     print("store jobs:", len(app.transport.list_jobs()))
+elif scenario == "test-case":  # as in Django's TestCase: hooks run inside its transaction
+    from django.test import TestCase
+
+    with transaction.atomic():  # the test's transaction, never committed
+        with TestCase.captureOnCommitCallbacks(execute=True) as hooks:
+            with transaction.atomic():
+                order = Order.objects.create(item="bowl")
+                result = fulfil.delay_in_transaction(order.pk)
+        print("hooks:", len(hooks), "in store:", app.transport.get(result.id) is not None)
+        print("outbox left:", connection_rows("SELECT count(*) FROM litejobs_outbox"))
+        transaction.set_rollback(True)
 elif scenario == "eager":  # no store: the task runs here, once the transaction commits
     app.conf.task_always_eager = True
     with transaction.atomic():

@@ -186,6 +186,16 @@ def test_every_pool_relays(tmp_path, pool):
         proj.store.close()
 
 
+def test_in_a_test_case_the_captured_hooks_send_the_job(project):
+    # Django's TestCase never commits; captureOnCommitCallbacks(execute=True) runs the
+    # hooks inside its transaction, and the job is sent then, as delay_on_commit's is
+    out = project.run("test-case")
+    assert "hooks: 1 in store: True" in out.stdout, out.stdout + out.stderr
+    assert "outbox left: [(0,)]" in out.stdout
+    assert "wait for a worker to relay" not in out.stderr
+    assert project.orders("bowl") == []  # the test's transaction rolled back
+
+
 def test_eager_mode_runs_the_task_here_after_the_commit(project):
     before = project.fulfil_jobs()
     out = project.run("eager").stdout

@@ -11,6 +11,7 @@ import threading
 import pytest
 
 from litejobs import serializer
+from litejobs.exceptions import StoreError
 from litejobs.job import Job, JobState, new_id
 from litejobs.transports.sqlite import outbox
 
@@ -111,4 +112,22 @@ def test_a_job_id_sent_twice_is_one_job_and_the_transaction_goes_on(tmp_path, tr
     conn.execute("COMMIT")
     assert outbox.relay_file(path, transport, NOW) == 2
     assert conn.execute("SELECT name FROM item").fetchall() == [("after",)]
+    conn.close()
+
+
+def test_a_relay_inside_a_transaction_that_fails_leaves_that_transaction_whole(tmp_path):
+    class Unreachable:  # a store that cannot take the jobs now
+        def enqueue(self, jobs, now, chords=()):
+            raise StoreError("store unreachable")
+
+    path, conn = app_db(tmp_path)
+    conn.execute("BEGIN")
+    conn.execute("INSERT INTO item (name) VALUES ('kept')")
+    outbox.write(conn.cursor(), [make_job()], NOW)
+    with pytest.raises(StoreError, match="store unreachable"):
+        outbox.relay(conn, Unreachable(), NOW)
+    assert conn.in_transaction  # only the relay's savepoint went
+    conn.execute("COMMIT")
+    assert conn.execute("SELECT name FROM item").fetchall() == [("kept",)]
+    assert conn.execute("SELECT count(*) FROM litejobs_outbox").fetchone()[0] == 1
     conn.close()
