@@ -90,6 +90,13 @@ elif scenario == "test-case":  # as in Django's TestCase: hooks run inside its t
                 result = fulfil.delay_in_transaction(order.pk)
         print("hooks:", len(hooks), "in store:", app.transport.get(result.id) is not None)
         print("outbox left:", connection_rows("SELECT count(*) FROM litejobs_outbox"))
+        app.conf.task_always_eager = True  # and in eager mode, it runs when the hooks run
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            with transaction.atomic():
+                plate = Order.objects.create(item="plate")
+                fulfil.delay_in_transaction(plate.pk)
+            print("eager, before the hooks:", Order.objects.get(pk=plate.pk).status)
+        print("eager, after the hooks:", Order.objects.get(pk=plate.pk).status)
         transaction.set_rollback(True)
 elif scenario == "eager":  # no store: the task runs here, once the transaction commits
     app.conf.task_always_eager = True

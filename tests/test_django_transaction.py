@@ -192,6 +192,8 @@ def test_in_a_test_case_the_captured_hooks_send_the_job(project):
     out = project.run("test-case")
     assert "hooks: 1 in store: True" in out.stdout, out.stdout + out.stderr
     assert "outbox left: [(0,)]" in out.stdout
+    assert "eager, before the hooks: new" in out.stdout
+    assert "eager, after the hooks: fulfilled" in out.stdout
     assert "wait for a worker to relay" not in out.stderr
     assert project.orders("bowl") == []  # the test's transaction rolled back
 
