@@ -10,6 +10,7 @@ and provided by ``App``, so a lower module reaches them through the object it ho
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import importlib
 import os
 import threading
@@ -19,7 +20,15 @@ from typing import TYPE_CHECKING, Any
 from . import serializer
 from .config import Conf
 from .exceptions import ConfigurationError, NotRegistered
-from .job import PRIORITY_MAX, PRIORITY_MIN, Job, check_time_limits, is_priority, new_id
+from .job import (
+    PRIORITY_MAX,
+    PRIORITY_MIN,
+    Job,
+    check_time_limits,
+    is_priority,
+    is_unique_for,
+    new_id,
+)
 from .routing import route, route_queues
 from .timeutil import check_timestamp, parse_rate, to_seconds, to_timestamp
 from .timeutil import now as clock_now
@@ -321,8 +330,14 @@ class Core:
         job_options = {key: opts[key] for key in JOB_OPTIONS if key in opts} if opts else {}
         if not headers:
             job_options.pop("headers", None)
-        return JobTemplate(name, queue, priority, when, expires_at, opts.get("retries", 0),
-                           bool(acks_late), job_options, now, task_id)
+        template = JobTemplate(name, queue, priority, when, expires_at, opts.get("retries", 0),
+                               bool(acks_late), job_options, now, task_id)
+        unique_for = opts.get("unique_for")
+        if unique_for is None and task is not None:
+            unique_for = task.unique_for
+        if unique_for is not None or "unique_key" in opts:
+            template.unique_for, template.unique_key = _unique(name, unique_for, opts)
+        return template
 
     def ignores_result(self, task: Task | None, options: dict[str, Any]) -> bool:
         """Whether a job keeps no result: the call's ``ignore_result``, then the task's,
@@ -363,6 +378,38 @@ def _storable(text: str) -> bool:
     return True
 
 
+def _unique(name: str, unique_for: Any, opts: dict[str, Any]) -> tuple[float | None, Any]:
+    """``unique_for`` and ``unique_key`` of a job, checked (``unique_for=False``: off)."""
+    key = opts.get("unique_key")
+    if isinstance(unique_for, dt.timedelta):
+        unique_for = unique_for.total_seconds()
+    if unique_for is False:
+        return None, None
+    if unique_for is True or not is_unique_for(unique_for):
+        raise ConfigurationError(f"unique_for for {name} must be seconds >= 0 (how long a "
+                                 f"finished job still holds its key), None or False, not "
+                                 f"{unique_for!r}")
+    if key is not None and not (isinstance(key, str) and key):
+        raise ConfigurationError(f"unique_key for {name} must be a non-empty string, not "
+                                 f"{key!r}")
+    if unique_for is None:
+        raise ConfigurationError(f"unique_key for {name} needs unique_for (on the call or "
+                                 "the task): how long a finished job keeps its key")
+    return float(unique_for), key
+
+
+def unique_key(name: str, args: Iterable[Any] | None, kwargs: dict[str, Any] | None,
+               key: str | None = None) -> str:
+    """The key a unique job holds in the store: its task and ``key``, else its arguments
+    (args, and kwargs in name order, so their order does not matter), as a digest."""
+    if key is not None:
+        text = b"k" + key.encode("utf-8")
+    else:
+        text = b"a" + serializer.dumps(
+            [list(args or ()), sorted((kwargs or {}).items())], f"the arguments of {name}")
+    return name + ":" + hashlib.blake2b(text, digest_size=16).hexdigest()
+
+
 def _declared(task: Task | None, option: str, setting: Any) -> Any:
     """The task's own value of ``option`` if it declared one, else the app's setting."""
     value = getattr(task, option, None) if task is not None else None
@@ -373,7 +420,11 @@ class JobTemplate:
     """A checked job description awaiting arguments: ``make(args, kwargs)`` is cheap."""
 
     __slots__ = ("name", "queue", "priority", "eta", "expires", "retries", "acks_late",
-                 "options", "created_at", "task_id")
+                 "options", "created_at", "task_id", "unique_for", "unique_key")
+    #: a unique job (docs/unique.md): seconds a finished job still holds its key, and the
+    #: key the call gave (None: its arguments); both None for every other job
+    unique_for: float | None
+    unique_key: str | None
 
     def __init__(self, name: str, queue: str, priority: int, eta: float,
                  expires: float | None, retries: int, acks_late: bool,
@@ -381,6 +432,7 @@ class JobTemplate:
         self.name, self.queue, self.priority, self.eta = name, queue, priority, eta
         self.expires, self.retries, self.acks_late = expires, retries, acks_late
         self.options, self.created_at, self.task_id = options, created_at, task_id
+        self.unique_for = self.unique_key = None
 
     def make(self, args: Iterable[Any] | None, kwargs: dict[str, Any] | None,
              task_id: str | None = None) -> Job:

@@ -148,6 +148,7 @@ class Task(Generic[P, R]):
     acks_late: bool | None = TASK_OPTION_DEFAULTS["acks_late"]
     expires: float | dt.datetime | None = TASK_OPTION_DEFAULTS["expires"]
     typing: bool = TASK_OPTION_DEFAULTS["typing"]
+    unique_for: float | None = TASK_OPTION_DEFAULTS["unique_for"]
 
     _app: Core | None = None
 
