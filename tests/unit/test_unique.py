@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
+from pathlib import Path
 
 import pytest
 
@@ -256,3 +258,13 @@ def test_eager_unique_key_and_workflows(eager_app):
     assert sync.s("acme", page=1).delay().id != first.id  # no unique_key: its arguments
     with pytest.raises(ConfigurationError, match="a unique job is sent on its own"):
         group(sync.s("a"), sync.s("b")).delay()
+
+
+def test_the_example_of_docs_unique_md_runs_as_written(tmp_path, monkeypatch):
+    doc = Path(__file__).parents[2] / "docs" / "unique.md"
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(), re.S)
+    assert blocks
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):  # and again on the same store, within unique_for
+        for block in blocks:
+            exec(compile(block, str(doc), "exec"), {"__name__": "unique_demo"})
