@@ -10,7 +10,7 @@ import itertools
 from collections.abc import Iterable
 from typing import Any
 
-from .core import Core, default_app
+from .core import Core, UniqueSeen, default_app
 from .exceptions import ConfigurationError
 from .job import new_id
 from .result import AsyncResult, GroupResult
@@ -83,6 +83,8 @@ class Signature:
         self.args = tuple(args)
         self.kwargs = dict(kwargs or {})
         self.options = dict(options or {})
+        if options:
+            UniqueSeen.note(options)
         self.immutable = immutable
         self.app = _app_of(app)
 
@@ -114,6 +116,7 @@ class Signature:
 
     def set(self, **options: Any) -> Signature:
         self.options.update(options)
+        UniqueSeen.note(options)
         return self
 
     def set_immutable(self, immutable: bool) -> None:

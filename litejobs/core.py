@@ -49,6 +49,19 @@ JOB_OPTIONS = ("stamps", "time_limit", "soft_time_limit", "ignore_result", "max_
                "chord_tail", "headers")
 
 
+class UniqueSeen:
+    """Whether this process has met a unique job (docs/unique.md): a task declaring
+    ``unique_for``, a call or a signature given it. Until then, sending a workflow skips
+    looking for unique steps, so workflows pay nothing for the feature."""
+
+    seen = False
+
+    @classmethod
+    def note(cls, options: dict[str, Any]) -> None:
+        if "unique_for" in options or "unique_key" in options:
+            cls.seen = True
+
+
 def import_object(spec: str, what: str) -> Any:
     """The object ``"module:attr"`` (or ``"module.attr"``) names, for a setting ``what``."""
     module_name, sep, attr = spec.partition(":")
@@ -173,6 +186,7 @@ class Core:
                 else item.annotate(task)
             for option, setting in (options or {}).items():
                 setattr(task, option, setting)
+            UniqueSeen.note(options or {})
 
     def find_task(self, name: str) -> Task | None:
         """The task called ``name``, registered here or on another App of this process."""
@@ -336,6 +350,7 @@ class Core:
         if unique_for is None and task is not None:
             unique_for = task.unique_for
         if unique_for is not None or "unique_key" in opts:
+            UniqueSeen.seen = True
             template.unique_for, template.unique_key = _unique(name, unique_for, opts)
         return template
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from . import eager, serializer, signals
 from .canvas import Signature, as_list, chain, chord, copy_step, first_id, freeze_steps, group
-from .core import Core, unique_key
+from .core import Core, UniqueSeen, unique_key
 from .exceptions import ConfigurationError
 from .job import Job
 from .links import attach, build, describe
@@ -101,7 +101,8 @@ def send_workflow(core: Core, workflow: chain, args: tuple, kwargs: dict[str, An
     Every step's id is fixed first; each step then carries the description of the
     next (``links.attach``), and the first step's jobs are stored in one transaction.
     """
-    unique = _unique_steps(core, workflow, options, {})
+    UniqueSeen.note(options)
+    unique = _unique_steps(core, workflow, options, {}) if UniqueSeen.seen else None
     if unique and not inline:
         lone = workflow.tasks[0] if len(workflow.tasks) == 1 else None
         if isinstance(lone, Signature) and not workflow.options and not {

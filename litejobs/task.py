@@ -13,7 +13,7 @@ from typing import Any, Generic, ParamSpec, TypeVar
 
 from . import djangofix, serializer
 from .canvas import MAP_TASK, STARMAP_TASK, Signature, chunks
-from .core import Core, default_app
+from .core import Core, UniqueSeen, default_app
 from .exceptions import ConfigurationError, MaxRetriesExceededError, Retry
 from .failure import ExceptionInfo
 from .job import TASK_OPTION_DEFAULTS, validate_task_options
@@ -166,6 +166,8 @@ class Task(Generic[P, R]):
                 setattr(self, key, value)  # normalised (e.g. one class -> a tuple)
         if not self.name:
             self.name = default_name(type(self), getattr(app, "main", None))
+        if self.unique_for is not None:
+            UniqueSeen.seen = True
         self._app = app
 
     def __repr__(self) -> str:

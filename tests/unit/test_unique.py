@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -268,3 +270,41 @@ def test_the_example_of_docs_unique_md_runs_as_written(tmp_path, monkeypatch):
     for _ in range(2):  # and again on the same store, within unique_for
         for block in blocks:
             exec(compile(block, str(doc), "exec"), {"__name__": "unique_demo"})
+
+
+FRESH = """
+import sys
+import litejobs
+from litejobs import chain, group
+from litejobs.core import UniqueSeen
+from litejobs.exceptions import ConfigurationError
+
+app = litejobs.App(sys.argv[1])
+
+@app.task
+def plain(x=None):
+    return x
+
+group(plain.s(i) for i in range(3)).apply_async()
+assert not UniqueSeen.seen  # plain workflows never look for unique steps
+for send, error in (
+        (lambda: group(plain.s(1), plain.s(2).set(unique_for=5)).apply_async(), "on its own"),
+        (lambda: chain(plain.s(1), plain.s()).apply_async(unique_for=5), "on its own"),
+        (lambda: chain(plain.s(1), plain.s()).apply_async(unique_key="k"),
+         "needs unique_for")):
+    try:
+        send()
+    except ConfigurationError as exc:
+        assert error in str(exc), exc
+    else:
+        raise AssertionError("a unique step was sent in a workflow")
+print("ok")
+"""
+
+
+def test_a_process_that_met_no_unique_job_still_refuses_a_unique_step(tmp_path):
+    # a fresh interpreter: no task of it is unique, so the workflow walk is skipped
+    # until a signature or a call asks for uniqueness
+    out = subprocess.run([sys.executable, "-c", FRESH, str(tmp_path / "fresh.sqlite")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
