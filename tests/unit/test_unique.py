@@ -258,6 +258,8 @@ def test_eager_unique_key_and_workflows(eager_app):
     first = sync.apply_async(("acme",), {"page": 1}, unique_key="acme")
     assert sync.apply_async(("acme",), {"page": 2}, unique_key="acme") is first
     assert sync.s("acme", page=1).delay().id != first.id  # no unique_key: its arguments
+    lone = sync.s("acme", page=1).delay()
+    assert sync.s("acme").delay(page=1).id == lone.id  # a lone signature is sent alone
     with pytest.raises(ConfigurationError, match="a unique job is sent on its own"):
         group(sync.s("a"), sync.s("b")).delay()
 
