@@ -10,10 +10,11 @@ import itertools
 from collections.abc import Iterable
 from typing import Any
 
-from .core import Core, UniqueSeen, default_app
+from .core import Core, default_app
 from .exceptions import ConfigurationError
 from .job import new_id
 from .result import AsyncResult, GroupResult
+from .unique import UniqueSeen
 
 MAP_TASK = "litejobs.map"
 STARMAP_TASK = "litejobs.starmap"

@@ -10,7 +10,6 @@ and provided by ``App``, so a lower module reaches them through the object it ho
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import importlib
 import os
 import threading
@@ -26,13 +25,13 @@ from .job import (
     Job,
     check_time_limits,
     is_priority,
-    is_unique_for,
     new_id,
 )
 from .routing import route, route_queues
 from .timeutil import check_timestamp, parse_rate, to_seconds, to_timestamp
 from .timeutil import now as clock_now
 from .transports import Transport, open_transport
+from .unique import UniqueSeen, check_unique
 
 if TYPE_CHECKING:  # annotations only: these modules sit above the core
     from .result import AsyncResult, EagerResult
@@ -47,19 +46,6 @@ _all_tasks: dict[str, Task] = {}
 JOB_OPTIONS = ("stamps", "time_limit", "soft_time_limit", "ignore_result", "max_retries",
                "root_id", "parent_id", "group_id", "link", "link_error", "chord",
                "chord_tail", "headers")
-
-
-class UniqueSeen:
-    """Whether this process has met a unique job (docs/unique.md): a task declaring
-    ``unique_for``, a call or a signature given it. Until then, sending a workflow skips
-    looking for unique steps, so workflows pay nothing for the feature."""
-
-    seen = False
-
-    @classmethod
-    def note(cls, options: dict[str, Any]) -> None:
-        if "unique_for" in options or "unique_key" in options:
-            cls.seen = True
 
 
 def import_object(spec: str, what: str) -> Any:
@@ -351,7 +337,7 @@ class Core:
             unique_for = task.unique_for
         if unique_for is not None or "unique_key" in opts:
             UniqueSeen.seen = True
-            template.unique_for, template.unique_key = _unique(name, unique_for, opts)
+            template.unique_for, template.unique_key = check_unique(name, unique_for, opts)
         return template
 
     def ignores_result(self, task: Task | None, options: dict[str, Any]) -> bool:
@@ -391,38 +377,6 @@ def _storable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _unique(name: str, unique_for: Any, opts: dict[str, Any]) -> tuple[float | None, Any]:
-    """``unique_for`` and ``unique_key`` of a job, checked (``unique_for=False``: off)."""
-    key = opts.get("unique_key")
-    if isinstance(unique_for, dt.timedelta):
-        unique_for = unique_for.total_seconds()
-    if unique_for is False:
-        return None, None
-    if unique_for is True or not is_unique_for(unique_for):
-        raise ConfigurationError(f"unique_for for {name} must be seconds >= 0 (how long a "
-                                 f"finished job still holds its key), None or False, not "
-                                 f"{unique_for!r}")
-    if key is not None and not (isinstance(key, str) and key):
-        raise ConfigurationError(f"unique_key for {name} must be a non-empty string, not "
-                                 f"{key!r}")
-    if unique_for is None:
-        raise ConfigurationError(f"unique_key for {name} needs unique_for (on the call or "
-                                 "the task): how long a finished job keeps its key")
-    return float(unique_for), key
-
-
-def unique_key(name: str, args: Iterable[Any] | None, kwargs: dict[str, Any] | None,
-               key: str | None = None) -> str:
-    """The key a unique job holds in the store: its task and ``key``, else its arguments
-    (args, and kwargs in name order, so their order does not matter), as a digest."""
-    if key is not None:
-        text = b"k" + key.encode("utf-8")
-    else:
-        text = b"a" + serializer.dumps(
-            [list(args or ()), sorted((kwargs or {}).items())], f"the arguments of {name}")
-    return name + ":" + hashlib.blake2b(text, digest_size=16).hexdigest()
 
 
 def _declared(task: Task | None, option: str, setting: Any) -> Any:

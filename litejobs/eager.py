@@ -15,7 +15,7 @@ import weakref
 from typing import Any
 
 from . import serializer, states
-from .core import Core, unique_key
+from .core import Core
 from .exceptions import LiteJobsError
 from .execution import Execution, run_job
 from .failure import rebuild
@@ -23,6 +23,7 @@ from .job import ChordSpec, Job, JobState
 from .result import AsyncResult, EagerResult, GroupResult
 from .task import Task
 from .timeutil import now as clock_now
+from .unique import unique_key
 
 # A task that retries forever would hang a unit test; eager mode stops it here.
 MAX_EAGER_RETRIES = 100

@@ -8,13 +8,14 @@ from typing import Any
 
 from . import eager, serializer, signals
 from .canvas import Signature, as_list, chain, chord, copy_step, first_id, freeze_steps, group
-from .core import Core, UniqueSeen, unique_key
+from .core import Core
 from .exceptions import ConfigurationError
 from .job import Job
 from .links import attach, build, describe
 from .result import AsyncResult
 from .task import Task
 from .timeutil import now as clock_now
+from .unique import UniqueSeen, unique_key
 
 # Options apply_async() takes besides args and kwargs (Celery's names).
 SEND_OPTIONS = frozenset({

@@ -13,7 +13,7 @@ from typing import Any, Generic, ParamSpec, TypeVar
 
 from . import djangofix, serializer
 from .canvas import MAP_TASK, STARMAP_TASK, Signature, chunks
-from .core import Core, UniqueSeen, default_app
+from .core import Core, default_app
 from .exceptions import ConfigurationError, MaxRetriesExceededError, Retry
 from .failure import ExceptionInfo
 from .job import TASK_OPTION_DEFAULTS, validate_task_options
@@ -21,6 +21,7 @@ from .result import AsyncResult
 from .retry import backoff
 from .timeutil import now as clock_now
 from .timeutil import to_seconds, to_timestamp
+from .unique import UniqueSeen
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -19,8 +19,8 @@ import pytest
 import litejobs
 from litejobs import chain, chord, group
 from litejobs import eager as eager_module
-from litejobs.core import unique_key
 from litejobs.exceptions import ConfigurationError
+from litejobs.unique import unique_key
 
 
 @pytest.fixture
