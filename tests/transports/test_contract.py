@@ -163,6 +163,24 @@ def test_enqueue_unique_frees_the_key_of_a_failed_revoked_or_deleted_job(transpo
     assert transport.enqueue_unique(make_job(), NOW + 11, "t.add:k", 3600) == fresh.id
 
 
+def test_a_failed_unique_job_run_again_by_hand_holds_its_key_unless_taken(transport):
+    first = make_job()
+    transport.enqueue_unique(first, NOW, "t.add:k", 60)
+    transport.claim(["default"], "w1", 1, 1, NOW + 1)
+    transport.settle([Outcome(first.id, 1, JobState.FAILURE, failure=Failure("x.E", "m"))],
+                     NOW + 2)
+    assert transport.retry_failed(first.id, now=NOW + 3) == 1
+    assert transport.enqueue_unique(make_job(), NOW + 4, "t.add:k", 60) == first.id
+    # once a new job took the key, the old one re-run by hand holds it no more
+    transport.revoke(first.id, NOW + 5, None)
+    fresh = make_job()
+    assert transport.enqueue_unique(fresh, NOW + 6, "t.add:k", 60) == fresh.id
+    assert transport.retry_failed(first.id, now=NOW + 7) == 1
+    transport.revoke(fresh.id, NOW + 8, None)
+    third = make_job()
+    assert transport.enqueue_unique(third, NOW + 9, "t.add:k", 60) == third.id
+
+
 def test_enqueue_unique_leaves_a_known_id_alone_and_takes_no_key(transport):
     known = make_job()
     transport.enqueue([known], NOW)

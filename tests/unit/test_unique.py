@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import litejobs
-from litejobs import chain, chord, group
+from litejobs import chain, chord, group, signals
 from litejobs import eager as eager_module
 from litejobs.exceptions import ConfigurationError
 from litejobs.unique import unique_key
@@ -94,6 +94,31 @@ def test_the_call_wins_over_the_task_and_false_turns_it_off(app):
     assert report.delay("tue").id != first.id
     assert app.send_task(report.name, ("mon",)).id == first.id  # by name: the task's option
     assert _total(app) == 3
+
+
+def test_keyword_order_does_not_matter_and_only_a_stored_job_is_announced(app):
+    @app.task(unique_for=60)
+    def report(day, lang="en", full=False):
+        return day
+
+    before, after = [], []
+
+    def on_before(sender=None, headers=None, **kwargs):
+        before.append(headers["id"])
+
+    def on_after(sender=None, headers=None, **kwargs):
+        after.append(headers["id"])
+
+    signals.before_task_publish.connect(on_before)
+    signals.after_task_publish.connect(on_after)
+    try:
+        first = report.apply_async(("mon",), {"lang": "fr", "full": True})
+        again = report.apply_async(("mon",), {"full": True, "lang": "fr"})
+    finally:
+        signals.before_task_publish.disconnect(on_before)
+        signals.after_task_publish.disconnect(on_after)
+    assert again.id == first.id and _total(app) == 1
+    assert len(before) == 2 and after == [first.id]
 
 
 def test_countdown_eta_and_task_id_of_a_duplicate_are_not_used(app):
