@@ -19,14 +19,7 @@ from typing import TYPE_CHECKING, Any
 from . import serializer
 from .config import Conf
 from .exceptions import ConfigurationError, NotRegistered
-from .job import (
-    PRIORITY_MAX,
-    PRIORITY_MIN,
-    Job,
-    check_time_limits,
-    is_priority,
-    new_id,
-)
+from .job import PRIORITY_MAX, PRIORITY_MIN, Job, check_time_limits, is_priority, new_id
 from .routing import route, route_queues
 from .timeutil import check_timestamp, parse_rate, to_seconds, to_timestamp
 from .timeutil import now as clock_now
@@ -332,13 +325,24 @@ class Core:
             job_options.pop("headers", None)
         template = JobTemplate(name, queue, priority, when, expires_at, opts.get("retries", 0),
                                bool(acks_late), job_options, now, task_id)
-        unique_for = opts.get("unique_for")
+        if "unique_for" in opts or "unique_key" in opts or (
+                task is not None and task.unique_for is not None):
+            template.unique_for, template.unique_key = self.unique_options(name, opts, task)
+        return template
+
+    def unique_options(self, name: str, options: dict[str, Any], task: Task | None = None
+                       ) -> tuple[float | None, str | None]:
+        """``(unique_for, unique_key)`` of a job (docs/unique.md), checked: the call's
+        ``unique_for``, then the task's; ``(None, None)`` for a job that is not unique."""
+        if task is None:
+            task = self.find_task(name)
+        unique_for = options.get("unique_for")
         if unique_for is None and task is not None:
             unique_for = task.unique_for
-        if unique_for is not None or "unique_key" in opts:
-            UniqueSeen.seen = True
-            template.unique_for, template.unique_key = check_unique(name, unique_for, opts)
-        return template
+        if unique_for is None and options.get("unique_key") is None:
+            return None, None
+        UniqueSeen.seen = True
+        return check_unique(name, unique_for, options)
 
     def ignores_result(self, task: Task | None, options: dict[str, Any]) -> bool:
         """Whether a job keeps no result: the call's ``ignore_result``, then the task's,

@@ -147,31 +147,27 @@ def send_workflow(core: Core, workflow: chain, args: tuple, kwargs: dict[str, An
 
 
 def _unique_steps(core: Core, step: Any, options: dict[str, Any],
-                  declared: dict[str, Any]) -> list[str]:
-    """The names of the unique steps of a workflow (its call ``options``, then each
-    signature's own, then the task's ``unique_for``), callbacks included."""
+                  seen: dict[tuple[str, str], bool]) -> list[str]:
+    """The names of the unique steps of a workflow, callbacks included: each signature's
+    unique options over the workflow's (as links merge them), then the core decides, as
+    for any job (``seen``: its answers, by task and options)."""
     if isinstance(step, (chain, group)):
-        names = [n for t in step.tasks for n in _unique_steps(core, t, options, declared)]
+        names = [n for t in step.tasks for n in _unique_steps(core, t, options, seen)]
     elif isinstance(step, chord):
-        names = [*_unique_steps(core, step.header, options, declared),
-                 *_unique_steps(core, step.body, options, declared)]
+        names = [*_unique_steps(core, step.header, options, seen),
+                 *_unique_steps(core, step.body, options, seen)]
     elif isinstance(step, Signature):
-        value = step.options.get("unique_for", options.get("unique_for"))
-        if value is None:
-            if step.task not in declared:
-                task = core.find_task(step.task)
-                declared[step.task] = task.unique_for if task is not None else None
-            value = declared[step.task]
-        names = [step.task] if value is not None and value is not False else []
-        for key in ("link", "link_error"):
-            for callback in as_list(step.options.get(key)):
-                names += _unique_steps(core, callback, {}, declared)
-        return names
+        given = {k: v for k, v in {**options, **step.options}.items()
+                 if k in ("unique_for", "unique_key")}
+        key = (step.task, repr(sorted(given.items())))  # (any value: refused below)
+        if key not in seen:
+            seen[key] = core.unique_options(step.task, given)[0] is not None
+        names = [step.task] if seen[key] else []
     else:
         return []  # a callback stored as a description
-    for key in ("link", "link_error"):
-        for callback in as_list(step.options.get(key)):
-            names += _unique_steps(core, callback, {}, declared)
+    for link in ("link", "link_error"):
+        for callback in as_list(step.options.get(link)):
+            names += _unique_steps(core, callback, {}, seen)
     return names
 
 

@@ -335,3 +335,13 @@ def test_a_process_that_met_no_unique_job_still_refuses_a_unique_step(tmp_path):
     out = subprocess.run([sys.executable, "-c", FRESH, str(tmp_path / "fresh.sqlite")],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_a_bad_unique_for_on_a_workflow_step_is_refused_clearly(app):
+    @app.task
+    def plain(x=None):
+        return x
+
+    with pytest.raises(ConfigurationError, match="unique_for for .*plain must be seconds"):
+        group(plain.s(1), plain.s(2).set(unique_for=[1])).apply_async()
+    assert _total(app) == 0
