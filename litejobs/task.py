@@ -21,6 +21,7 @@ from .result import AsyncResult
 from .retry import backoff
 from .timeutil import now as clock_now
 from .timeutil import to_seconds, to_timestamp
+from .unique import UniqueSeen
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -148,6 +149,7 @@ class Task(Generic[P, R]):
     acks_late: bool | None = TASK_OPTION_DEFAULTS["acks_late"]
     expires: float | dt.datetime | None = TASK_OPTION_DEFAULTS["expires"]
     typing: bool = TASK_OPTION_DEFAULTS["typing"]
+    unique_for: float | None = TASK_OPTION_DEFAULTS["unique_for"]
 
     _app: Core | None = None
 
@@ -165,6 +167,8 @@ class Task(Generic[P, R]):
                 setattr(self, key, value)  # normalised (e.g. one class -> a tuple)
         if not self.name:
             self.name = default_name(type(self), getattr(app, "main", None))
+        if self.unique_for is not None:
+            UniqueSeen.seen = True
         self._app = app
 
     def __repr__(self) -> str:

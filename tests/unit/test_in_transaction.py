@@ -43,3 +43,15 @@ def test_links_and_unknown_options_are_refused_naming_the_valid_ones(app):
     with pytest.raises(TypeError):
         add.delay_in_transaction(1, 2, 3)  # a task's signature is checked, as delay() does
     assert app.transport.list_jobs() == []
+
+
+def test_a_unique_job_is_not_sent_in_a_transaction(app):
+    @app.task(unique_for=60)
+    def once(x):
+        return x
+
+    with pytest.raises(ConfigurationError, match="unique task .*cannot be sent inside"):
+        once.delay_in_transaction(1)
+    with pytest.raises(ConfigurationError, match="option.*unique_for .*sent in a transac"):
+        app.tasks[once.name].apply_async_in_transaction((1,), unique_for=5)
+    assert app.transport.list_jobs() == []

@@ -221,6 +221,29 @@ END;
 -- (wall-clock leases, no boot) read as ended, so their jobs are rescued.
 ALTER TABLE worker ADD COLUMN boot TEXT;
 
+-- name: schema_7
+-- Unique jobs (docs/unique.md): the job holding each unique key. Written only by
+-- enqueue_unique, in the transaction of its job's insert; whether the holder still holds
+-- it (waiting, running, or a success younger than the caller's unique_for) is read from
+-- its job row, so nothing else writes here; a row goes with its job (the trigger).
+CREATE TABLE job_unique (
+    key    TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX job_unique_job ON job_unique (job_id);
+CREATE TRIGGER job_unique_delete AFTER DELETE ON job BEGIN
+    DELETE FROM job_unique WHERE job_id = OLD.id;
+END;
+
+-- name: unique_holder
+-- The job holding a unique key, if it still does (?2: now - the caller's unique_for).
+SELECT u.job_id FROM job_unique u JOIN job j ON j.id = u.job_id
+WHERE u.key = ?1 AND (j.state IN ('scheduled', 'pending', 'running')
+                      OR (j.state = 'success' AND j.done_at > ?2));
+
+-- name: unique_take
+INSERT OR REPLACE INTO job_unique (key, job_id) VALUES (?1, ?2);
+
 -- name: insert_job
 -- Two rows per new job (job, job_args: the view's trigger); a known id adds none.
 INSERT INTO job_new (id, task, queue, priority, state, eta, expires, retries, acks_late,
