@@ -116,6 +116,13 @@ def record(tag, seconds=0.0):
     return tag
 
 
+@app.task(unique_for=3600)
+def unique_record(tag):
+    """A unique job (docs/unique.md) that notes each run in the ledger."""
+    _ledger(f"unique {tag} {os.getpid()} {time.time():.6f}")
+    return tag
+
+
 @app.task
 def sleep(seconds):
     time.sleep(seconds)

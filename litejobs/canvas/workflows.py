@@ -14,6 +14,7 @@ from ..core import Core, default_app
 from ..exceptions import ConfigurationError
 from ..job import new_id
 from ..result import AsyncResult, GroupResult
+from ..unique import UniqueSeen
 from . import steps as st
 from .stamping import StampingVisitor, add_stamps, stamp_parts
 
@@ -32,6 +33,8 @@ class Signature:
         self.args = tuple(args)
         self.kwargs = dict(kwargs or {})
         self.options = dict(options or {})
+        if options:
+            UniqueSeen.note(options)
         self.immutable = immutable
         self.app = app_of(app)
 
@@ -63,6 +66,7 @@ class Signature:
 
     def set(self, **options: Any) -> Signature:
         self.options.update(options)
+        UniqueSeen.note(options)
         return self
 
     def set_immutable(self, immutable: bool) -> None:

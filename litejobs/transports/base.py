@@ -147,6 +147,17 @@ class JobVerbs(abc.ABC):
         """
 
     @abc.abstractmethod
+    def enqueue_unique(self, job: Job, now: float, key: str, unique_for: float) -> str:
+        """Store ``job`` (waiting) unless another job holds ``key``; the holder's id.
+
+        A job holds its key while SCHEDULED, PENDING or RUNNING, and for ``unique_for``
+        seconds after it ended SUCCESS; one that ended FAILURE or REVOKED, or was pruned,
+        forgotten or purged, holds it no more. Check and insert are one transaction: of
+        producers racing on a key, one stores a job and all get its id. A job whose id is
+        already stored is left alone (and takes no key): its id comes back.
+        """
+
+    @abc.abstractmethod
     def claim(
         self,
         queues: Sequence[str],

@@ -11,7 +11,7 @@ import canvas_jobs as cj
 import pytest
 
 from litejobs import chord
-from litejobs.exceptions import ChordError
+from litejobs.exceptions import ChordError, ConfigurationError
 
 TIMEOUT = 30
 
@@ -77,3 +77,19 @@ def test_a_failing_member_of_a_generator_header_fails_the_chord(app, start_worke
     members = (cj.fail.si() if i == 1 else cj.identity.si(i) for i in range(3))
     with pytest.raises((cj.ExpectedError, ChordError)):
         chord(members, cj.identity.s())().get(timeout=TIMEOUT)
+
+
+def test_a_unique_member_of_a_generator_header_is_refused_as_it_comes(app):
+    made = []
+
+    def members():
+        made.append(0)
+        yield cj.identity.si(0)
+        made.append(1)
+        yield cj.identity.si(1).set(unique_for=60)
+        made.append(2)
+        yield cj.identity.si(2)
+
+    with pytest.raises(ConfigurationError, match="is unique"):
+        chord(members(), cj.identity.s())()
+    assert made == [0, 1]  # read lazily up to the refused member, no further

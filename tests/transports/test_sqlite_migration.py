@@ -13,7 +13,7 @@ import pathlib
 import apsw
 
 from litejobs import serializer
-from litejobs.job import JobState, Outcome
+from litejobs.job import Job, JobState, Outcome
 from litejobs.transports.sqlite import APPLICATION_ID, SCHEMA_VERSION, SQLiteTransport
 
 NOW = 1_700_000_000.0
@@ -60,7 +60,7 @@ def test_a_version_2_store_keeps_every_job_result_and_schedule(tmp_path):
 
     t = SQLiteTransport(path)
 
-    assert t.pragma("user_version") == SCHEMA_VERSION == 6
+    assert t.pragma("user_version") == SCHEMA_VERSION == 7
     pending = t.get("pending")
     assert (pending.state, pending.payload, pending.priority) == (JobState.PENDING, BIG, 3)
     assert pending.options == {"max_retries": 7}
@@ -107,3 +107,17 @@ def test_many_processes_opening_a_version_2_store_migrate_it_once(tmp_path):
     assert {j.id for j in t.list_jobs(None, None, None, 10, 0)} == {
         "pending", "later", "done", "failed"}
     t.close()
+
+
+def test_a_migrated_store_keeps_unique_jobs_and_their_keys_go_with_them(tmp_path):
+    # migration 7 (job_unique) on a store that already holds jobs
+    path = str(tmp_path / "v2.sqlite")
+    make_v2_store(path)
+    t = SQLiteTransport(path)
+    first = Job(id="u1", task="t.add", payload=serializer.dumps_call("t.add", (1,), {}),
+                eta=NOW, created_at=NOW)
+    assert t.enqueue_unique(first, NOW, "t.add:k", 60) == "u1"
+    again = Job(id="u2", task="t.add", payload=first.payload, eta=NOW, created_at=NOW)
+    assert t.enqueue_unique(again, NOW, "t.add:k", 60) == "u1"
+    assert t.purge() == 3  # the two waiting jobs of the old store and u1
+    assert t.enqueue_unique(again, NOW, "t.add:k", 60) == "u2"
