@@ -548,6 +548,22 @@ def test_revoke_stores_follow_ups_and_counts_a_chord_member(transport):
     assert transport.get("not-stored") is None
 
 
+def test_a_stale_success_among_many_is_reported_and_the_rest_applied(transport):
+    jobs = [make_job() for _ in range(4)]
+    transport.enqueue(jobs, NOW)
+    claimed = transport.claim(["default"], "w1", 1, 4, NOW)
+    transport.settle([Outcome(claimed[1].id, 1, JobState.PENDING)], NOW)  # handed back
+    stale = transport.settle([
+        Outcome(c.id, 1, JobState.SUCCESS, result=serializer.dumps(i), task="t.add",
+                queue="default") for i, c in enumerate(claimed)], NOW + 1)
+    assert stale == [claimed[1].id]
+    assert [transport.get(c.id).state for c in claimed] == [
+        JobState.SUCCESS, JobState.PENDING, JobState.SUCCESS, JobState.SUCCESS]
+    assert serializer.loads(transport.get(claimed[3].id).result) == 3
+    succeeded = [e.job_id for e in transport.list_events(0) if e.kind == "task-succeeded"]
+    assert sorted(succeeded) == sorted(c.id for c in claimed if c.id != claimed[1].id)
+
+
 def test_follow_ups_are_stored_only_with_an_applied_outcome(transport):
     job = make_job()
     transport.enqueue([job], NOW)
@@ -872,6 +888,27 @@ def test_lost_and_handed_back_attempts(transport):
     assert [a.outcome for a in transport.list_attempts(killed.id)] == ["lost"]
     assert transport.prune(NOW + 10) == 1
     assert transport.list_attempts(killed.id) == []  # bounded by the result's retention
+
+
+def test_a_finished_job_run_again_keeps_the_attempts_before(transport):
+    job = make_job()
+    transport.enqueue([job], NOW)
+    transport.claim(["default"], "w1", 5, 1, NOW)
+    transport.settle([Outcome(job.id, 1, JobState.FAILURE, failure=Failure("E", "first"))],
+                     NOW + 1)
+    transport.claim_job(job.id, "replay", 6, NOW + 2)  # run again by hand
+    transport.settle([Outcome(job.id, 2, JobState.FAILURE, failure=Failure("E", "second"))],
+                     NOW + 3)
+    assert transport.retry_failed(job_id=job.id, now=NOW + 4) == 1  # and retried
+    transport.claim(["default"], "w1", 7, 1, NOW + 5)
+    transport.settle([Outcome(job.id, 3, JobState.SUCCESS, result=serializer.dumps(1))],
+                     NOW + 6)
+    attempts = transport.list_attempts(job.id)
+    assert [(a.attempt, a.outcome, a.exc_message) for a in attempts] == [
+        (1, "failure", "first"), (2, "failure", "second"), (3, "success", None)]
+    assert [a.worker for a in attempts] == ["w1", "replay", "w1"]
+    assert (attempts[0].started_at, attempts[0].finished_at) == (NOW, NOW + 1)
+    assert (attempts[2].started_at, attempts[2].finished_at) == (NOW + 5, NOW + 6)
 
 
 def test_claim_job_takes_one_given_job_that_is_not_running(transport):

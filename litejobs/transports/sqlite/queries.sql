@@ -158,6 +158,11 @@ INSERT OR IGNORE INTO attempt (job_id, n, started_at, finished_at, worker, pid, 
 SELECT id, attempts, started_at, ?3, worker, pid, ?4, ?5, ?6, ?7, ?8
 FROM job WHERE id = ?1 AND attempts = ?2 AND state = 'running';
 
+-- name: insert_final_attempt
+INSERT OR IGNORE INTO attempt (job_id, n, started_at, finished_at, worker, outcome, exc_type,
+                               exc_message, traceback)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?);
+
 -- name: insert_revoked_attempt
 -- A running job revoked with terminate: its attempt ends here, as the revocation.
 INSERT OR IGNORE INTO attempt (job_id, n, started_at, finished_at, worker, pid, outcome,
@@ -169,6 +174,15 @@ FROM job WHERE id = ?1 AND state = 'running';
 SELECT job_id, n, started_at, finished_at, worker, pid, outcome, exc_type, exc_message,
        traceback, retry_in
 FROM attempt WHERE job_id = ? ORDER BY n;
+
+-- name: final_attempts
+-- The attempt that finished a job is not written to attempt with its outcome: the job's
+-- row holds it (reads.final_attempt), which saves a row per job. It is written out
+-- (writes.keep_final_attempts) before a finished job runs again.
+-- (reads.final_attempts_sql appends the filter)
+SELECT id, attempts, started_at, done_at, worker, state, error_type, error_message, traceback
+FROM job WHERE state IN ('success', 'failure', 'revoked') AND attempts > 0
+AND started_at IS NOT NULL AND
 
 -- name: schema_5
 -- Control records (app.control): stored rate limits, worker reports, commands.
@@ -410,6 +424,13 @@ SELECT min(eta) FROM job WHERE state = 'scheduled';
 UPDATE job SET state = 'success', result = ?3, done_at = ?4, purge_at = ?5,
                custom_state = NULL, pid = NULL
 WHERE id = ?1 AND attempts = ?2 AND state = 'running';
+
+-- name: settle_plain
+-- settle_success for many jobs at once (executemany): the ids it settled come back.
+UPDATE job SET state = 'success', result = ?3, done_at = ?4, purge_at = ?5,
+               custom_state = NULL, pid = NULL
+WHERE id = ?1 AND attempts = ?2 AND state = 'running'
+RETURNING id;
 
 -- name: settle_forget
 DELETE FROM job WHERE id = ?1 AND attempts = ?2 AND state = 'running';

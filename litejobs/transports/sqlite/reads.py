@@ -16,6 +16,7 @@ from ... import serializer
 from ...exceptions import SerializationError
 from ...job import Job, JobState
 from ..base import Attempt, BeatEntryState, Event, JobQuery, Lost, WorkerInfo
+from ..common import final_outcome
 from .lease import BOOT_ID, lease_now
 from .schema import Q
 
@@ -110,7 +111,31 @@ def search_jobs(conn: apsw.Connection, q: JobQuery) -> list[Job]:
 
 
 def list_attempts(conn: apsw.Connection, job_id: str) -> list[Attempt]:
-    return [Attempt(*row) for row in conn.execute(Q["list_attempts"], (job_id,))]
+    """Every attempt of a job: those written out, then the one its row holds."""
+    attempts = [Attempt(*row) for row in conn.execute(Q["list_attempts"], (job_id,))]
+    for row in conn.execute(final_attempts_sql("id = ?"), (job_id,)):
+        if not attempts or attempts[-1].attempt < row[1]:  # not written out already
+            attempts.append(final_attempt(row))
+    return attempts
+
+
+def final_attempts_sql(where: str) -> str:
+    """The rows of finished jobs matching ``where``, for ``final_attempt``."""
+    return Q["final_attempts"].rstrip() + f" {where}"
+
+
+def final_attempt(row: tuple) -> Attempt:
+    """The attempt that finished a job, from its row (a ``final_attempts`` row).
+
+    A finished job keeps its worker but not its pid, so neither does this record.
+    """
+    job_id, n, started_at, done_at, worker, state, error_type, message, traceback = row
+    ended = JobState(state)
+    outcome = final_outcome(ended, error_type)
+    if ended is JobState.SUCCESS:
+        return Attempt(job_id, n, started_at, done_at, worker, None, outcome)
+    return Attempt(job_id, n, started_at, done_at, worker, None, outcome, error_type, message,
+                   traceback)
 
 
 def count_jobs(conn: apsw.Connection) -> dict[str, dict[str, int]]:
