@@ -107,7 +107,7 @@ def claim(conn: apsw.Connection, queues: Sequence[str], worker: str, pid: int, l
     # the arguments, written once at enqueue, are read beside the claimed rows: one
     # statement for the batch (a statement per row cost 6x as much for 64 rows)
     args = {seq: (payload, options) for seq, payload, options in conn.execute(
-        claimed_args_sql(len(rows)), [row[0] for row in rows])} if rows else {}
+        *claimed_args(rows))} if rows else {}
     claimed = [(row[0], _claimed(row, args[row[0]], worker, pid, now)) for row in rows]
     jobs = in_turn(claimed, queues)
     if rate_limits and jobs:
@@ -143,10 +143,21 @@ def in_turn(claimed: list[tuple[int, Job]], queues: Sequence[str]) -> list[Job]:
 MAX_QUEUES_IN_TURN = 64
 
 
-@functools.lru_cache(maxsize=128)
+def claimed_args(rows: list[tuple]) -> tuple[str, list[int]]:
+    """The statement reading the arguments of claimed rows, and its parameters.
+
+    The list of seqs is padded to a power of two (repeating the last), so that a few
+    statements serve every batch size and stay in the connection's statement cache.
+    """
+    seqs = [row[0] for row in rows]
+    size = 1 << (len(seqs) - 1).bit_length()
+    return claimed_args_sql(size), seqs + [seqs[-1]] * (size - len(seqs))
+
+
+@functools.lru_cache(maxsize=16)
 def claimed_args_sql(n_jobs: int) -> str:
     """The arguments of ``n_jobs`` claimed jobs, by seq (parameters: their seqs)."""
-    return Q["claimed_args"].rstrip().rstrip(";") + f" ({', '.join('?' * n_jobs)})"
+    return Q["claimed_args"] + f" ({', '.join('?' * n_jobs)})"
 
 
 @functools.lru_cache(maxsize=32)
@@ -186,7 +197,7 @@ def claim_job(conn: apsw.Connection, job_id: str, worker: str, pid: int,
     rows = conn.execute(Q["claim_job"], (job_id, worker, pid, now)).fetchall()
     if not rows:
         return None
-    [(_seq, payload, options)] = conn.execute(claimed_args_sql(1), (rows[0][0],)).fetchall()
+    [(_seq, payload, options)] = conn.execute(*claimed_args(rows)).fetchall()
     return _claimed(rows[0], (payload, options), worker, pid, now)
 
 
