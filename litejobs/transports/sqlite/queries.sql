@@ -159,9 +159,9 @@ SELECT id, attempts, started_at, ?3, worker, pid, ?4, ?5, ?6, ?7, ?8
 FROM job WHERE id = ?1 AND attempts = ?2 AND state = 'running';
 
 -- name: insert_final_attempt
-INSERT OR IGNORE INTO attempt (job_id, n, started_at, finished_at, worker, outcome, exc_type,
-                               exc_message, traceback)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?);
+INSERT OR IGNORE INTO attempt (job_id, n, started_at, finished_at, worker, pid, outcome,
+                               exc_type, exc_message, traceback)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 -- name: insert_revoked_attempt
 -- A running job revoked with terminate: its attempt ends here, as the revocation.
@@ -180,7 +180,8 @@ FROM attempt WHERE job_id = ? ORDER BY n;
 -- row holds it (reads.final_attempt), which saves a row per job. It is written out
 -- (writes.keep_final_attempts) before a finished job runs again.
 -- (reads.final_attempts_sql appends the filter)
-SELECT id, attempts, started_at, done_at, worker, state, error_type, error_message, traceback
+SELECT id, attempts, started_at, done_at, worker, pid, state, error_type, error_message,
+       traceback
 FROM job WHERE state IN ('success', 'failure', 'revoked') AND attempts > 0
 AND started_at IS NOT NULL AND
 
@@ -421,23 +422,20 @@ SELECT 1 FROM job WHERE state = 'pending' AND queue = ? LIMIT 1;
 SELECT min(eta) FROM job WHERE state = 'scheduled';
 
 -- name: settle_success
+-- The row keeps the pid of its last attempt (final_attempts); Job.pid shows a running
+-- job's only (reads.row_to_job).
 UPDATE job SET state = 'success', result = ?3, done_at = ?4, purge_at = ?5,
-               custom_state = NULL, pid = NULL
+               custom_state = NULL
 WHERE id = ?1 AND attempts = ?2 AND state = 'running';
-
--- name: settle_plain
--- settle_success for many jobs at once (executemany): the ids it settled come back.
-UPDATE job SET state = 'success', result = ?3, done_at = ?4, purge_at = ?5,
-               custom_state = NULL, pid = NULL
-WHERE id = ?1 AND attempts = ?2 AND state = 'running'
-RETURNING id;
 
 -- name: settle_forget
 DELETE FROM job WHERE id = ?1 AND attempts = ?2 AND state = 'running';
 
 -- name: settle_finished
+-- (a revoked row's pid marks a kill still to make: terminated_jobs)
 UPDATE job SET state = ?3, error_type = ?4, error_message = ?5, error_args = ?6, traceback = ?7,
-               done_at = ?8, purge_at = ?9, custom_state = NULL, pid = NULL
+               done_at = ?8, purge_at = ?9, custom_state = NULL,
+               pid = CASE WHEN ?3 = 'revoked' THEN NULL ELSE pid END
 WHERE id = ?1 AND attempts = ?2 AND state = 'running';
 
 -- name: settle_retry

@@ -40,7 +40,9 @@ def decode_options(blob: bytes | None) -> dict[str, Any]:
 def row_to_job(row: tuple) -> Job:
     d = dict(zip(JOB_COLUMNS, row, strict=True))
     del d["seq"]
-    d["state"] = JobState(d["state"])
+    state = d["state"] = JobState(d["state"])
+    if state is JobState.SUCCESS or state is JobState.FAILURE:
+        d["pid"] = None  # the row keeps it for the last attempt's record (final_attempt)
     d["acks_late"] = bool(d["acks_late"])
     d["options"] = decode_options(d["options"])
     return Job(**d)
@@ -125,16 +127,13 @@ def final_attempts_sql(where: str) -> str:
 
 
 def final_attempt(row: tuple) -> Attempt:
-    """The attempt that finished a job, from its row (a ``final_attempts`` row).
-
-    A finished job keeps its worker but not its pid, so neither does this record.
-    """
-    job_id, n, started_at, done_at, worker, state, error_type, message, traceback = row
+    """The attempt that finished a job, from its row (a ``final_attempts`` row)."""
+    job_id, n, started_at, done_at, worker, pid, state, error_type, message, traceback = row
     ended = JobState(state)
     outcome = final_outcome(ended, error_type)
     if ended is JobState.SUCCESS:
-        return Attempt(job_id, n, started_at, done_at, worker, None, outcome)
-    return Attempt(job_id, n, started_at, done_at, worker, None, outcome, error_type, message,
+        return Attempt(job_id, n, started_at, done_at, worker, pid, outcome)
+    return Attempt(job_id, n, started_at, done_at, worker, pid, outcome, error_type, message,
                    traceback)
 
 

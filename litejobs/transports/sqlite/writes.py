@@ -345,8 +345,8 @@ def keep_final_attempts(conn: apsw.Connection, where: str, params: Sequence[obje
     again (claim_job, retry_failed) and their row forgets it."""
     rows = [final_attempt(r) for r in conn.execute(final_attempts_sql(where), params)]
     conn.executemany(Q["insert_final_attempt"], [
-        (a.job_id, a.attempt, a.started_at, a.finished_at, a.worker, a.outcome, a.exc_type,
-         a.exc_message, a.traceback) for a in rows])
+        (a.job_id, a.attempt, a.started_at, a.finished_at, a.worker, a.pid, a.outcome,
+         a.exc_type, a.exc_message, a.traceback) for a in rows])
 
 
 def revoke(conn: apsw.Connection, job_id: str, now: float, purge_at: float | None,
