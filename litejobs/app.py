@@ -211,6 +211,12 @@ class App(Core):
         """Send a job by task name, without importing the task's code."""
         return sending.send_task(self, name, args, kwargs, options, _task)
 
+    def send_in_transaction(self, name: str, args: Iterable[Any] | None,
+                            kwargs: dict[str, Any] | None, options: dict[str, Any],
+                            task: Task | None = None, using: str | None = None
+                            ) -> AsyncResult[Any]:
+        return sending.send_in_transaction(self, name, args, kwargs, options, task, using)
+
     def send_workflow(self, workflow: Any, args: tuple, kwargs: dict[str, Any],
                       options: dict[str, Any], inline: bool = False) -> Any:
         return sending.send_workflow(self, workflow, args, kwargs, options, inline)

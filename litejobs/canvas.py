@@ -14,6 +14,7 @@ from .core import Core, default_app
 from .exceptions import ConfigurationError
 from .job import new_id
 from .result import AsyncResult, GroupResult
+from .unique import UniqueSeen
 
 MAP_TASK = "litejobs.map"
 STARMAP_TASK = "litejobs.starmap"
@@ -83,6 +84,8 @@ class Signature:
         self.args = tuple(args)
         self.kwargs = dict(kwargs or {})
         self.options = dict(options or {})
+        if options:
+            UniqueSeen.note(options)
         self.immutable = immutable
         self.app = _app_of(app)
 
@@ -114,6 +117,7 @@ class Signature:
 
     def set(self, **options: Any) -> Signature:
         self.options.update(options)
+        UniqueSeen.note(options)
         return self
 
     def set_immutable(self, immutable: bool) -> None:

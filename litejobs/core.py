@@ -24,6 +24,7 @@ from .routing import route, route_queues
 from .timeutil import check_timestamp, parse_rate, to_seconds, to_timestamp
 from .timeutil import now as clock_now
 from .transports import Transport, open_transport
+from .unique import UniqueSeen, check_unique
 
 if TYPE_CHECKING:  # annotations only: these modules sit above the core
     from .result import AsyncResult, EagerResult
@@ -164,6 +165,7 @@ class Core:
                 else item.annotate(task)
             for option, setting in (options or {}).items():
                 setattr(task, option, setting)
+            UniqueSeen.note(options or {})
 
     def find_task(self, name: str) -> Task | None:
         """The task called ``name``, registered here or on another App of this process."""
@@ -321,8 +323,26 @@ class Core:
         job_options = {key: opts[key] for key in JOB_OPTIONS if key in opts} if opts else {}
         if not headers:
             job_options.pop("headers", None)
-        return JobTemplate(name, queue, priority, when, expires_at, opts.get("retries", 0),
-                           bool(acks_late), job_options, now, task_id)
+        template = JobTemplate(name, queue, priority, when, expires_at, opts.get("retries", 0),
+                               bool(acks_late), job_options, now, task_id)
+        if "unique_for" in opts or "unique_key" in opts or (
+                task is not None and task.unique_for is not None):
+            template.unique_for, template.unique_key = self.unique_options(name, opts, task)
+        return template
+
+    def unique_options(self, name: str, options: dict[str, Any], task: Task | None = None
+                       ) -> tuple[float | None, str | None]:
+        """``(unique_for, unique_key)`` of a job (docs/unique.md), checked: the call's
+        ``unique_for``, then the task's; ``(None, None)`` for a job that is not unique."""
+        if task is None:
+            task = self.find_task(name)
+        unique_for = options.get("unique_for")
+        if unique_for is None and task is not None:
+            unique_for = task.unique_for
+        if unique_for is None and options.get("unique_key") is None:
+            return None, None
+        UniqueSeen.seen = True
+        return check_unique(name, unique_for, options)
 
     def ignores_result(self, task: Task | None, options: dict[str, Any]) -> bool:
         """Whether a job keeps no result: the call's ``ignore_result``, then the task's,
@@ -342,6 +362,13 @@ class Core:
 
     def send_task(self, name: str, args: Iterable[Any] | None = None,
                   kwargs: dict[str, Any] | None = None, **options: Any) -> AsyncResult[Any]:
+        raise NotImplementedError("sending needs a litejobs.App")
+
+    def send_in_transaction(self, name: str, args: Iterable[Any] | None,
+                            kwargs: dict[str, Any] | None, options: dict[str, Any],
+                            task: Task | None = None, using: str | None = None
+                            ) -> AsyncResult[Any]:
+        """Send a job inside the current SQLite Django transaction (``using``)."""
         raise NotImplementedError("sending needs a litejobs.App")
 
     def send_workflow(self, workflow: Any, args: tuple, kwargs: dict[str, Any],
@@ -373,7 +400,11 @@ class JobTemplate:
     """A checked job description awaiting arguments: ``make(args, kwargs)`` is cheap."""
 
     __slots__ = ("name", "queue", "priority", "eta", "expires", "retries", "acks_late",
-                 "options", "created_at", "task_id")
+                 "options", "created_at", "task_id", "unique_for", "unique_key")
+    #: a unique job (docs/unique.md): seconds a finished job still holds its key, and the
+    #: key the call gave (None: its arguments); both None for every other job
+    unique_for: float | None
+    unique_key: str | None
 
     def __init__(self, name: str, queue: str, priority: int, eta: float,
                  expires: float | None, retries: int, acks_late: bool,
@@ -381,6 +412,7 @@ class JobTemplate:
         self.name, self.queue, self.priority, self.eta = name, queue, priority, eta
         self.expires, self.retries, self.acks_late = expires, retries, acks_late
         self.options, self.created_at, self.task_id = options, created_at, task_id
+        self.unique_for = self.unique_key = None
 
     def make(self, args: Iterable[Any] | None, kwargs: dict[str, Any] | None,
              task_id: str | None = None) -> Job:

@@ -11,6 +11,7 @@ here.
 from __future__ import annotations
 
 import collections
+import weakref
 from typing import Any
 
 from . import serializer, states
@@ -21,21 +22,48 @@ from .failure import rebuild
 from .job import ChordSpec, Job, JobState
 from .result import AsyncResult, EagerResult, GroupResult
 from .task import Task
+from .timeutil import now as clock_now
+from .unique import unique_key
 
 # A task that retries forever would hang a unit test; eager mode stops it here.
 MAX_EAGER_RETRIES = 100
 _EAGER_ONLY_OPTIONS = ("throw",)
+# Unique jobs run inline (docs/unique.md): per app, each key's last job and when it ended
+# (None: still running, for a task that sends itself again).
+_held: weakref.WeakKeyDictionary[Core, dict[str, tuple[EagerResult[Any], float | None]]] = \
+    weakref.WeakKeyDictionary()
 
 
-def apply(core: Core, task: Task, args: Any, kwargs: Any, options: dict[str, Any]
-          ) -> EagerResult[Any]:
-    """Run ``task`` inline now (``task.apply()``, eager ``delay()``); return its result."""
+def apply(core: Core, task: Task, args: Any, kwargs: Any, options: dict[str, Any],
+          sent: bool = False) -> EagerResult[Any]:
+    """Run ``task`` inline now (``task.apply()``, eager ``delay()``); return its result.
+
+    ``sent`` (eager ``delay()``, not ``apply()``): a unique job whose key is held
+    returns the holder's result instead of running.
+    """
     throw = options.get("throw")
-    job = core.job_template(task.name or "", {
-        k: v for k, v in options.items() if k not in _EAGER_ONLY_OPTIONS}, task).make(
-        args, kwargs)
-    results = run(core, [job], [], propagate=bool(throw) or None, task=task)
-    return results[job.id]
+    template = core.job_template(task.name or "", {
+        k: v for k, v in options.items() if k not in _EAGER_ONLY_OPTIONS}, task)
+    job = template.make(args, kwargs)
+    if template.unique_for is None or not sent:
+        return run(core, [job], [], propagate=bool(throw) or None, task=task)[job.id]
+    # a unique job: the one holding its key, as the stores decide (enqueue_unique)
+    held = _held.setdefault(core, {})
+    key = unique_key(job.task, args, kwargs, template.unique_key)
+    holder = held.get(key)
+    if holder is not None:
+        result, done_at = holder
+        if done_at is None or (result.state == states.SUCCESS
+                               and done_at > clock_now() - template.unique_for):
+            return result
+    held[key] = (EagerResult(job.id, core, job.task, states.STARTED), None)
+    try:
+        result = run(core, [job], [], propagate=bool(throw) or None, task=task)[job.id]
+    except BaseException:
+        del held[key]  # a failure holds no key
+        raise
+    held[key] = (result, clock_now())
+    return result
 
 
 def run(core: Core, jobs: list[Job], chords: list[ChordSpec], propagate: bool | None = None,

@@ -161,6 +161,7 @@ TASK_OPTION_DEFAULTS: dict[str, Any] = {
     "acks_late": None,
     "expires": None,
     "typing": True,
+    "unique_for": None,  # None: not unique; seconds a finished job still holds its key
 }
 
 
@@ -231,7 +232,15 @@ def validate_task_options(func_name: str, options: dict[str, Any]) -> dict[str, 
     for key in ("ignore_result", "acks_late"):
         need(key, merged[key] is None or isinstance(merged[key], bool), "True, False or None")
     need("typing", isinstance(merged["typing"], bool), "True or False")
+    need("unique_for", is_unique_for(merged["unique_for"]),
+         "a number of seconds >= 0 (see docs/unique.md), or None for not unique")
     return merged
+
+
+def is_unique_for(value: object) -> bool:
+    """A valid ``unique_for``: None (not unique) or seconds >= 0."""
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                             and value >= 0)
 
 
 def check_time_limits(where: str, soft: Any, hard: Any) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from . import eager, serializer, signals
-from .canvas import Signature, as_list, chain, copy_step, first_id, freeze_steps, group
+from . import djangofix, eager, serializer, signals
+from .canvas import Signature, as_list, chain, chord, copy_step, first_id, freeze_steps, group
 from .core import Core
 from .exceptions import ConfigurationError
 from .job import Job
@@ -15,13 +15,18 @@ from .links import attach, build, describe
 from .result import AsyncResult
 from .task import Task
 from .timeutil import now as clock_now
+from .unique import UniqueSeen, unique_key
 
 # Options apply_async() takes besides args and kwargs (Celery's names).
 SEND_OPTIONS = frozenset({
     "countdown", "eta", "expires", "queue", "priority", "task_id", "link", "link_error",
     "time_limit", "soft_time_limit", "ignore_result", "acks_late", "max_retries",
-    "retries", "root_id", "parent_id", "group_id", "headers",
+    "retries", "root_id", "parent_id", "group_id", "headers", "unique_for", "unique_key",
 })
+# What a job sent inside a Django transaction takes: link/link_error make a workflow,
+# which is not sent that way (send it after the commit: apply_async_on_commit); a unique
+# job's key is checked by the store as the job goes in, which the outbox cannot do.
+IN_TRANSACTION_OPTIONS = SEND_OPTIONS - {"link", "link_error", "unique_for", "unique_key"}
 # What before_task_publish receivers see in ``headers`` beside the job's own headers
 # (Celery's message protocol); only the others are kept with the job.
 PROTOCOL_HEADERS = frozenset({"id", "task", "root_id", "parent_id", "group", "retries",
@@ -32,11 +37,7 @@ def send_task(core: Core, name: str, args: Iterable[Any] | None,
               kwargs: dict[str, Any] | None, options: dict[str, Any],
               task: Task | None = None) -> AsyncResult[Any]:
     """Send one job by task name (``apply_async``, ``send_task``)."""
-    unknown = set(options) - SEND_OPTIONS
-    if unknown:
-        raise ConfigurationError(
-            f"unknown option(s) {', '.join(sorted(unknown))} for {name}; valid options: "
-            + ", ".join(sorted(SEND_OPTIONS)))
+    _check_options(name, options, SEND_OPTIONS)
     if options.get("link") is not None or options.get("link_error") is not None:
         sig_options = {k: v for k, v in options.items()
                        if v is not None and k not in ("link", "link_error")}
@@ -46,14 +47,62 @@ def send_task(core: Core, name: str, args: Iterable[Any] | None,
             link=options.get("link"), link_error=options.get("link_error"))
     if core.eager:
         return eager.apply(core, task or core.resolve_task(name), args, kwargs,
-                           {k: v for k, v in options.items() if v is not None})
-    job = core.make_job(name, args, kwargs, options, task)
+                           {k: v for k, v in options.items() if v is not None}, sent=True)
+    template = core.job_template(name, options, task, args, kwargs)
+    job = template.make(args, kwargs)
     _before_publish([job])
-    core.transport.enqueue([job], clock_now())
+    job_id = job.id
+    if template.unique_for is None:
+        core.transport.enqueue([job], clock_now())
+    else:  # docs/unique.md: the store returns the job holding the key
+        job_id = core.transport.enqueue_unique(
+            job, clock_now(), unique_key(name, args, kwargs, template.unique_key),
+            template.unique_for)
+    if job_id == job.id:
+        _after_publish([job])
+    result: AsyncResult[Any] = AsyncResult(job_id, app=core, task_name=name)
+    result.ignored = core.ignores_result(task or core.find_task(name), options)
+    return result
+
+
+def send_in_transaction(core: Core, name: str, args: Iterable[Any] | None,
+                        kwargs: dict[str, Any] | None, options: dict[str, Any],
+                        task: Task | None = None, using: str | None = None
+                        ) -> AsyncResult[Any]:
+    """Send one job inside the current transaction of a SQLite Django database
+    (``delay_in_transaction``): stored if and when that transaction commits."""
+    _check_options(name, options, IN_TRANSACTION_OPTIONS, " sent in a transaction")
+    template = core.job_template(name, options, task, args, kwargs)
+    if template.unique_for is not None:
+        raise ConfigurationError(
+            f"{name} is a unique task (unique_for): it cannot be sent inside a transaction, "
+            "where the store cannot check its key; send it after the commit "
+            "(apply_async_on_commit), or with unique_for=False")
+    job = template.make(args, kwargs)
+    if core.eager:  # no store: run it inline once the transaction commits
+        job_options = {k: v for k, v in options.items() if v is not None}
+        job_options["task_id"] = job.id
+        djangofix.on_commit(lambda: eager.apply(core, task or core.resolve_task(name),
+                                                args, kwargs, job_options), using)
+        return AsyncResult(job.id, app=core, task_name=name)
+    _before_publish([job])
+    djangofix.enqueue_in_transaction(core, [job], using)
     _after_publish([job])
     result: AsyncResult[Any] = AsyncResult(job.id, app=core, task_name=name)
     result.ignored = core.ignores_result(task or core.find_task(name), options)
     return result
+
+
+def _check_options(name: str, options: dict[str, Any], valid: frozenset[str],
+                   how: str = "") -> None:
+    """Refuse an option ``apply_async`` does not take, or one not taken this way (given
+    a value: Celery passes ``None`` for what is not set)."""
+    refused = {k for k, v in options.items()
+               if k not in valid and (k not in SEND_OPTIONS or v is not None)}
+    if refused:
+        word = "option(s) not taken" if refused & SEND_OPTIONS else "unknown option(s)"
+        raise ConfigurationError(f"{word} {', '.join(sorted(refused))} for {name}{how}; "
+                                 "valid options: " + ", ".join(sorted(valid)))
 
 
 def _before_publish(jobs: list[Job]) -> None:
@@ -93,6 +142,20 @@ def send_workflow(core: Core, workflow: chain, args: tuple, kwargs: dict[str, An
     Every step's id is fixed first; each step then carries the description of the
     next (``links.attach``), and the first step's jobs are stored in one transaction.
     """
+    UniqueSeen.note(options)
+    unique = _unique_steps(core, workflow, options, {}) if UniqueSeen.seen else None
+    if unique and not inline:
+        lone = workflow.tasks[0] if len(workflow.tasks) == 1 else None
+        if isinstance(lone, Signature) and not workflow.options and not {
+                "link", "link_error"} & {k for k, v in {**options, **lone.options}.items()
+                                         if v}:
+            return _send_alone(core, lone, args, kwargs, options)
+        raise ConfigurationError(
+            f"{', '.join(sorted(set(unique)))} is unique (unique_for), and a unique job is "
+            "sent on its own (delay, apply_async, send_task), not as a step of a chain, "
+            "group or chord or with link/link_error: a step that is not enqueued would "
+            "leave the workflow waiting. Send it alone, or .set(unique_for=False) to run "
+            "it as a plain step (docs/unique.md)")
     steps = [copy_step(s) for s in workflow.steps()]
     options = dict(options)
     throw = options.pop("throw", None) if (core.eager or inline) else None
@@ -121,3 +184,37 @@ def send_workflow(core: Core, workflow: chain, args: tuple, kwargs: dict[str, An
         core.transport.save_group(first.options["group_id"],
                                   [r.id for r in results[0].results], clock_now())
     return results[-1]
+
+
+def _unique_steps(core: Core, step: Any, options: dict[str, Any],
+                  seen: dict[tuple[str, str], bool]) -> list[str]:
+    """The names of the unique steps of a workflow, callbacks included: each signature's
+    unique options over the workflow's (as links merge them), then the core decides, as
+    for any job (``seen``: its answers, by task and options)."""
+    if isinstance(step, (chain, group)):
+        names = [n for t in step.tasks for n in _unique_steps(core, t, options, seen)]
+    elif isinstance(step, chord):
+        names = [*_unique_steps(core, step.header, options, seen),
+                 *_unique_steps(core, step.body, options, seen)]
+    elif isinstance(step, Signature):
+        given = {k: v for k, v in {**options, **step.options}.items()
+                 if k in ("unique_for", "unique_key")}
+        key = (step.task, repr(sorted(given.items())))  # (any value: refused below)
+        if key not in seen:
+            seen[key] = core.unique_options(step.task, given)[0] is not None
+        names = [step.task] if seen[key] else []
+    else:
+        return []  # a callback stored as a description
+    for link in ("link", "link_error"):
+        for callback in as_list(step.options.get(link)):
+            names += _unique_steps(core, callback, {}, seen)
+    return names
+
+
+def _send_alone(core: Core, sig: Signature, args: tuple, kwargs: dict[str, Any],
+                options: dict[str, Any]) -> AsyncResult[Any]:
+    """A lone unique signature (``sig.delay()``), sent as ``apply_async`` sends it."""
+    call_args = sig.args if sig.immutable else (*args, *sig.args)
+    merged = {**options, **sig.options}
+    return send_task(core, sig.task, call_args, {**sig.kwargs, **kwargs},
+                     {k: v for k, v in merged.items() if k in SEND_OPTIONS})

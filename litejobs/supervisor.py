@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from . import control, outcomes, signals
+from . import control, djangofix, outcomes, signals
 from .autoscale import Autoscaler
 from .beat import Beat
 from .child import STOP_SIGNALS, StopFlag, child_main, run_consumer
@@ -88,6 +88,8 @@ class Supervisor:
         self._spawn_count = 0  # numbers pool children in log lines: ForkPoolWorker-N
         self.max_memory_per_child = max_memory_per_child
         self.logfile = logfile
+        # jobs committed in a Django transaction whose sender died before relaying them
+        self.outbox_files = djangofix.outbox_files(app)
 
     # -- the main loop ---------------------------------------------------------
     def run(self) -> int:
@@ -338,6 +340,8 @@ class Supervisor:
 
     # -- leases and upkeep -----------------------------------------------------
     def _rescue(self) -> None:
+        if self.outbox_files:
+            djangofix.relay_outbox(self.app, self.outbox_files)
         transport = self.app.transport
         lost = transport.find_lost_jobs(clock_now())
         if lost:
@@ -438,8 +442,7 @@ class Supervisor:
         try:
             run_consumer(self.app, self.id, self.queues, None, 0, self.max_tasks_per_child,
                          None, self.hostname, should_stop=stop, set_idle=stop.set_idle,
-                         heartbeat=lambda: self.app.transport.record_heartbeat(
-                             info, clock_now(), self.lease),
+                         heartbeat=lambda: self._solo_heartbeat(info),
                          heartbeat_every=max(min(self.lease / 3, 5.0), 0.2))
         finally:
             for sig, handler in old.items():
@@ -447,6 +450,11 @@ class Supervisor:
             self.app.transport.unregister_worker(self.id)
             self._send_signal("worker_shutdown")
         return 0
+
+    def _solo_heartbeat(self, info: WorkerInfo) -> None:
+        self.app.transport.record_heartbeat(info, clock_now(), self.lease)
+        if self.outbox_files:
+            djangofix.relay_outbox(self.app, self.outbox_files)
 
     def _obey_commands(self) -> None:
         """``app.control.shutdown/add_consumer/cancel_consumer`` sent to this worker."""

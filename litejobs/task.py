@@ -21,6 +21,7 @@ from .result import AsyncResult
 from .retry import backoff
 from .timeutil import now as clock_now
 from .timeutil import to_seconds, to_timestamp
+from .unique import UniqueSeen
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -148,6 +149,7 @@ class Task(Generic[P, R]):
     acks_late: bool | None = TASK_OPTION_DEFAULTS["acks_late"]
     expires: float | dt.datetime | None = TASK_OPTION_DEFAULTS["expires"]
     typing: bool = TASK_OPTION_DEFAULTS["typing"]
+    unique_for: float | None = TASK_OPTION_DEFAULTS["unique_for"]
 
     _app: Core | None = None
 
@@ -165,6 +167,8 @@ class Task(Generic[P, R]):
                 setattr(self, key, value)  # normalised (e.g. one class -> a tuple)
         if not self.name:
             self.name = default_name(type(self), getattr(app, "main", None))
+        if self.unique_for is not None:
+            UniqueSeen.seen = True
         self._app = app
 
     def __repr__(self) -> str:
@@ -220,6 +224,21 @@ class Task(Generic[P, R]):
                               kwargs: dict[str, Any] | None = None, **options: Any) -> None:
         """``apply_async`` once the surrounding Django transaction commits."""
         djangofix.on_commit(lambda: self.apply_async(args, kwargs, **options))
+
+    def delay_in_transaction(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R]:
+        """``delay`` inside the current Django transaction (SQLite databases): the job is
+        stored if and only if the transaction commits, atomically with its rows."""
+        return self.apply_async_in_transaction(args, kwargs)
+
+    def apply_async_in_transaction(self, args: Iterable[Any] | None = None,
+                                   kwargs: dict[str, Any] | None = None,
+                                   using: str | None = None, **options: Any
+                                   ) -> AsyncResult[R]:
+        """``apply_async`` inside the current transaction of Django database ``using``."""
+        if self.typing:
+            self.check_arguments(args, kwargs)
+        return self.app.send_in_transaction(self.name or "", args, kwargs, options, self,
+                                            using)
 
     def apply_async(
         self,

@@ -93,6 +93,16 @@ def flaky(self, succeed_after):
     return self.request.retries
 
 
+@app.task(bind=True, max_retries=2, default_retry_delay=0)
+def fails_every_attempt(self, tag):
+    """Raises an error of its own on each attempt (``<tag>: attempt N``): retried twice,
+    then failed."""
+    try:
+        raise AppError(f"{tag}: attempt {self.request.retries + 1}")
+    except AppError as exc:
+        raise self.retry(exc=exc) from exc
+
+
 @app.task(autoretry_for=(AppError,), max_retries=2, retry_backoff=0.01, retry_jitter=False)
 def always_fails():
     raise AppError("still broken")
@@ -113,6 +123,13 @@ def record(tag, seconds=0.0):
     if seconds:
         time.sleep(seconds)
     _ledger(f"end {tag} {os.getpid()} {time.time():.6f}")
+    return tag
+
+
+@app.task(unique_for=3600)
+def unique_record(tag):
+    """A unique job (docs/unique.md) that notes each run in the ledger."""
+    _ledger(f"unique {tag} {os.getpid()} {time.time():.6f}")
     return tag
 
 

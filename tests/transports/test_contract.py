@@ -98,6 +98,117 @@ def test_enqueue_ignores_an_id_it_has(transport):
     assert sum(c.get("pending", 0) for c in transport.count_jobs().values()) == 2
 
 
+def _total(transport) -> int:
+    return sum(n for states in transport.count_jobs().values() for n in states.values())
+
+
+def test_enqueue_unique_returns_the_job_holding_its_key_while_it_waits_or_runs(transport):
+    # docs/unique.md: waiting (scheduled or pending), running and retrying jobs hold it
+    first = make_job(eta=NOW + 60)
+    assert transport.enqueue_unique(first, NOW, "t.add:k", 30) == first.id
+    assert transport.get(first.id).state is JobState.SCHEDULED
+    again = make_job()
+    assert transport.enqueue_unique(again, NOW, "t.add:k", 30) == first.id
+    assert transport.get(again.id) is None  # nothing stored
+    other = make_job()
+    assert transport.enqueue_unique(other, NOW, "t.add:other", 30) == other.id
+    assert transport.get(other.id).state is JobState.PENDING
+    claimed = {j.id for j in transport.claim(["default"], "w1", 1, 10, NOW + 61)}
+    assert claimed == {first.id, other.id}
+    assert transport.enqueue_unique(make_job(), NOW + 62, "t.add:k", 30) == first.id
+    transport.settle([Outcome(first.id, 1, JobState.SCHEDULED, eta=NOW + 100, retries=1)],
+                     NOW + 63)  # a retry waits: still held
+    assert transport.enqueue_unique(make_job(), NOW + 64, "t.add:k", 0) == first.id
+    assert _total(transport) == 2
+
+
+def test_enqueue_unique_holds_a_success_for_unique_for_seconds(transport):
+    first = make_job()
+    assert transport.enqueue_unique(first, NOW, "t.add:k", 30) == first.id
+    transport.claim(["default"], "w1", 1, 1, NOW + 1)
+    transport.settle([Outcome(first.id, 1, JobState.SUCCESS, result=serializer.dumps(3))],
+                     NOW + 10)
+    assert transport.enqueue_unique(make_job(), NOW + 39, "t.add:k", 30) == first.id
+    # the caller's unique_for measures the window
+    later = make_job()
+    assert transport.enqueue_unique(later, NOW + 39, "t.add:k", 5) == later.id
+    assert transport.get(later.id).state is JobState.PENDING
+    # and the new job holds the key now
+    assert transport.enqueue_unique(make_job(), NOW + 40, "t.add:k", 30) == later.id
+    assert _total(transport) == 2
+
+
+@pytest.mark.parametrize("end", ["failure", "revoked", "forgotten", "pruned", "purged"])
+def test_enqueue_unique_frees_the_key_of_a_failed_revoked_or_deleted_job(transport, end):
+    first = make_job()
+    assert transport.enqueue_unique(first, NOW, "t.add:k", 3600) == first.id
+    if end == "revoked":
+        transport.revoke(first.id, NOW + 1, None)
+    elif end == "purged":
+        assert transport.purge() == 1
+    else:
+        transport.claim(["default"], "w1", 1, 1, NOW + 1)
+        state = JobState.FAILURE if end == "failure" else JobState.SUCCESS
+        transport.settle([Outcome(first.id, 1, state, purge_at=NOW + 5,
+                                  failure=Failure("x.E", "m") if end == "failure" else None,
+                                  result=None if end == "failure" else serializer.dumps(1))],
+                         NOW + 2)
+        if end == "forgotten":
+            assert transport.forget(first.id)
+        elif end == "pruned":
+            assert transport.prune(NOW + 6) == 1
+    fresh = make_job()
+    assert transport.enqueue_unique(fresh, NOW + 10, "t.add:k", 3600) == fresh.id
+    assert transport.get(fresh.id).state is JobState.PENDING
+    assert transport.enqueue_unique(make_job(), NOW + 11, "t.add:k", 3600) == fresh.id
+
+
+def test_a_failed_unique_job_run_again_by_hand_holds_its_key_unless_taken(transport):
+    first = make_job()
+    transport.enqueue_unique(first, NOW, "t.add:k", 60)
+    transport.claim(["default"], "w1", 1, 1, NOW + 1)
+    transport.settle([Outcome(first.id, 1, JobState.FAILURE, failure=Failure("x.E", "m"))],
+                     NOW + 2)
+    assert transport.retry_failed(first.id, now=NOW + 3) == 1
+    assert transport.enqueue_unique(make_job(), NOW + 4, "t.add:k", 60) == first.id
+    # once a new job took the key, the old one re-run by hand holds it no more
+    transport.revoke(first.id, NOW + 5, None)
+    fresh = make_job()
+    assert transport.enqueue_unique(fresh, NOW + 6, "t.add:k", 60) == fresh.id
+    assert transport.retry_failed(first.id, now=NOW + 7) == 1
+    transport.revoke(fresh.id, NOW + 8, None)
+    third = make_job()
+    assert transport.enqueue_unique(third, NOW + 9, "t.add:k", 60) == third.id
+
+
+def test_enqueue_unique_leaves_a_known_id_alone_and_takes_no_key(transport):
+    known = make_job()
+    transport.enqueue([known], NOW)
+    twin = make_job(id=known.id, task="t.other")
+    assert transport.enqueue_unique(twin, NOW, "t.other:k", 60) == known.id
+    assert transport.get(known.id).task == "t.add"
+    fresh = make_job(task="t.other")
+    assert transport.enqueue_unique(fresh, NOW, "t.other:k", 60) == fresh.id
+
+
+def test_enqueue_unique_stores_one_job_of_racing_producers(make_transport):
+    stores = [make_transport() for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+    got: list[str] = []
+
+    def produce(t):
+        barrier.wait()
+        got.extend(t.enqueue_unique(make_job(), NOW, "t.add:race", 60) for _ in range(50))
+
+    threads = [threading.Thread(target=produce, args=(t,)) for t in stores]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(got) == 200 and len(set(got)) == 1
+    assert _total(stores[0]) == 1
+
+
 def test_future_eta_is_scheduled_until_due(transport):
     job = make_job(eta=NOW + 10)
     transport.enqueue([job], NOW)

@@ -28,3 +28,14 @@ def place_order(item, fail=False):
         if fail:
             raise RuntimeError("payment declined")
     return order
+
+
+def place_order_atomically(item, fail=False):
+    """The same, with the job enqueued inside the transaction (SQLite databases only):
+    the row and the job commit together, or neither is stored."""
+    with transaction.atomic():
+        order = Order.objects.create(item=item)
+        fulfil.delay_in_transaction(order.pk)  # one commit with the row
+        if fail:
+            raise RuntimeError("payment declined")
+    return order

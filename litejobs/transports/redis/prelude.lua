@@ -55,6 +55,13 @@ local function insert(job, now)
   end
   return 1
 end
+local function drop_unique(unique, id)
+  -- a deleted unique job's key, if it still names this job (a unique job keeps its key
+  -- in its hash's 'unique' field; see enqueue_unique)
+  if unique and redis.call('GET', P .. ':unique:' .. unique) == id then
+    redis.call('DEL', P .. ':unique:' .. unique)
+  end
+end
 local function array_header(n)
   if n < 16 then return string.char(0x90 + n) end
   if n < 65536 then return string.char(0xdc, math.floor(n / 256), n % 256) end
@@ -169,6 +176,7 @@ local function settle_one(o, now)
   leave_running(o.id, queue)
   bump(queue, 'running', -1)
   if new == 'success' and o.forget then
+    drop_unique(redis.call('HGET', key, 'unique'), o.id)
     redis.call('DEL', key, P .. ':attempts:' .. o.id)
     redis.call('ZREM', P .. ':all', o.id)
   elseif new == 'success' or new == 'failure' or new == 'revoked' then

@@ -23,6 +23,29 @@ end
 if n > 0 then touch() end
 return n
 
+-- name: enqueue_unique
+-- ARGV: prefix, events_kept, now, key, unique_for, packed job. The key names the job
+-- holding it; whether that job still holds it (waiting, running, or a success younger
+-- than unique_for) is read from its hash. A job keeps its key in its 'unique' field, so
+-- whatever deletes the job deletes the key (drop_unique).
+local now = tonumber(ARGV[3])
+local ukey = P .. ':unique:' .. ARGV[4]
+local holder = redis.call('GET', ukey)
+if holder then
+  local state, done_at = unpack(redis.call('HMGET', jk(holder), 'state', 'done_at'))
+  if state == 'scheduled' or state == 'pending' or state == 'running'
+     or (state == 'success' and tonumber(done_at) > now - tonumber(ARGV[5])) then
+    return holder
+  end
+end
+local job = cmsgpack.unpack(ARGV[6])
+if insert(job, now) == 1 then
+  redis.call('SET', ukey, job.id)
+  redis.call('HSET', jk(job.id), 'unique', ARGV[4])
+  touch()
+end
+return job.id
+
 -- name: settle
 -- ARGV: prefix, events_kept, now, packed outcomes
 local now = tonumber(ARGV[3])
@@ -227,13 +250,14 @@ local listed = redis.call('ZRANGE', P .. ':' .. ARGV[6], offset, offset + tonumb
 local n, kept = 0, 0
 for _, id in ipairs(listed) do
   local key = jk(id)
-  local state, queue = unpack(redis.call('HMGET', key, 'state', 'queue'))
+  local state, queue, unique = unpack(redis.call('HMGET', key, 'state', 'queue', 'unique'))
   if state and wanted[state] and (ARGV[4] == '' or queue == ARGV[4]) then
     redis.call('ZREM', P .. ':q:' .. queue, id)
     redis.call('ZREM', P .. ':sched', id)
     redis.call('ZREM', P .. ':purge', id)
     redis.call('ZREM', P .. ':all', id)
     redis.call('DEL', key, P .. ':attempts:' .. id)
+    drop_unique(unique, id)
     bump(queue, state, -1)
     n = n + 1
   elseif state then
@@ -251,11 +275,12 @@ local n = 0
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. ':purge', '-inf', ARGV[3],
                                'LIMIT', 0, tonumber(ARGV[4]))) do
   local key = jk(id)
-  local state, queue = unpack(redis.call('HMGET', key, 'state', 'queue'))
+  local state, queue, unique = unpack(redis.call('HMGET', key, 'state', 'queue', 'unique'))
   redis.call('ZREM', P .. ':purge', id)
   if state == 'success' or state == 'failure' or state == 'revoked' then
     redis.call('ZREM', P .. ':all', id)
     redis.call('DEL', key, P .. ':attempts:' .. id)
+    drop_unique(unique, id)
     bump(queue, state, -1)
     n = n + 1
   end
@@ -274,9 +299,10 @@ return 1
 -- name: forget
 -- ARGV: prefix, events_kept, now (unused), id
 local key = jk(ARGV[4])
-local state, queue = unpack(redis.call('HMGET', key, 'state', 'queue'))
+local state, queue, unique = unpack(redis.call('HMGET', key, 'state', 'queue', 'unique'))
 if state ~= 'success' and state ~= 'failure' and state ~= 'revoked' then return 0 end
 redis.call('DEL', key, P .. ':attempts:' .. ARGV[4])
+drop_unique(unique, ARGV[4])
 redis.call('ZREM', P .. ':all', ARGV[4])
 redis.call('ZREM', P .. ':purge', ARGV[4])
 bump(queue, state, -1)

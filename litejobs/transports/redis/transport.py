@@ -91,6 +91,11 @@ class RedisTransport(Transport):
         packed_chords = pack([codec.chord_dict(c) for c in chords]) if chords else ""
         return int(self._scripts.run("enqueue", now, packed, packed_chords))
 
+    def enqueue_unique(self, job: Job, now: float, key: str, unique_for: float) -> str:
+        holder = self._scripts.run("enqueue_unique", now, key, unique_for,
+                                   pack(codec.job_dict(job)))
+        return holder.decode() if isinstance(holder, bytes) else str(holder)
+
     def claim(self, queues: Sequence[str], worker: str, pid: int, limit: int, now: float,
               settle: Sequence[Outcome] = (), rate_limits: dict[str, float] | None = None,
               queue_limits: dict[str, int] | None = None) -> list[Job]:

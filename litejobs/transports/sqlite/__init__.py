@@ -6,6 +6,7 @@
     reads.py        queries that write nothing
     writes.py       enqueue, claim, settle, revoke, chord joins
     transport.py    SQLiteTransport: each verb of the interface wired to the above
+    outbox.py       jobs written in a Django SQLite transaction, relayed into a store
     queries.sql     every named statement
 
 All of litejobs' SQL lives in this package.

@@ -236,6 +236,45 @@ END;
 -- (wall-clock leases, no boot) read as ended, so their jobs are rescued.
 ALTER TABLE worker ADD COLUMN boot TEXT;
 
+-- name: schema_7
+-- Unique jobs (docs/unique.md): the job holding each unique key. Written only by
+-- enqueue_unique, in the transaction of its job's insert; whether the holder still holds
+-- it (waiting, running, or a success younger than the caller's unique_for) is read from
+-- its job row, so nothing else writes here; a row goes with its job (the trigger).
+CREATE TABLE job_unique (
+    key    TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX job_unique_job ON job_unique (job_id);
+CREATE TRIGGER job_unique_delete AFTER DELETE ON job BEGIN
+    DELETE FROM job_unique WHERE job_id = OLD.id;
+END;
+
+-- name: unique_holder
+-- The job holding a unique key, if it still does (?2: now - the caller's unique_for).
+SELECT u.job_id FROM job_unique u JOIN job j ON j.id = u.job_id
+WHERE u.key = ?1 AND (j.state IN ('scheduled', 'pending', 'running')
+                      OR (j.state = 'success' AND j.done_at > ?2));
+
+-- name: unique_take
+INSERT OR REPLACE INTO job_unique (key, job_id) VALUES (?1, ?2);
+
+-- name: schema_8
+-- Indexes for the dashboard on a store of millions of jobs, each written only when a job
+-- finishes (so enqueue and claim never touch them): finished jobs by queue and state,
+-- which count_jobs counts from the index alone (waiting and running ones it counts
+-- through the partial indexes of schema_1); and the jobs with a runtime, by it, so the
+-- job list sorted by runtime reads a page of the index, not every job. Both partial,
+-- so that no other query's plan takes them (without statistics SQLite may walk a whole
+-- index of the table, a random read per row). (Its WHERE is ORs, not IN: SQLite builds
+-- an IN list's lookup table for each statement it checks a row of, which cost a write
+-- of a job more than the index itself.)
+CREATE INDEX job_finished ON job (queue, state)
+WHERE state = 'success' OR state = 'failure' OR state = 'revoked';
+-- reads.RUNTIME and reads.HAS_RUNTIME, written the same
+CREATE INDEX job_runtime ON job ((done_at - started_at))
+WHERE (done_at - started_at) IS NOT NULL;
+
 -- name: insert_job
 -- Two rows per new job (job, job_args: the view's trigger); a known id adds none.
 INSERT INTO job_new (id, task, queue, priority, state, eta, expires, retries, acks_late,
@@ -488,7 +527,16 @@ UNION
 SELECT DISTINCT queue FROM job WHERE state = 'scheduled';
 
 -- name: counts
-SELECT queue, state, count(*) FROM job GROUP BY queue, state;
+-- Each part read from an index: job_finished (its WHERE, written the same),
+-- job_pending, job_scheduled, job_running.
+SELECT queue, state, count(*) FROM job
+WHERE state = 'success' OR state = 'failure' OR state = 'revoked' GROUP BY queue, state
+UNION ALL
+SELECT queue, 'pending', count(*) FROM job WHERE state = 'pending' GROUP BY queue
+UNION ALL
+SELECT queue, 'scheduled', count(*) FROM job WHERE state = 'scheduled' GROUP BY queue
+UNION ALL
+SELECT queue, 'running', count(*) FROM job WHERE state = 'running' GROUP BY queue;
 
 -- name: upsert_worker
 -- lease_until (?8) is on the lease clock of boot ?11 (lease.py)
@@ -549,3 +597,41 @@ DELETE FROM job WHERE state IN ('pending', 'scheduled') AND queue = ?;
 
 -- name: prune
 DELETE FROM job WHERE seq IN (SELECT seq FROM job WHERE purge_at <= ?1 LIMIT ?2);
+
+-- The outbox: jobs written in a Django SQLite database's own transaction (outbox.py),
+-- in that database, not the store; relayed into the store once committed.
+-- name: outbox_create
+CREATE TABLE IF NOT EXISTS litejobs_outbox (
+    seq        INTEGER PRIMARY KEY,
+    id         TEXT NOT NULL UNIQUE,
+    task       TEXT NOT NULL,
+    queue      TEXT NOT NULL,
+    priority   INTEGER NOT NULL,
+    eta        REAL NOT NULL,
+    expires    REAL,
+    retries    INTEGER NOT NULL,
+    acks_late  INTEGER NOT NULL,
+    payload    BLOB NOT NULL,
+    options    BLOB,
+    created_at REAL NOT NULL
+);
+
+-- name: outbox_insert
+-- A job id already there is left alone, as the store leaves a known id.
+INSERT OR IGNORE INTO litejobs_outbox (id, task, queue, priority, eta, expires, retries,
+                                       acks_late, payload, options, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: outbox_exists
+SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'litejobs_outbox';
+
+-- name: outbox_waiting
+SELECT EXISTS (SELECT 1 FROM litejobs_outbox);
+
+-- name: outbox_take
+SELECT seq, id, task, queue, priority, eta, expires, retries, acks_late, payload, options,
+       created_at
+FROM litejobs_outbox ORDER BY seq LIMIT ?;
+
+-- name: outbox_delete
+DELETE FROM litejobs_outbox WHERE seq <= ?;

@@ -18,7 +18,7 @@ from ...exceptions import SchemaError, StoreError
 from ..common import load_named_sections
 from .files import damaged
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 8
 APPLICATION_ID = 0x4C4A4F42  # "LJOB" in the header marks a litejobs store
 # version -> the query that brings a store from version - 1 to it
 MIGRATIONS = {n: f"schema_{n}" for n in range(1, SCHEMA_VERSION + 1)}

@@ -102,6 +102,17 @@ class SQLiteTransport(Transport):
                     writes.insert_chord(conn, chord, now)
             return new
 
+    def enqueue_unique(self, job: Job, now: float, key: str, unique_for: float) -> str:
+        with self._db as conn, self._db.write():
+            held = conn.execute(Q["unique_holder"], (key, now - unique_for)).fetchall()
+            if held:
+                return str(held[0][0])
+            before = conn.total_changes()
+            conn.execute(Q["insert_job"], writes.job_row(job, now, {}))
+            if conn.total_changes() > before:  # a new job (not an id already stored)
+                conn.execute(Q["unique_take"], (key, job.id))
+        return job.id
+
     def claim(self, queues: Sequence[str], worker: str, pid: int, limit: int, now: float,
               settle: Sequence[Outcome] = (), rate_limits: dict[str, float] | None = None,
               queue_limits: dict[str, int] | None = None) -> list[Job]:
