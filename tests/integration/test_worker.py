@@ -287,3 +287,10 @@ def test_a_commit_wakes_one_idle_child_of_a_pool_not_all(app, start_worker, stor
     # the child watching the store wakes (once for many commits close together); the
     # others wait their turn without waking (without turns each woke about 70 times)
     assert woken[1] <= 3 and woken[2] >= 1, woken
+
+
+def test_delay_many_sends_a_job_per_call_that_a_worker_runs(app, start_worker):
+    start_worker("-A", "jobs", "-c", "2")
+    results = jobs.add.delay_many([(i, i) for i in range(300)] + [{"x": 1, "y": 2}])
+    assert [r.get(timeout=30) for r in results] == [2 * i for i in range(300)] + [3]
+    assert app.transport.count_jobs()["default"] == {"success": 301}
