@@ -206,8 +206,13 @@ class Database:
             self._busy_started = now
         if now - self._busy_started > self.busy_timeout:
             return False
-        # Short sleeps first: the lock is usually held for well under a millisecond.
-        time.sleep(min(0.00005 * (2 ** min(prior_calls, 8)), 0.01))
+        # Short sleeps: the lock is usually held for well under a millisecond, and is
+        # taken again a few milliseconds later by a worker draining a queue; a waiter
+        # that slept longer would miss the gap between (two pool children then ran no
+        # faster than one). Past a second of waiting, longer sleeps spare the CPU.
+        waited = now - self._busy_started
+        time.sleep(min(0.00005 * (2 ** min(prior_calls, 3)), 0.0004) if waited < 1.0
+                   else 0.01)
         return True
 
     # -- transactions (inside ``with db``) ------------------------------------------
