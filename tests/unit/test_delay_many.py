@@ -3,6 +3,9 @@ eager mode (a real worker runs them in tests/integration/test_worker.py)."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 import litejobs
@@ -103,3 +106,13 @@ def test_routes_by_arguments_route_each_call(app):
         assert [r.get() for r in results] == [2, 21]
         return
     assert [app.transport.get(r.id).queue for r in results] == ["default", "big"]
+
+
+def test_the_example_of_docs_tasks_md_runs_as_written(tmp_path, monkeypatch, capsys):
+    doc = Path(__file__).parents[2] / "docs" / "tasks.md"
+    block = re.search(r"<!-- bulk -->\n```python\n(.*?)```", doc.read_text(), re.S)[1]
+    monkeypatch.chdir(tmp_path)
+    namespace = {"__name__": "bulk_demo"}
+    exec(compile(block, str(doc), "exec"), namespace)
+    namespace["app"].close()
+    assert capsys.readouterr().out.strip() == "['a.png@800', 'b.png@400', 'c.png@800']"
