@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import time
 from collections.abc import Sequence
 
 from ..job import ChordSpec, Job, JobState, Outcome
 
 FINISHED_KINDS = ("task-succeeded", "task-failed")  #: the events of a job finishing
+WAIT_SLICE = 0.1  # wait_finished looks again at least this often, woken or not
 EVENTS_KEPT = 100_000  # the newest job events a store keeps; older ones go with each prune
 
 
@@ -195,6 +197,25 @@ class JobVerbs(abc.ABC):
     @abc.abstractmethod
     def get_state(self, job_id: str) -> tuple[JobState, str | None, int] | None:
         """``(state, custom_state, retries)`` without the blobs: the cheap poll of ``get()``."""
+
+    def wait_finished(self: Transport, job_id: str, timeout: float) -> Job | None:
+        """The job once it is finished, waiting up to ``timeout`` seconds for that; None
+        if it is not finished by then (or unknown). ``AsyncResult.get()`` waits here.
+
+        This default looks at the job each time the store changes; a store with a wake-up
+        per job (Redis) waits for that job alone.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.get_state(job_id)
+            if found is not None and found[0].finished:
+                job = self.get(job_id)
+                if job is not None and job.state.finished:
+                    return job
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self.wait_for_change(min(remaining, WAIT_SLICE))
 
     def get_many(self, job_ids: Sequence[str]) -> list[Job | None]:
         """Several jobs, in the order asked (a group's results): one pass, not N polls."""

@@ -13,7 +13,23 @@ local function score(priority, eta, now)
   return -tonumber(priority) * 1e13 + math.floor(tonumber(eta) * 1000 - 1.7e12)
 end
 local function touch()
-  redis.call('PUBLISH', P .. ':wake', redis.call('INCR', P .. ':version'))
+  -- the new version, published: a script returns it to its caller, whose own listener
+  -- then skips it (wakeups.py), so a worker is not woken by its own claim or settle
+  local version = redis.call('INCR', P .. ':version')
+  redis.call('PUBLISH', P .. ':wake', version)
+  return version
+end
+local function wake_waiters(id)
+  -- a result waiter (the watch script) counted itself in P:waiters:<id>: one token each
+  -- on P:done:<id>, which it blocks on (BLPOP); nobody waiting costs one GET
+  local w = P .. ':waiters:' .. id
+  local n = tonumber(redis.call('GET', w) or 0)
+  if n > 0 then
+    local d = P .. ':done:' .. id
+    redis.call('DEL', w)
+    for _ = 1, math.min(n, 64) do redis.call('RPUSH', d, '1') end
+    redis.call('EXPIRE', d, 60)
+  end
 end
 local function event(now, kind, id, task, queue, worker, runtime, detail)
   if redis.call('GET', P .. ':events_on') ~= '1' then return end
@@ -52,6 +68,7 @@ local function insert(job, now)
       redis.call('HSET', key, 'purge_at', num(job.purge_at))
       redis.call('ZADD', P .. ':purge', job.purge_at, job.id)
     end
+    wake_waiters(job.id)
   end
   return 1
 end
@@ -214,6 +231,7 @@ local function settle_one(o, now)
   if o.chord_id and (new == 'success' or new == 'failure' or new == 'revoked') then
     chord_member_finished(o.chord_id, o.chord_member or o.id, new ~= 'success', now)
   end
+  wake_waiters(o.id)
   return 1
 end
 local function promote(now)

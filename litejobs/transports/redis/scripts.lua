@@ -24,17 +24,17 @@ if n > 0 then touch() end
 return n
 
 -- name: settle
--- ARGV: prefix, events_kept, now, packed outcomes
+-- ARGV: prefix, events_kept, now, packed outcomes -> {stale ids, version}
 local now = tonumber(ARGV[3])
 local stale = {}
 for _, o in ipairs(cmsgpack.unpack(ARGV[4])) do
   if settle_one(o, now) == 0 then table.insert(stale, o.id) end
 end
-touch()
-return stale
+return {stale, touch()}
 
 -- name: claim
 -- ARGV: prefix, events_kept, now, packed {queues, worker, pid, limit, settle, rates, limits}
+-- -> {stale ids, claimed jobs' fields, version (0: nothing changed)}
 local now = tonumber(ARGV[3])
 local req = cmsgpack.unpack(ARGV[4])
 local changed = false
@@ -105,8 +105,23 @@ for _, c in ipairs(candidates) do
   end
 end
 for task, turn in pairs(turns) do redis.call('HSET', P .. ':rate', task, num(turn)) end
-if changed then touch() end
-return {stale, out}
+return {stale, out, changed and touch() or 0}
+
+-- name: watch
+-- ARGV: prefix, events_kept, now (unused), id, seconds a waiter is counted (0: none)
+-- The job's fields if it is finished; else count one waiter (settling it pushes a token
+-- on P:done:<id> for each) and return nothing.
+local key = jk(ARGV[4])
+local state = redis.call('HGET', key, 'state')
+if state == 'success' or state == 'failure' or state == 'revoked' then
+  return redis.call('HGETALL', key)
+end
+if ARGV[5] ~= '0' then
+  local w = P .. ':waiters:' .. ARGV[4]
+  redis.call('INCR', w)
+  redis.call('EXPIRE', w, ARGV[5])
+end
+return false
 
 -- name: claim_job
 -- ARGV: prefix, events_kept, now, id, worker, pid
@@ -150,6 +165,7 @@ local function finish()
     for _, job in ipairs(cmsgpack.unpack(ARGV[8])) do insert(job, now) end
   end
   if ARGV[9] ~= '' then chord_member_finished(ARGV[9], ARGV[10], true, now) end
+  wake_waiters(id)
   touch()
 end
 if state == 'pending' or state == 'scheduled' then

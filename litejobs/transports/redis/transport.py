@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +34,8 @@ from .wakeups import WakeListener
 # runs nothing else while a script runs, so a scan goes in batches of this many.
 SCAN_BATCH = 500
 EVENTS_BATCH = 1000  # events read per round trip when counting throughput
+WAITER_TTL = 60  # seconds a result waiter stays counted (it counts itself again on waking)
+BLOCK_CAP = 1.0  # longest BLPOP of a result waiter, a bound on any wake-up it could miss
 
 
 def _mapped_errors(cls: type) -> type:
@@ -101,13 +104,16 @@ class RedisTransport(Transport):
             request["rates"] = rate_limits
         if queue_limits:
             request["limits"] = queue_limits
-        stale, rows = self._scripts.run("claim", now, pack(request))
+        stale, rows, version = self._scripts.run("claim", now, pack(request))
+        self._wakeups.own(version)
         log_stale([s.decode() for s in stale])
         return [codec.job_from_flat(flat) for flat in rows]  # served order (the script's)
 
     def settle(self, outcomes: Sequence[Outcome], now: float) -> list[str]:
         packed = pack([codec.outcome_dict(o) for o in outcomes])
-        stale = [s.decode() for s in self._scripts.run("settle", now, packed)]
+        raw_stale, version = self._scripts.run("settle", now, packed)
+        self._wakeups.own(version)
+        stale = [s.decode() for s in raw_stale]
         log_stale(stale)
         return stale
 
@@ -121,6 +127,23 @@ class RedisTransport(Transport):
     def get_state(self, job_id: str) -> tuple[JobState, str | None, int] | None:
         return codec.state_triple(*self.r.hmget(self._key("job", job_id),
                                                 "state", "custom_state", "retries"))
+
+    def wait_finished(self, job_id: str, timeout: float) -> Job | None:
+        # One script answers "finished?" (with the job) or counts us as a waiter; then
+        # BLPOP on the token the job's settle pushes for each waiter: one wake-up for
+        # this job alone, none for the store's other changes.
+        deadline = time.monotonic() + timeout
+        done = self._key("done", job_id)
+        while True:
+            blocking = deadline - time.monotonic() >= 0.001
+            raw = self._scripts.run("watch", 0, job_id, WAITER_TTL if blocking else 0)
+            if raw:
+                return codec.job_from_hash(job_id, dict(zip(raw[::2], raw[1::2],
+                                                            strict=True)))
+            remaining = deadline - time.monotonic()
+            if remaining < 0.001:  # BLPOP counts whole milliseconds, and 0 is forever
+                return None
+            self.r.blpop([done], timeout=min(remaining, BLOCK_CAP))
 
     def get_many(self, job_ids: Sequence[str]) -> list[Job | None]:
         pipe = self.r.pipeline(transaction=False)
