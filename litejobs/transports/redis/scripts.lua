@@ -27,9 +27,11 @@ return n
 -- ARGV: prefix, events_kept, now, packed outcomes -> {stale ids, version}
 local now = tonumber(ARGV[3])
 local stale = {}
+begin_batch()
 for _, o in ipairs(cmsgpack.unpack(ARGV[4])) do
   if settle_one(o, now) == 0 then table.insert(stale, o.id) end
 end
+end_batch()
 return {stale, touch()}
 
 -- name: claim
@@ -39,6 +41,7 @@ local now = tonumber(ARGV[3])
 local req = cmsgpack.unpack(ARGV[4])
 local changed = false
 local stale = {}
+begin_batch()
 for _, o in ipairs(req.settle or {}) do
   if settle_one(o, now) == 0 then table.insert(stale, o.id) end
   changed = true
@@ -49,8 +52,7 @@ for qi, queue in ipairs(req.queues) do
   if redis.call('SISMEMBER', P .. ':paused', queue) == 0 then
     local room = req.limit
     if req.limits and req.limits[queue] then
-      local running = tonumber(redis.call('HGET', P .. ':counts', queue .. '\0running') or 0)
-      room = math.min(room, req.limits[queue] - running)
+      room = math.min(room, req.limits[queue] - count(queue, 'running'))
     end
     if room > 0 then
       local ids = redis.call('ZRANGE', P .. ':q:' .. queue, 0, room - 1, 'WITHSCORES')
@@ -94,7 +96,6 @@ for _, c in ipairs(candidates) do
     redis.call('HSET', key, 'state', 'running', 'worker', req.worker, 'pid', req.pid,
                'started_at', num(now))
     redis.call('SADD', P .. ':run:' .. req.worker, c.id)
-    redis.call('SADD', P .. ':holders', req.worker)
     bump(c.queue, 'pending', -1)
     bump(c.queue, 'running', 1)
     event(now, 'task-started', c.id, task, c.queue, req.worker, nil, nil)
@@ -105,6 +106,8 @@ for _, c in ipairs(candidates) do
   end
 end
 for task, turn in pairs(turns) do redis.call('HSET', P .. ':rate', task, num(turn)) end
+if #out > 0 then redis.call('SADD', P .. ':holders', req.worker) end
+end_batch()
 return {stale, out, changed and touch() or 0}
 
 -- name: watch
