@@ -70,10 +70,18 @@ table.sort(candidates, function(a, b)
 end)
 local out = {}
 local turns = {}
+local taken = {}  -- queue -> ids claimed from it, removed from its set in one ZREM
+local started = num(now)
+local pid = tostring(req.pid)
 for _, c in ipairs(candidates) do
   if #out >= req.limit then break end
   local key = jk(c.id)
-  local task = redis.call('HGET', key, 'task')
+  -- the job's fields, read once: its task (for its rate), and what the claim returns
+  -- once the fields the claim changes are patched in
+  local fields = redis.call('HGETALL', key)
+  local at = {}
+  for i = 1, #fields, 2 do at[fields[i]] = i + 1 end
+  local task = fields[at.task]
   local rate = req.rates and req.rates[task]
   local allowed = true
   if rate then
@@ -91,19 +99,32 @@ for _, c in ipairs(candidates) do
     end
   end
   if allowed then
-    redis.call('ZREM', P .. ':q:' .. c.queue, c.id)
-    local attempts = redis.call('HINCRBY', key, 'attempts', 1)
-    redis.call('HSET', key, 'state', 'running', 'worker', req.worker, 'pid', req.pid,
-               'started_at', num(now))
-    redis.call('SADD', P .. ':run:' .. req.worker, c.id)
+    taken[c.queue] = taken[c.queue] or {}
+    table.insert(taken[c.queue], c.id)
+    local attempts = tostring(tonumber(fields[at.attempts] or 0) + 1)
+    redis.call('HSET', key, 'state', 'running', 'attempts', attempts, 'worker', req.worker,
+               'pid', pid, 'started_at', started)
+    for name, value in pairs({state = 'running', attempts = attempts, worker = req.worker,
+                              pid = pid, started_at = started}) do
+      if at[name] then
+        fields[at[name]] = value
+      else
+        table.insert(fields, name)
+        table.insert(fields, value)
+      end
+    end
     bump(c.queue, 'pending', -1)
     bump(c.queue, 'running', 1)
     event(now, 'task-started', c.id, task, c.queue, req.worker, nil, nil)
-    table.insert(out, redis.call('HGETALL', key))
-    table.insert(out[#out], 'id')
-    table.insert(out[#out], c.id)
+    table.insert(fields, 'id')
+    table.insert(fields, c.id)
+    table.insert(out, fields)
     changed = true
   end
+end
+for queue, ids in pairs(taken) do
+  redis.call('ZREM', P .. ':q:' .. queue, unpack(ids))
+  redis.call('SADD', P .. ':run:' .. req.worker, unpack(ids))
 end
 for task, turn in pairs(turns) do redis.call('HSET', P .. ':rate', task, num(turn)) end
 if #out > 0 then redis.call('SADD', P .. ':holders', req.worker) end
