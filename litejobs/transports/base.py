@@ -14,6 +14,7 @@ import abc
 import dataclasses
 import time
 from collections.abc import Sequence
+from typing import cast
 
 from ..job import ChordSpec, Job, JobState, Outcome
 
@@ -198,24 +199,25 @@ class JobVerbs(abc.ABC):
     def get_state(self, job_id: str) -> tuple[JobState, str | None, int] | None:
         """``(state, custom_state, retries)`` without the blobs: the cheap poll of ``get()``."""
 
-    def wait_finished(self: Transport, job_id: str, timeout: float) -> Job | None:
+    def wait_finished(self, job_id: str, timeout: float) -> Job | None:
         """The job once it is finished, waiting up to ``timeout`` seconds for that; None
         if it is not finished by then (or unknown). ``AsyncResult.get()`` waits here.
 
         This default looks at the job each time the store changes; a store with a wake-up
         per job (Redis) waits for that job alone.
         """
+        store = cast("Transport", self)  # a verb of the jobs, waiting as the queues do
         deadline = time.monotonic() + timeout
         while True:
-            found = self.get_state(job_id)
+            found = store.get_state(job_id)
             if found is not None and found[0].finished:
-                job = self.get(job_id)
+                job = store.get(job_id)
                 if job is not None and job.state.finished:
                     return job
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            self.wait_for_change(min(remaining, WAIT_SLICE))
+            store.wait_for_change(min(remaining, WAIT_SLICE))
 
     def get_many(self, job_ids: Sequence[str]) -> list[Job | None]:
         """Several jobs, in the order asked (a group's results): one pass, not N polls."""
