@@ -81,12 +81,15 @@ local function insert(job, now)
   if redis.call('EXISTS', key) == 1 then return 0 end
   local seq = redis.call('INCR', P .. ':seq')
   local state = job.state or ((tonumber(job.eta) > now) and 'scheduled' or 'pending')
-  redis.call('HSET', key, 'task', job.task, 'queue', job.queue, 'priority', job.priority,
-             'state', state, 'eta', num(job.eta), 'attempts', 0, 'retries', job.retries or 0,
-             'acks_late', job.acks_late and 1 or 0, 'payload', job.payload,
-             'created_at', num(now), 'seq', seq, 'crashes', 0)
-  if job.expires then redis.call('HSET', key, 'expires', num(job.expires)) end
-  if job.options then redis.call('HSET', key, 'options', job.options) end
+  local fields = {'task', job.task, 'queue', job.queue, 'priority', job.priority,
+                  'state', state, 'eta', num(job.eta), 'attempts', 0,
+                  'retries', job.retries or 0, 'acks_late', job.acks_late and 1 or 0,
+                  'payload', job.payload, 'created_at', num(now), 'seq', seq, 'crashes', 0}
+  if job.expires then
+    table.insert(fields, 'expires'); table.insert(fields, num(job.expires))
+  end
+  if job.options then table.insert(fields, 'options'); table.insert(fields, job.options) end
+  redis.call('HSET', key, unpack(fields))
   redis.call('ZADD', P .. ':all', seq, job.id)
   bump(job.queue, state, 1)
   if state == 'pending' then

@@ -16,7 +16,9 @@ return 0
 -- ARGV: prefix, events_kept, now, packed jobs, packed chords or ''
 local now = tonumber(ARGV[3])
 local n = 0
+begin_batch()
 for _, job in ipairs(cmsgpack.unpack(ARGV[4])) do n = n + insert(job, now) end
+end_batch()
 if ARGV[5] and ARGV[5] ~= '' then
   for _, c in ipairs(cmsgpack.unpack(ARGV[5])) do store_chord(c, now) end
 end

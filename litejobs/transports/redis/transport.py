@@ -32,6 +32,8 @@ BLOCK_CAP = 1.0  # longest BLPOP of a result waiter, a bound on any wake-up it c
 class RedisTransport(RedisBeat, RedisEvents, Transport):
     """Jobs, results and heartbeats in Redis, for workers on many machines."""
 
+    claims_cheaply = True  # a claim script that finds nothing writes nothing
+
     def __repr__(self) -> str:
         return f"<RedisTransport {safe_url(self.url)}>"
 
