@@ -38,7 +38,10 @@ return {stale, touch()}
 
 -- name: claim
 -- ARGV: prefix, events_kept, now, packed {queues, worker, pid, limit, settle, rates, limits}
--- -> {stale ids, claimed jobs' fields, version (0: nothing changed)}
+-- -> {stale ids, claimed jobs' fields, version (0: nothing changed)}; when it may claim
+-- more than INLINE jobs, the claimed jobs' ids instead of their fields (the caller
+-- reads them with plain HGETALLs: a hash turned into a Lua table and back costs the
+-- server about four times what a plain HGETALL costs)
 local now = tonumber(ARGV[3])
 local req = cmsgpack.unpack(ARGV[4])
 local changed = false
@@ -70,6 +73,8 @@ table.sort(candidates, function(a, b)
   if a.rank ~= b.rank then return a.rank < b.rank end
   return a.turn < b.turn
 end)
+local INLINE = 4
+local inline = math.min(#candidates, req.limit) <= INLINE
 local out = {}
 local turns = {}
 local taken = {}  -- queue -> ids claimed from it, removed from its set in one ZREM
@@ -80,10 +85,14 @@ for _, c in ipairs(candidates) do
   local key = jk(c.id)
   -- the job's fields, read once: its task (for its rate), and what the claim returns
   -- once the fields the claim changes are patched in
-  local fields = redis.call('HGETALL', key)
-  local at = {}
-  for i = 1, #fields, 2 do at[fields[i]] = i + 1 end
-  local task = fields[at.task]
+  local fields, at, task
+  if inline then
+    fields, at = redis.call('HGETALL', key), {}
+    for i = 1, #fields, 2 do at[fields[i]] = i + 1 end
+    task = fields[at.task]
+  else
+    task = redis.call('HGET', key, 'task')
+  end
   local rate = req.rates and req.rates[task]
   local allowed = true
   if rate then
@@ -103,24 +112,32 @@ for _, c in ipairs(candidates) do
   if allowed then
     taken[c.queue] = taken[c.queue] or {}
     table.insert(taken[c.queue], c.id)
-    local attempts = tostring(tonumber(fields[at.attempts] or 0) + 1)
-    redis.call('HSET', key, 'state', 'running', 'attempts', attempts, 'worker', req.worker,
-               'pid', pid, 'started_at', started)
-    for name, value in pairs({state = 'running', attempts = attempts, worker = req.worker,
-                              pid = pid, started_at = started}) do
-      if at[name] then
-        fields[at[name]] = value
-      else
-        table.insert(fields, name)
-        table.insert(fields, value)
+    local attempts
+    if inline then
+      attempts = tostring(tonumber(fields[at.attempts] or 0) + 1)
+      redis.call('HSET', key, 'state', 'running', 'attempts', attempts, 'worker',
+                 req.worker, 'pid', pid, 'started_at', started)
+      for name, value in pairs({state = 'running', attempts = attempts, worker = req.worker,
+                                pid = pid, started_at = started}) do
+        if at[name] then
+          fields[at[name]] = value
+        else
+          table.insert(fields, name)
+          table.insert(fields, value)
+        end
       end
+      table.insert(fields, 'id')
+      table.insert(fields, c.id)
+      table.insert(out, fields)
+    else
+      redis.call('HINCRBY', key, 'attempts', 1)
+      redis.call('HSET', key, 'state', 'running', 'worker', req.worker, 'pid', pid,
+                 'started_at', started)
+      table.insert(out, c.id)
     end
     bump(c.queue, 'pending', -1)
     bump(c.queue, 'running', 1)
     event(now, 'task-started', c.id, task, c.queue, req.worker, nil, nil)
-    table.insert(fields, 'id')
-    table.insert(fields, c.id)
-    table.insert(out, fields)
     changed = true
   end
 end
@@ -131,7 +148,7 @@ end
 for task, turn in pairs(turns) do redis.call('HSET', P .. ':rate', task, num(turn)) end
 if #out > 0 then redis.call('SADD', P .. ':holders', req.worker) end
 end_batch()
-return {stale, out, changed and touch() or 0}
+return {stale, out, changed and touch() or 0, inline and 1 or 0}
 
 -- name: watch
 -- ARGV: prefix, events_kept, now (unused), id, seconds a waiter is counted (0: none)

@@ -53,10 +53,18 @@ class RedisTransport(RedisBeat, RedisEvents, Transport):
             request["rates"] = rate_limits
         if queue_limits:
             request["limits"] = queue_limits
-        stale, rows, version = self._scripts.run("claim", now, pack(request))
+        stale, rows, version, inline = self._scripts.run("claim", now, pack(request))
         self._wakeups.own(version)
         log_stale([s.decode() for s in stale])
-        return [codec.job_from_flat(flat) for flat in rows]  # served order (the script's)
+        if inline:
+            return [codec.job_from_flat(flat) for flat in rows]  # served order (the script's)
+        # a batch: the script leased the jobs and returned their ids; their fields come
+        # in one pipeline (the leases are ours already: the fields are read, not raced)
+        pipe = self.r.pipeline(transaction=False)
+        for raw_id in rows:
+            pipe.hgetall(self._key("job", raw_id.decode()))
+        return [codec.job_from_hash(raw_id.decode(), raw)
+                for raw_id, raw in zip(rows, pipe.execute(), strict=True) if raw]
 
     def settle(self, outcomes: Sequence[Outcome], now: float) -> list[str]:
         packed = pack([codec.outcome_dict(o) for o in outcomes])
