@@ -169,7 +169,8 @@ def run_consumer(app: Core, worker_id: str, queues: list[str], scoreboard: Score
                     continue
                 # Nothing claimed: sleep until the store changes (or a job comes due)
                 # at least once, so that work we may not take (a paused queue, one at
-                # its concurrency limit) never makes us spin.
+                # its concurrency limit) never makes us spin. Where an empty claim is
+                # as cheap as asking, a wake-up goes straight to the claim.
                 # One idle child of the pool watches (IdleTurn); one that waited for
                 # the turn looks for work at once (the watcher just left with a batch).
                 waited = False
@@ -182,8 +183,8 @@ def run_consumer(app: Core, worker_id: str, queues: list[str], scoreboard: Score
                         break
                     finally:
                         set_idle(False)
-                while not should_stop() and (
-                        not waited or not transport.has_work(queues, clock_now())):
+                while not should_stop() and (not waited or not (
+                        transport.claims_cheaply or transport.has_work(queues, clock_now()))):
                     if parent_pid is not None and os.getppid() != parent_pid:
                         return  # orphaned where PDEATHSIG is missing: stop claiming
                     try:

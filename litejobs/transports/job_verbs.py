@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
 
 from ..job import ChordSpec, Job, JobState, Outcome
 from .records import Attempt, JobQuery
+
+if TYPE_CHECKING:  # annotation only: base.Transport combines this group with the others
+    from .base import Transport
+
+WAIT_SLICE = 0.1  # wait_finished looks again at least this often, woken or not
 
 
 class JobVerbs(abc.ABC):
@@ -88,6 +95,26 @@ class JobVerbs(abc.ABC):
     @abc.abstractmethod
     def get_state(self, job_id: str) -> tuple[JobState, str | None, int] | None:
         """``(state, custom_state, retries)`` without the blobs: the cheap poll of ``get()``."""
+
+    def wait_finished(self, job_id: str, timeout: float) -> Job | None:
+        """The job once it is finished, waiting up to ``timeout`` seconds for that; None
+        if it is not finished by then (or unknown). ``AsyncResult.get()`` waits here.
+
+        This default looks at the job each time the store changes; a store with a wake-up
+        per job (Redis) waits for that job alone.
+        """
+        store = cast("Transport", self)  # a verb of the jobs, waiting as the queues do
+        deadline = time.monotonic() + timeout
+        while True:
+            found = store.get_state(job_id)
+            if found is not None and found[0].finished:
+                job = store.get(job_id)
+                if job is not None and job.state.finished:
+                    return job
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            store.wait_for_change(min(remaining, WAIT_SLICE))
 
     def get_many(self, job_ids: Sequence[str]) -> list[Job | None]:
         """Several jobs, in the order asked (a group's results): one pass, not N polls."""

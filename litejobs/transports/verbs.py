@@ -30,6 +30,10 @@ class GroupVerbs(abc.ABC):
 class QueueVerbs(abc.ABC):
     """Queues: pausing them, and the cheap reads an idle worker sleeps on."""
 
+    #: True where a claim that finds nothing costs what ``has_work`` costs (one round
+    #: trip, no write transaction): a woken worker claims at once instead of asking first.
+    claims_cheaply: bool = False
+
     @abc.abstractmethod
     def set_queue_paused(self, queue: str, paused: bool) -> None:
         """Pause a queue (it keeps its jobs; nobody claims from it) or resume it."""

@@ -548,6 +548,63 @@ def test_wait_for_change_wakes_on_another_connections_commit(make_transport):
     timer.join()
 
 
+def _wait_finished_in_thread(waiter, job_id, timeout):
+    got: dict = {}
+
+    def wait():
+        got["job"] = waiter.wait_finished(job_id, timeout)
+        got["at"] = time.monotonic()
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    return thread, got
+
+
+def test_wait_finished_wakes_when_the_job_finishes(make_transport):
+    waiter, worker, other = make_transport(), make_transport(), make_transport()
+    job = make_job()
+    worker.enqueue([job], NOW)
+    started = time.monotonic()
+    assert waiter.wait_finished(job.id, 0.2) is None  # pending: waits out its timeout
+    assert time.monotonic() - started >= 0.2
+    assert waiter.wait_finished("no-such-id", 0) is None
+    worker.claim(["default"], "w1", 1, 1, NOW)
+    # two waiters on two connections, both woken by one settle (within far less than
+    # any polling slice: the wake-up is for this job)
+    first = _wait_finished_in_thread(waiter, job.id, 30)
+    second = _wait_finished_in_thread(other, job.id, 30)
+    time.sleep(0.3)  # let both start waiting (the test needs them blocked, not polling)
+    worker.settle([Outcome(job.id, 1, JobState.SUCCESS, result=serializer.dumps(3))],
+                  NOW + 1)
+    settled_at = time.monotonic()
+    for thread, got in (first, second):
+        thread.join(10)
+        assert got["job"].state is JobState.SUCCESS
+        assert serializer.loads(got["job"].result) == 3
+        assert got["at"] - settled_at < 0.5
+    assert waiter.wait_finished(job.id, 0).id == job.id  # finished: returned at once
+
+
+def test_wait_finished_wakes_on_revoke_and_on_a_retry_keeps_waiting(make_transport):
+    waiter, worker = make_transport(), make_transport()
+    pending, retried = make_job(), make_job()
+    worker.enqueue([pending, retried], NOW)
+    thread, got = _wait_finished_in_thread(waiter, pending.id, 30)
+    time.sleep(0.3)
+    assert worker.revoke(pending.id, NOW, None) == "revoked"
+    revoked_at = time.monotonic()
+    thread.join(10)
+    assert got["job"].state is JobState.REVOKED and got["at"] - revoked_at < 0.5
+    # a retry is a settle that does not finish the job: the waiter waits on
+    worker.claim(["default"], "w1", 1, 1, NOW)
+    thread, got = _wait_finished_in_thread(waiter, retried.id, 1.5)
+    time.sleep(0.3)
+    worker.settle([Outcome(retried.id, 1, JobState.SCHEDULED, eta=NOW + 60, retries=1,
+                           failure=Failure("x.E", "m"))], NOW)
+    thread.join(10)
+    assert got["job"] is None and waiter.get(retried.id).state is JobState.SCHEDULED
+
+
 def test_waiting_queues(transport):
     transport.enqueue([make_job(queue="a"), make_job(queue="b", eta=NOW + 60),
                        make_job(queue="c")], NOW)
