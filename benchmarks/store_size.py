@@ -22,11 +22,13 @@ from litejobs.timeutil import now
 
 FILL = """
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
-INSERT INTO job (id, task, queue, priority, state, eta, attempts, payload, result,
+INSERT INTO job (id, task, queue, priority, state, eta, attempts, result,
                  created_at, started_at, done_at, purge_at)
-SELECT printf('old-%012d', i), 'bench.add', 'default', 0, 'success', ?, 1, x'929201028090',
-       x'03', ?, ?, ?, ? + 86400 FROM n
+SELECT printf('old-%012d', i), 'bench.add', 'default', 0, 'success', ?, 1,
+       x'03', ?, ?, ? + (i % 997) / 1000.0, ? + 86400 FROM n
 """
+# each job's arguments (job_args, as the job_new view's trigger writes them)
+FILL_ARGS = "INSERT INTO job_args (seq, payload) SELECT seq, x'929201028090' FROM job"
 
 
 def measure(finished: int, workdir: str, n: int = 10000) -> tuple[float, float, float]:
@@ -43,6 +45,7 @@ def measure(finished: int, workdir: str, n: int = 10000) -> tuple[float, float, 
         conn = apsw.Connection(path)  # fixture setup only: a connection of its own
         conn.execute("BEGIN IMMEDIATE")
         conn.execute(FILL, (finished, t, t, t, t, t))
+        conn.execute(FILL_ARGS)
         conn.execute("COMMIT")
         conn.close()
         app.transport.checkpoint("TRUNCATE")

@@ -217,6 +217,10 @@ class App(Core):
                             ) -> AsyncResult[Any]:
         return sending.send_in_transaction(self, name, args, kwargs, options, task, using)
 
+    def send_many(self, name: str, calls: Iterable[Any], options: dict[str, Any],
+                  task: Task | None = None) -> list[AsyncResult[Any]]:
+        return sending.send_many(self, name, calls, options, task)
+
     def send_workflow(self, workflow: Any, args: tuple, kwargs: dict[str, Any],
                       options: dict[str, Any], inline: bool = False) -> Any:
         return sending.send_workflow(self, workflow, args, kwargs, options, inline)

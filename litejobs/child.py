@@ -7,6 +7,7 @@ Started by fork (``child_main``) or, where fork is missing or not wanted, as
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import logging
 import os
 import resource
@@ -66,6 +67,42 @@ class StopFlag:
         return self.now
 
 
+class IdleTurn:
+    """One idle child of a pool at a time watches the store; the others wait their turn.
+
+    Every waiting process wakes on every commit, so N idle children would all wake, and
+    all but one claim nothing, for each job. Instead an idle child takes the turn (an
+    ``flock`` on the pool's scoreboard file: the kernel hands it on the moment its holder
+    lets go, and frees it if that holder dies) and keeps it until it has claimed jobs;
+    the next idle child then takes it and looks for more at once.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)  # this child's own lock
+        self.held = False
+
+    def take(self) -> bool:
+        """Take the turn (blocking while another child has it); True if it had to wait."""
+        if self.held:
+            return False
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            waited = False
+        except BlockingIOError:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)  # a stop signal raises out of this
+            waited = True
+        self.held = True
+        return waited
+
+    def give_up(self) -> None:
+        if self.held:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            self.held = False
+
+    def close(self) -> None:
+        os.close(self._fd)  # releases the lock too
+
+
 def child_main(app: Core, worker_id: str, queues: list[str], slot: int,
                scoreboard: Scoreboard | None, max_tasks: int | None, parent_pid: int,
                hostname: str, queue_limits: dict[str, int] | None = None,
@@ -109,6 +146,9 @@ def run_consumer(app: Core, worker_id: str, queues: list[str], scoreboard: Score
                         queue_limits)
     consumer.should_stop = should_stop
     watchdog = Watchdog(consumer)
+    turn = IdleTurn(scoreboard.path) if scoreboard is not None else None
+    if turn is not None:
+        consumer.on_claimed = turn.give_up
     next_beat = time.monotonic() + heartbeat_every
     backoff = 0.0
     try:
@@ -129,10 +169,22 @@ def run_consumer(app: Core, worker_id: str, queues: list[str], scoreboard: Score
                     continue
                 # Nothing claimed: sleep until the store changes (or a job comes due)
                 # at least once, so that work we may not take (a paused queue, one at
-                # its concurrency limit) never makes us spin.
+                # its concurrency limit) never makes us spin. Where an empty claim is
+                # as cheap as asking, a wake-up goes straight to the claim.
+                # One idle child of the pool watches (IdleTurn); one that waited for
+                # the turn looks for work at once (the watcher just left with a batch).
                 waited = False
-                while not should_stop() and (
-                        not waited or not transport.has_work(queues, clock_now())):
+                if turn is not None:
+                    try:
+                        set_idle(True)
+                        if not should_stop():
+                            waited = turn.take()
+                    except _StopWaiting:
+                        break
+                    finally:
+                        set_idle(False)
+                while not should_stop() and (not waited or not (
+                        transport.claims_cheaply or transport.has_work(queues, clock_now()))):
                     if parent_pid is not None and os.getppid() != parent_pid:
                         return  # orphaned where PDEATHSIG is missing: stop claiming
                     try:
@@ -154,6 +206,8 @@ def run_consumer(app: Core, worker_id: str, queues: list[str], scoreboard: Score
                 log.error("store error, retrying in %.1fs: %s", backoff, exc)
                 time.sleep(backoff)
     finally:
+        if turn is not None:
+            turn.close()
         watchdog.stop()
         try:
             consumer.hand_back()

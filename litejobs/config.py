@@ -70,6 +70,7 @@ _REFUSED_SERIALIZERS = {
 # module fails loudly instead of being ignored as Celery would.
 _SETTING_PREFIXES = ("task_", "result_", "worker_", "beat_", "broker_", "redis_")
 KNOWN = frozenset(DEFAULTS) | frozenset(NO_EFFECT) | frozenset(REFUSED)
+_READABLE = KNOWN - frozenset(REFUSED)  # names read without a check
 
 
 def same_store(a: str, b: str) -> bool:
@@ -220,6 +221,8 @@ class Conf(MutableMapping[str, Any]):
         return key
 
     def __getitem__(self, key: str) -> Any:
+        if key in _READABLE:  # the fast path: settings are read per job
+            return self._values.get(key)
         return self._values.get(self._key(key))
 
     def __setitem__(self, key: str, value: Any) -> None:
@@ -265,6 +268,8 @@ class Conf(MutableMapping[str, Any]):
         return len(self._values)
 
     def __getattr__(self, key: str) -> Any:
+        if key in _READABLE:
+            return self._values.get(key)
         if key.startswith("_"):
             raise AttributeError(key)
         try:

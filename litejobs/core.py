@@ -371,6 +371,11 @@ class Core:
         """Send a job inside the current SQLite Django transaction (``using``)."""
         raise NotImplementedError("sending needs a litejobs.App")
 
+    def send_many(self, name: str, calls: Iterable[Any], options: dict[str, Any],
+                  task: Task | None = None) -> list[AsyncResult[Any]]:
+        """Send one job per call in one transaction (``Task.delay_many``)."""
+        raise NotImplementedError("sending needs a litejobs.App")
+
     def send_workflow(self, workflow: Any, args: tuple, kwargs: dict[str, Any],
                       options: dict[str, Any], inline: bool = False) -> Any:
         """Send ``workflow`` (``inline``: run it here now, as ``apply()`` and eager mode)."""

@@ -102,6 +102,62 @@ def send_in_transaction(core: Core, name: str, args: Iterable[Any] | None,
     return result
 
 
+# What delay_many takes: the options of every job it sends (an id is each job's own; a
+# callback or a unique key makes each call a workflow or a check of its own).
+MANY_OPTIONS = SEND_OPTIONS - {"task_id", "link", "link_error", "unique_for", "unique_key"}
+
+
+def send_many(core: Core, name: str, calls: Iterable[Any], options: dict[str, Any],
+              task: Task | None = None) -> list[AsyncResult[Any]]:
+    """Send a job per call, all in one transaction (``Task.delay_many``).
+
+    A call is a tuple or list of positional arguments, or a dict of keyword arguments.
+    The options are checked once, and every job is built from one template unless
+    ``task_routes`` routes by arguments (then each call is routed as ``delay`` would).
+    """
+    _check_options(name, options, MANY_OPTIONS, " sent many at once")
+    split = [_split_call(name, call) for call in calls]
+    if task is not None and task.typing:
+        for args, kwargs in split:
+            task.check_arguments(args, kwargs)
+    template = core.job_template(name, options, task)  # checked here in both modes
+    if template.unique_for is not None:
+        raise ConfigurationError(
+            f"{name} is a unique task (unique_for): delay_many does not send unique jobs; "
+            "call delay() for each, or give unique_for=False")
+    if core.eager:
+        given = {k: v for k, v in options.items() if v is not None}
+        resolved = task or core.resolve_task(name)
+        return [eager.apply(core, resolved, args, kwargs, dict(given), sent=True)
+                for args, kwargs in split]
+    if core.conf.routers:  # a router may look at each call's arguments
+        jobs = [core.job_template(name, options, task, args, kwargs).make(args, kwargs)
+                for args, kwargs in split]
+    else:
+        jobs = [template.make(args, kwargs) for args, kwargs in split]
+    if not jobs:
+        return []
+    _before_publish(jobs)
+    core.transport.enqueue(jobs, clock_now())
+    _after_publish(jobs)
+    ignored = core.ignores_result(task or core.find_task(name), options)
+    results = [AsyncResult(job.id, app=core, task_name=name) for job in jobs]
+    if ignored:
+        for result in results:
+            result.ignored = True
+    return results
+
+
+def _split_call(name: str, call: Any) -> tuple[tuple | list, dict[str, Any] | None]:
+    if isinstance(call, (tuple, list)):
+        return call, None
+    if isinstance(call, dict):
+        return (), call
+    raise ConfigurationError(
+        f"each call of {name}.delay_many must be a tuple or list of arguments or a dict "
+        f"of keyword arguments, not {type(call).__name__} (did you mean ({call!r},)?)")
+
+
 def _check_options(name: str, options: dict[str, Any], valid: frozenset[str],
                    how: str = "") -> None:
     """Refuse an option ``apply_async`` does not take, or one not taken this way (given

@@ -8,7 +8,7 @@ import inspect
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar
 
 from . import djangofix, serializer
@@ -83,6 +83,14 @@ class Request:
     @property
     def delivery_info(self) -> dict[str, Any]:
         return {"routing_key": self.queue, "priority": self.priority}
+
+
+def _positional_counts(sig: inspect.Signature) -> tuple[int, int] | tuple[()]:
+    """(required, total) for a signature of plain parameters only; () for any other."""
+    params = sig.parameters.values()
+    if any(p.kind is not p.POSITIONAL_OR_KEYWORD for p in params):
+        return ()
+    return sum(p.default is p.empty for p in params), len(sig.parameters)
 
 
 class _RequestStack(threading.local):
@@ -228,6 +236,17 @@ class Task(Generic[P, R]):
         """Send a job with these arguments: ``apply_async(args, kwargs)``."""
         return self.apply_async(args, kwargs)
 
+    def delay_many(self, calls: Iterable[Sequence[Any] | dict[str, Any]], **options: Any
+                   ) -> list[AsyncResult[R]]:
+        """Send a job per call in one transaction: ``add.delay_many([(1, 2), (3, 4)])``.
+
+        A call is a tuple or list of positional arguments, or a dict of keyword
+        arguments; ``options`` (``queue``, ``countdown``, ``priority``, ...) apply to
+        every job. Much faster than a ``delay()`` per call, and faster than a ``group``
+        (no signatures, one template). Beyond Celery.
+        """
+        return self.app.send_many(self.name or "", calls, options, self)
+
     def delay_on_commit(self, *args: P.args, **kwargs: P.kwargs) -> None:
         """``delay`` once the surrounding Django transaction commits (nothing if it rolls
         back); at once outside a transaction. As Celery's, it returns None."""
@@ -291,6 +310,12 @@ class Task(Generic[P, R]):
             self.__dict__["_call_signature"] = sig
         if sig is False:
             return
+        if not kwargs:  # the common case: positional arguments of a plain signature
+            counts = self.__dict__.get("_positional_counts")
+            if counts is None:
+                counts = self.__dict__["_positional_counts"] = _positional_counts(sig)
+            if counts and counts[0] <= len(args or ()) <= counts[1]:
+                return
         try:
             sig.bind(*(args or ()), **(kwargs or {}))
         except TypeError as exc:

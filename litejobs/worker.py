@@ -71,6 +71,7 @@ class Consumer:
         self._rates_for = -1
         self._stored_at = -STORED_RATES_EVERY
         self._turn = 0  # which queue a claim serves first: each claim starts at the next
+        self.on_claimed: Callable[[], None] = lambda: None  # after a claim that took jobs
 
     def rate_limits(self) -> dict[str, float] | None:
         """Rate limits of the tasks this process knows (refreshed when it learns more),
@@ -103,6 +104,8 @@ class Consumer:
             with self._lock:
                 self._unsettled = settle + self._unsettled  # keep them for the next try
             raise
+        if batch:
+            self.on_claimed()
         batch.reverse()  # popped from the end
         self._batch = batch
         ran = 0
@@ -116,8 +119,8 @@ class Consumer:
                     break  # the watchdog handed the rest back
                 job = self._batch.pop()
                 self._running_since = time.monotonic()
-            if self.watchdog is not None:
-                self.watchdog.job_started()
+            if self.watchdog is not None and (self._batch or self._unsettled):
+                self.watchdog.job_started()  # only when there is something to hand off
             self._run(job)
             ran += 1
             if self._unsettled and (

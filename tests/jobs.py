@@ -93,6 +93,16 @@ def flaky(self, succeed_after):
     return self.request.retries
 
 
+@app.task(bind=True, max_retries=2, default_retry_delay=0)
+def fails_every_attempt(self, tag):
+    """Raises an error of its own on each attempt (``<tag>: attempt N``): retried twice,
+    then failed."""
+    try:
+        raise AppError(f"{tag}: attempt {self.request.retries + 1}")
+    except AppError as exc:
+        raise self.retry(exc=exc) from exc
+
+
 @app.task(autoretry_for=(AppError,), max_retries=2, retry_backoff=0.01, retry_jitter=False)
 def always_fails():
     raise AppError("still broken")

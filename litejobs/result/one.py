@@ -28,6 +28,8 @@ R = TypeVar("R")
 # A wake-up may be consumed by another thread sharing the connection; waiting in
 # slices bounds the cost of that to one slice.
 WAIT_SLICE = 0.1
+# With no timeout, get() asks the store's wait_finished again this often.
+GET_SLICE = 1.0
 # How many members of a group one read looks at while waiting for them.
 GROUP_WINDOW = 256
 
@@ -153,21 +155,17 @@ class AsyncResult(Generic[R]):
         transport = self.app.transport
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            found = transport.get_state(self.id)
-            if found is not None and found[0].finished:
-                job = transport.get(self.id)
-                if job is not None and job.state.finished:
-                    return self._outcome(job, propagate)
-            if deadline is None:
-                wait = WAIT_SLICE
+            wait = GET_SLICE if deadline is None else deadline - time.monotonic()
+            if interval:  # poll every ``interval`` seconds instead of waiting to be woken
+                job = transport.wait_finished(self.id, 0)
+                if job is None and wait > 0:
+                    time.sleep(min(interval, wait))
             else:
-                wait = min(deadline - time.monotonic(), WAIT_SLICE)
-                if wait <= 0:
-                    raise TimeoutError(f"job {self.id} did not finish within {timeout}s")
-            if interval:
-                time.sleep(min(interval, wait))
-            else:
-                transport.wait_for_change(wait)
+                job = transport.wait_finished(self.id, max(wait, 0.0))
+            if job is not None:
+                return self._outcome(job, propagate)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"job {self.id} did not finish within {timeout}s")
 
     wait = get
 

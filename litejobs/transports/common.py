@@ -51,18 +51,20 @@ def attempt_outcome(o: Outcome) -> str | None:
     None for a job handed back unrun (claimed, then returned at shutdown): no attempt.
     """
     state = o.state
-    if state is JobState.SUCCESS:
-        return "success"
     if state is JobState.SCHEDULED:
         return "retry"
+    if state is JobState.PENDING:
+        return "lost" if o.crashed else None
+    return final_outcome(state, o.failure.error_type if o.failure is not None else None)
+
+
+def final_outcome(state: JobState, error_type: str | None) -> str:
+    """How the attempt that finished a job ended: success, failure, lost or revoked."""
+    if state is JobState.SUCCESS:
+        return "success"
     if state is JobState.REVOKED:
         return "revoked"
-    if state is JobState.FAILURE:
-        lost = o.failure is not None and o.failure.error_type == _LOST_ERROR_TYPE
-        return "lost" if lost else "failure"
-    if state is JobState.PENDING and o.crashed:
-        return "lost"
-    return None
+    return "lost" if error_type == _LOST_ERROR_TYPE else "failure"
 
 
 def load_named_sections(package: str, filename: str) -> dict[str, str]:

@@ -131,3 +131,35 @@ def test_the_job_list_filters_sorts_and_finds_a_job_by_an_argument(
     page.click('#jobs th a[data-sort="task"]')
     tasks = page.eval_on_selector_all("#jobs tbody td.task", "cs => cs.map(c => c.textContent)")
     assert tasks == sorted(tasks) and tasks[-1] == "jobs.fail"
+
+
+def test_a_job_with_three_attempts_shows_three_tracebacks(
+        app, dashboard, browser, start_worker):  # noqa: F811
+    # Given a job that failed on each of its three attempts, each time with its own error
+    start_worker("-A", "jobs", "-c", "1")
+    job = jobs.fails_every_attempt.delay("thrice")
+    wait_until(lambda: job.state == "FAILURE", 30, message="the third attempt to fail")
+    d = dashboard()
+    page = browser.new_page()
+    # When its page is opened
+    page.goto(f"{d.base}/jobs/{job.id}")
+    # Then it lists the three attempts, in order, and how each ended
+    rows = page.locator("#attempts tbody tr")
+    assert rows.count() == 3
+    assert page.eval_on_selector_all("#attempts tbody td.outcome",
+                                     "cs => cs.map(c => c.textContent)") == [
+        "retry", "retry", "failure"]
+    # and each attempt's traceback is that attempt's own: the last one's shown open (the
+    # job's final error), the earlier ones when opened
+    for n in range(3):
+        row = rows.nth(n)
+        traceback = row.locator("pre.traceback")
+        assert traceback.is_visible() == (n == 2)
+        if n < 2:
+            row.locator("summary").click()
+            assert traceback.is_visible()
+        text = traceback.inner_text()
+        assert text.startswith("Traceback (most recent call last)")
+        assert f"AppError: thrice: attempt {n + 1}" in text
+        others = {f"attempt {m + 1}" for m in range(3)} - {f"attempt {n + 1}"}
+        assert not any(o in text for o in others)

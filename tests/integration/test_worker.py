@@ -263,3 +263,34 @@ def test_events_tail_and_metrics_commands(app, start_worker, store_path):
     text = cli("metrics", store_path).stdout
     assert 'litejobs_jobs{queue="default",state="success"} 2' in text
     assert "litejobs_workers 1" in text
+
+
+def _woken(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:  # the main thread's sleeps that ended
+        return next(int(line.split()[1]) for line in status
+                    if line.startswith("voluntary_ctxt_switches"))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc")
+def test_a_commit_wakes_one_idle_child_of_a_pool_not_all(app, start_worker, store_path):
+    if store_path.startswith("redis"):
+        pytest.skip("Redis wakes only the consumers of the queue written to")
+    worker = start_worker("-A", "jobs", "-c", "3")
+    assert jobs.add.delay(1, 1).get(timeout=20) == 2
+    wait_until(lambda: len(worker.children()) == 3, 10, message="three children")
+    children = worker.children()
+    before = {pid: _woken(pid) for pid in children}
+    for i in range(100):  # 100 commits, none of them work for this worker
+        jobs.add.apply_async((i, i), queue="not-consumed")
+    after = {pid: _woken(pid) for pid in children}
+    woken = sorted(after[pid] - before[pid] for pid in children)
+    # the child watching the store wakes (once for many commits close together); the
+    # others wait their turn without waking (without turns each woke about 70 times)
+    assert woken[1] <= 3 and woken[2] >= 1, woken
+
+
+def test_delay_many_sends_a_job_per_call_that_a_worker_runs(app, start_worker):
+    start_worker("-A", "jobs", "-c", "2")
+    results = jobs.add.delay_many([(i, i) for i in range(300)] + [{"x": 1, "y": 2}])
+    assert [r.get(timeout=30) for r in results] == [2 * i for i in range(300)] + [3]
+    assert app.transport.count_jobs()["default"] == {"success": 301}

@@ -548,6 +548,63 @@ def test_wait_for_change_wakes_on_another_connections_commit(make_transport):
     timer.join()
 
 
+def _wait_finished_in_thread(waiter, job_id, timeout):
+    got: dict = {}
+
+    def wait():
+        got["job"] = waiter.wait_finished(job_id, timeout)
+        got["at"] = time.monotonic()
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    return thread, got
+
+
+def test_wait_finished_wakes_when_the_job_finishes(make_transport):
+    waiter, worker, other = make_transport(), make_transport(), make_transport()
+    job = make_job()
+    worker.enqueue([job], NOW)
+    started = time.monotonic()
+    assert waiter.wait_finished(job.id, 0.2) is None  # pending: waits out its timeout
+    assert time.monotonic() - started >= 0.2
+    assert waiter.wait_finished("no-such-id", 0) is None
+    worker.claim(["default"], "w1", 1, 1, NOW)
+    # two waiters on two connections, both woken by one settle (within far less than
+    # any polling slice: the wake-up is for this job)
+    first = _wait_finished_in_thread(waiter, job.id, 30)
+    second = _wait_finished_in_thread(other, job.id, 30)
+    time.sleep(0.3)  # let both start waiting (the test needs them blocked, not polling)
+    worker.settle([Outcome(job.id, 1, JobState.SUCCESS, result=serializer.dumps(3))],
+                  NOW + 1)
+    settled_at = time.monotonic()
+    for thread, got in (first, second):
+        thread.join(10)
+        assert got["job"].state is JobState.SUCCESS
+        assert serializer.loads(got["job"].result) == 3
+        assert got["at"] - settled_at < 0.5
+    assert waiter.wait_finished(job.id, 0).id == job.id  # finished: returned at once
+
+
+def test_wait_finished_wakes_on_revoke_and_on_a_retry_keeps_waiting(make_transport):
+    waiter, worker = make_transport(), make_transport()
+    pending, retried = make_job(), make_job()
+    worker.enqueue([pending, retried], NOW)
+    thread, got = _wait_finished_in_thread(waiter, pending.id, 30)
+    time.sleep(0.3)
+    assert worker.revoke(pending.id, NOW, None) == "revoked"
+    revoked_at = time.monotonic()
+    thread.join(10)
+    assert got["job"].state is JobState.REVOKED and got["at"] - revoked_at < 0.5
+    # a retry is a settle that does not finish the job: the waiter waits on
+    worker.claim(["default"], "w1", 1, 1, NOW)
+    thread, got = _wait_finished_in_thread(waiter, retried.id, 1.5)
+    time.sleep(0.3)
+    worker.settle([Outcome(retried.id, 1, JobState.SCHEDULED, eta=NOW + 60, retries=1,
+                           failure=Failure("x.E", "m"))], NOW)
+    thread.join(10)
+    assert got["job"] is None and waiter.get(retried.id).state is JobState.SCHEDULED
+
+
 def test_waiting_queues(transport):
     transport.enqueue([make_job(queue="a"), make_job(queue="b", eta=NOW + 60),
                        make_job(queue="c")], NOW)
@@ -720,6 +777,22 @@ def test_revoke_stores_follow_ups_and_counts_a_chord_member(transport):
     other = make_job(task="t.other", id="not-stored")
     assert transport.revoke(header[1].id, NOW, None, follow_ups=[other]) == "finished"
     assert transport.get("not-stored") is None
+
+
+def test_a_stale_success_among_many_is_reported_and_the_rest_applied(transport):
+    jobs = [make_job() for _ in range(4)]
+    transport.enqueue(jobs, NOW)
+    claimed = transport.claim(["default"], "w1", 1, 4, NOW)
+    transport.settle([Outcome(claimed[1].id, 1, JobState.PENDING)], NOW)  # handed back
+    stale = transport.settle([
+        Outcome(c.id, 1, JobState.SUCCESS, result=serializer.dumps(i), task="t.add",
+                queue="default") for i, c in enumerate(claimed)], NOW + 1)
+    assert stale == [claimed[1].id]
+    assert [transport.get(c.id).state for c in claimed] == [
+        JobState.SUCCESS, JobState.PENDING, JobState.SUCCESS, JobState.SUCCESS]
+    assert serializer.loads(transport.get(claimed[3].id).result) == 3
+    succeeded = [e.job_id for e in transport.list_events(0) if e.kind == "task-succeeded"]
+    assert sorted(succeeded) == sorted(c.id for c in claimed if c.id != claimed[1].id)
 
 
 def test_follow_ups_are_stored_only_with_an_applied_outcome(transport):
@@ -1046,6 +1119,27 @@ def test_lost_and_handed_back_attempts(transport):
     assert [a.outcome for a in transport.list_attempts(killed.id)] == ["lost"]
     assert transport.prune(NOW + 10) == 1
     assert transport.list_attempts(killed.id) == []  # bounded by the result's retention
+
+
+def test_a_finished_job_run_again_keeps_the_attempts_before(transport):
+    job = make_job()
+    transport.enqueue([job], NOW)
+    transport.claim(["default"], "w1", 5, 1, NOW)
+    transport.settle([Outcome(job.id, 1, JobState.FAILURE, failure=Failure("E", "first"))],
+                     NOW + 1)
+    transport.claim_job(job.id, "replay", 6, NOW + 2)  # run again by hand
+    transport.settle([Outcome(job.id, 2, JobState.FAILURE, failure=Failure("E", "second"))],
+                     NOW + 3)
+    assert transport.retry_failed(job_id=job.id, now=NOW + 4) == 1  # and retried
+    transport.claim(["default"], "w1", 7, 1, NOW + 5)
+    transport.settle([Outcome(job.id, 3, JobState.SUCCESS, result=serializer.dumps(1))],
+                     NOW + 6)
+    attempts = transport.list_attempts(job.id)
+    assert [(a.attempt, a.outcome, a.exc_message) for a in attempts] == [
+        (1, "failure", "first"), (2, "failure", "second"), (3, "success", None)]
+    assert [a.worker for a in attempts] == ["w1", "replay", "w1"]
+    assert (attempts[0].started_at, attempts[0].finished_at) == (NOW, NOW + 1)
+    assert (attempts[2].started_at, attempts[2].finished_at) == (NOW + 5, NOW + 6)
 
 
 def test_claim_job_takes_one_given_job_that_is_not_running(transport):

@@ -2,11 +2,13 @@
 
 Checked after every step: each job is in the state the model says, a running job has
 exactly one holder (the worker that claimed it last), finished states are absorbing,
-attempts count claims, and an outcome carrying an old attempt changes nothing.
+attempts count claims, an outcome carrying an old attempt changes nothing, and
+count_jobs counts the states the jobs are in.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 
 from hypothesis import settings
@@ -137,8 +139,10 @@ class Lifecycle(RuleBasedStateMachine):
 
     @invariant()
     def store_matches_model(self):
+        stored: Counter[str] = Counter()
         for job_id, model in self.jobs.items():
             job = self.store.get(job_id)
+            stored[job.state.value] += 1
             state = model["state"]
             if state is JobState.SCHEDULED and model["eta"] <= self.now:
                 # due jobs are promoted lazily, by the next claim
@@ -152,6 +156,7 @@ class Lifecycle(RuleBasedStateMachine):
                 assert job.worker == model["worker"]  # exactly one holder; who ran it
             else:
                 assert job.worker is None
+        assert self.store.count_jobs() == ({"default": dict(stored)} if stored else {})
 
 
 def test_lifecycle_model(new_store):

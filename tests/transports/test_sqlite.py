@@ -192,7 +192,7 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path):
                  "VALUES ('old', 't', 'default', 'pending', 0, x'929080', 0)")
     conn.close()
     t = SQLiteTransport(path)
-    assert t.pragma("user_version") == SCHEMA_VERSION == 7
+    assert t.pragma("user_version") == SCHEMA_VERSION == 8
     assert t.get("old").state.value == "pending"
     t.save_group("g", ["old"], NOW)  # a table schema 2 added
     assert t.restore_group("g") == ["old"]
@@ -219,7 +219,7 @@ def test_a_version_2_stores_schedules_are_codes_after_migration(tmp_path):
                  "VALUES ('tick', 't.tick', '<every 5s>', 100)")
     conn.close()
     t = SQLiteTransport(path)
-    assert t.pragma("user_version") == SCHEMA_VERSION == 7
+    assert t.pragma("user_version") == SCHEMA_VERSION == 8
     (tick,) = t.list_schedules()  # code's, enabled, its last run kept
     assert (tick.origin, tick.enabled, tick.spec, tick.last_run) == ("code", True, None, 100)
     t.close()

@@ -3,7 +3,9 @@
     codec.py        what goes to the scripts (through litejobs.serializer) and comes back
     scripts.py      loading the Lua and running a script by name
     wakeups.py      the subscription an idle worker waits on
-    transport.py    RedisTransport: each verb of the interface
+    client.py       connecting, key names, the lease clock, errors mapped to StoreError
+    transport.py    RedisTransport: each verb of the interface (beat.py: the beat verbs,
+                    events.py: the event verbs)
     scripts.lua     every script; prelude.lua, the functions they share
 
 Keys live under one prefix (``conf.redis_key_prefix``, default ``litejobs``):
@@ -20,6 +22,8 @@ Keys live under one prefix (``conf.redis_key_prefix``, default ``litejobs``):
     P:counts          hash "queue\\0state" -> n
     P:paused, P:rate, P:group:<id>, P:beat:*, P:events (a capped stream)
     P:version, P:wake a change counter, and the channel idle workers listen on
+    P:waiters:<id>    how many result waiters (AsyncResult.get) wait for the job; its
+    P:done:<id>       settle pushes one token each on this list, which they BLPOP
 
 Every multi-key change is one Lua script, so the guarantees are SQLite's: a job is
 claimed by one worker, outcomes are fenced by the attempt number, a follow-up step is

@@ -5,23 +5,74 @@
 local P = ARGV[1]
 local function jk(id) return P .. ':job:' .. id end
 local function num(x) return string.format('%.17g', x) end
+-- A claim or a settle script batches its count changes (begin_batch ... end_batch): one
+-- HINCRBY per queue and state (and per task for the event counts) instead of per job.
+local batched = nil
 local function bump(queue, state, n)
-  redis.call('HINCRBY', P .. ':counts', queue .. '\0' .. state, n)
+  local field = queue .. '\0' .. state
+  if batched then
+    batched.counts[field] = (batched.counts[field] or 0) + n
+  else
+    redis.call('HINCRBY', P .. ':counts', field, n)
+  end
+end
+local function count(queue, state)  -- P:counts as this script has changed it so far
+  local field = queue .. '\0' .. state
+  local n = tonumber(redis.call('HGET', P .. ':counts', field) or 0)
+  return n + (batched and batched.counts[field] or 0)
+end
+local function begin_batch()
+  batched = {counts = {}, events = {}, runtime = {}}
+end
+local function end_batch()
+  for field, n in pairs(batched.counts) do
+    if n ~= 0 then redis.call('HINCRBY', P .. ':counts', field, n) end
+  end
+  for stat, n in pairs(batched.events) do
+    redis.call('HINCRBY', P .. ':event_counts', stat, n)
+  end
+  for stat, runtime in pairs(batched.runtime) do
+    redis.call('HINCRBYFLOAT', P .. ':event_runtime', stat, runtime)
+  end
+  batched = nil
 end
 local function score(priority, eta, now)
   -- priority first (higher first), then eta in ms; ties fall back to the id's order
   return -tonumber(priority) * 1e13 + math.floor(tonumber(eta) * 1000 - 1.7e12)
 end
 local function touch()
-  redis.call('PUBLISH', P .. ':wake', redis.call('INCR', P .. ':version'))
+  -- the new version, published: a script returns it to its caller, whose own listener
+  -- then skips it (wakeups.py), so a worker is not woken by its own claim or settle
+  local version = redis.call('INCR', P .. ':version')
+  redis.call('PUBLISH', P .. ':wake', version)
+  return version
 end
+local function wake_waiters(id)
+  -- a result waiter (the watch script) counted itself in P:waiters:<id>: one token each
+  -- on P:done:<id>, which it blocks on (BLPOP); nobody waiting costs one GET
+  local w = P .. ':waiters:' .. id
+  local n = tonumber(redis.call('GET', w) or 0)
+  if n > 0 then
+    local d = P .. ':done:' .. id
+    redis.call('DEL', w)
+    for _ = 1, math.min(n, 64) do redis.call('RPUSH', d, '1') end
+    redis.call('EXPIRE', d, 60)
+  end
+end
+local events_on = nil  -- read once per script
 local function event(now, kind, id, task, queue, worker, runtime, detail)
-  if redis.call('GET', P .. ':events_on') ~= '1' then return end
+  if events_on == nil then events_on = redis.call('GET', P .. ':events_on') == '1' end
+  if not events_on then return end
   redis.call('XADD', P .. ':events', 'MAXLEN', '~', ARGV[2], '*',
              'ts', num(now), 'kind', kind, 'job_id', id, 'task', task, 'queue', queue,
              'worker', worker or '', 'runtime', runtime and num(runtime) or '',
              'detail', detail or '')
   local stat = task .. '\0' .. kind
+  if batched then
+    batched.events[stat] = (batched.events[stat] or 0) + 1
+    if runtime then batched.runtime[stat] = (batched.runtime[stat] or 0) + runtime end
+    return
+  end
   redis.call('HINCRBY', P .. ':event_counts', stat, 1)
   if runtime then redis.call('HINCRBYFLOAT', P .. ':event_runtime', stat, runtime) end
 end
@@ -30,12 +81,15 @@ local function insert(job, now)
   if redis.call('EXISTS', key) == 1 then return 0 end
   local seq = redis.call('INCR', P .. ':seq')
   local state = job.state or ((tonumber(job.eta) > now) and 'scheduled' or 'pending')
-  redis.call('HSET', key, 'task', job.task, 'queue', job.queue, 'priority', job.priority,
-             'state', state, 'eta', num(job.eta), 'attempts', 0, 'retries', job.retries or 0,
-             'acks_late', job.acks_late and 1 or 0, 'payload', job.payload,
-             'created_at', num(now), 'seq', seq, 'crashes', 0)
-  if job.expires then redis.call('HSET', key, 'expires', num(job.expires)) end
-  if job.options then redis.call('HSET', key, 'options', job.options) end
+  local fields = {'task', job.task, 'queue', job.queue, 'priority', job.priority,
+                  'state', state, 'eta', num(job.eta), 'attempts', 0,
+                  'retries', job.retries or 0, 'acks_late', job.acks_late and 1 or 0,
+                  'payload', job.payload, 'created_at', num(now), 'seq', seq, 'crashes', 0}
+  if job.expires then
+    table.insert(fields, 'expires'); table.insert(fields, num(job.expires))
+  end
+  if job.options then table.insert(fields, 'options'); table.insert(fields, job.options) end
+  redis.call('HSET', key, unpack(fields))
   redis.call('ZADD', P .. ':all', seq, job.id)
   bump(job.queue, state, 1)
   if state == 'pending' then
@@ -52,6 +106,7 @@ local function insert(job, now)
       redis.call('HSET', key, 'purge_at', num(job.purge_at))
       redis.call('ZADD', P .. ':purge', job.purge_at, job.id)
     end
+    wake_waiters(job.id)
   end
   return 1
 end
@@ -155,21 +210,18 @@ local function chord_member_finished(chord_id, job_id, failed, now)
   if done < tonumber(redis.call('HGET', key, 'size')) then return end
   fire_chord(chord_id, now)
 end
-local function leave_running(id, job_queue)
-  local worker = redis.call('HGET', jk(id), 'worker')
-  if worker and worker ~= '' then redis.call('SREM', P .. ':run:' .. worker, id) end
-  redis.call('HDEL', jk(id), 'worker', 'pid', 'custom_state')
-end
+local SETTLE_KINDS = {success = 'task-succeeded', failure = 'task-failed',
+                      revoked = 'task-revoked', scheduled = 'task-retried',
+                      pending = 'task-requeued'}
 local function settle_one(o, now)
   local key = jk(o.id)
-  local state, attempts, queue, task = unpack(redis.call('HMGET', key, 'state', 'attempts',
-                                                         'queue', 'task'))
+  local state, attempts, queue, started, worker, pid = unpack(redis.call(
+    'HMGET', key, 'state', 'attempts', 'queue', 'started_at', 'worker', 'pid'))
   if state ~= 'running' or tonumber(attempts) ~= tonumber(o.attempt) then return 0 end
   local new = o.state
   local f = o.failure or {}
+  if worker == '' then worker = false end
   if o.ended and not o.forget then  -- the attempt's record, before worker and pid go
-    local started, worker, pid = unpack(redis.call('HMGET', key, 'started_at', 'worker',
-                                                   'pid'))
     local retry_in = nil
     if o.ended == 'retry' and o.eta then retry_in = math.max(0, o.eta - now) end
     redis.call('RPUSH', P .. ':attempts:' .. o.id, cmsgpack.pack({
@@ -178,29 +230,35 @@ local function settle_one(o, now)
       outcome = o.ended, exc_type = f.error_type, exc_message = f.message,
       traceback = f.traceback ~= '' and f.traceback or nil, retry_in = retry_in}))
   end
-  o.worker = redis.call('HGET', key, 'worker')
-  if o.worker == '' or not o.worker then o.worker = nil end
-  leave_running(o.id, queue)
+  o.worker = worker or nil
+  if worker then redis.call('SREM', P .. ':run:' .. worker, o.id) end
   bump(queue, 'running', -1)
   if new == 'success' and o.forget then
     drop_unique(redis.call('HGET', key, 'unique'), o.id)
     redis.call('DEL', key, P .. ':attempts:' .. o.id)
     redis.call('ZREM', P .. ':all', o.id)
   elseif new == 'success' or new == 'failure' or new == 'revoked' then
-    redis.call('HSET', key, 'state', new, 'done_at', num(now))
-    if o.worker then redis.call('HSET', key, 'worker', o.worker) end  -- who ran it
-    if o.result then redis.call('HSET', key, 'result', o.result) end
+    -- the worker stays: who ran it; its pid and any custom state go
+    if worker then
+      redis.call('HDEL', key, 'pid', 'custom_state')
+    else
+      redis.call('HDEL', key, 'worker', 'pid', 'custom_state')
+    end
+    local fields = {'state', new, 'done_at', num(now)}
+    if o.result then table.insert(fields, 'result'); table.insert(fields, o.result) end
     if f.error_type then
-      redis.call('HSET', key, 'error_type', f.error_type, 'error_message', f.message or '',
-                 'traceback', f.traceback or '')
-      if f.args then redis.call('HSET', key, 'error_args', f.args) end
+      for _, v in ipairs({'error_type', f.error_type, 'error_message', f.message or '',
+                          'traceback', f.traceback or ''}) do table.insert(fields, v) end
+      if f.args then table.insert(fields, 'error_args'); table.insert(fields, f.args) end
     end
     if o.purge_at then
-      redis.call('HSET', key, 'purge_at', num(o.purge_at))
+      table.insert(fields, 'purge_at'); table.insert(fields, num(o.purge_at))
       redis.call('ZADD', P .. ':purge', o.purge_at, o.id)
     end
+    redis.call('HSET', key, unpack(fields))
     bump(queue, new, 1)
   elseif new == 'scheduled' then
+    redis.call('HDEL', key, 'worker', 'pid', 'custom_state')
     local eta = o.eta or now
     local target = (eta <= now) and 'pending' or 'scheduled'
     redis.call('HSET', key, 'state', target, 'eta', num(eta), 'retries', o.retries,
@@ -216,19 +274,20 @@ local function settle_one(o, now)
   elseif new == 'pending' then
     local priority, eta = unpack(redis.call('HMGET', key, 'priority', 'eta'))
     redis.call('HSET', key, 'state', 'pending')
-    redis.call('HDEL', key, 'started_at')
+    redis.call('HDEL', key, 'worker', 'pid', 'custom_state', 'started_at')
     if o.crashed then redis.call('HINCRBY', key, 'crashes', 1) end
     redis.call('ZADD', P .. ':q:' .. queue, score(priority, eta), o.id)
     bump(queue, 'pending', 1)
   end
-  local kinds = {success = 'task-succeeded', failure = 'task-failed', revoked = 'task-revoked',
-                 scheduled = 'task-retried', pending = 'task-requeued'}
-  if o.task then event(now, kinds[new], o.id, o.task, o.queue, nil, o.runtime, f.error_type) end
+  if o.task then
+    event(now, SETTLE_KINDS[new], o.id, o.task, o.queue, nil, o.runtime, f.error_type)
+  end
   for _, follow in ipairs(o.follow_ups or {}) do insert(follow, now) end
   for _, c in ipairs(o.chords or {}) do store_chord(c, now) end
   if o.chord_id and (new == 'success' or new == 'failure' or new == 'revoked') then
     chord_member_finished(o.chord_id, o.chord_member or o.id, new ~= 'success', now)
   end
+  wake_waiters(o.id)
   return 1
 end
 local function promote(now)

@@ -16,7 +16,9 @@ return 0
 -- ARGV: prefix, events_kept, now, packed jobs, packed chords or ''
 local now = tonumber(ARGV[3])
 local n = 0
+begin_batch()
 for _, job in ipairs(cmsgpack.unpack(ARGV[4])) do n = n + insert(job, now) end
+end_batch()
 if ARGV[5] and ARGV[5] ~= '' then
   for _, c in ipairs(cmsgpack.unpack(ARGV[5])) do store_chord(c, now) end
 end
@@ -47,21 +49,27 @@ end
 return job.id
 
 -- name: settle
--- ARGV: prefix, events_kept, now, packed outcomes
+-- ARGV: prefix, events_kept, now, packed outcomes -> {stale ids, version}
 local now = tonumber(ARGV[3])
 local stale = {}
+begin_batch()
 for _, o in ipairs(cmsgpack.unpack(ARGV[4])) do
   if settle_one(o, now) == 0 then table.insert(stale, o.id) end
 end
-touch()
-return stale
+end_batch()
+return {stale, touch()}
 
 -- name: claim
 -- ARGV: prefix, events_kept, now, packed {queues, worker, pid, limit, settle, rates, limits}
+-- -> {stale ids, claimed jobs' fields, version (0: nothing changed)}; when it may claim
+-- more than INLINE jobs, the claimed jobs' ids instead of their fields (the caller
+-- reads them with plain HGETALLs: a hash turned into a Lua table and back costs the
+-- server about four times what a plain HGETALL costs)
 local now = tonumber(ARGV[3])
 local req = cmsgpack.unpack(ARGV[4])
 local changed = false
 local stale = {}
+begin_batch()
 for _, o in ipairs(req.settle or {}) do
   if settle_one(o, now) == 0 then table.insert(stale, o.id) end
   changed = true
@@ -72,8 +80,7 @@ for qi, queue in ipairs(req.queues) do
   if redis.call('SISMEMBER', P .. ':paused', queue) == 0 then
     local room = req.limit
     if req.limits and req.limits[queue] then
-      local running = tonumber(redis.call('HGET', P .. ':counts', queue .. '\0running') or 0)
-      room = math.min(room, req.limits[queue] - running)
+      room = math.min(room, req.limits[queue] - count(queue, 'running'))
     end
     if room > 0 then
       local ids = redis.call('ZRANGE', P .. ':q:' .. queue, 0, room - 1, 'WITHSCORES')
@@ -89,12 +96,26 @@ table.sort(candidates, function(a, b)
   if a.rank ~= b.rank then return a.rank < b.rank end
   return a.turn < b.turn
 end)
+local INLINE = 4
+local inline = math.min(#candidates, req.limit) <= INLINE
 local out = {}
 local turns = {}
+local taken = {}  -- queue -> ids claimed from it, removed from its set in one ZREM
+local started = num(now)
+local pid = tostring(req.pid)
 for _, c in ipairs(candidates) do
   if #out >= req.limit then break end
   local key = jk(c.id)
-  local task = redis.call('HGET', key, 'task')
+  -- the job's fields, read once: its task (for its rate), and what the claim returns
+  -- once the fields the claim changes are patched in
+  local fields, at, task
+  if inline then
+    fields, at = redis.call('HGETALL', key), {}
+    for i = 1, #fields, 2 do at[fields[i]] = i + 1 end
+    task = fields[at.task]
+  else
+    task = redis.call('HGET', key, 'task')
+  end
   local rate = req.rates and req.rates[task]
   local allowed = true
   if rate then
@@ -112,24 +133,61 @@ for _, c in ipairs(candidates) do
     end
   end
   if allowed then
-    redis.call('ZREM', P .. ':q:' .. c.queue, c.id)
-    local attempts = redis.call('HINCRBY', key, 'attempts', 1)
-    redis.call('HSET', key, 'state', 'running', 'worker', req.worker, 'pid', req.pid,
-               'started_at', num(now))
-    redis.call('SADD', P .. ':run:' .. req.worker, c.id)
-    redis.call('SADD', P .. ':holders', req.worker)
+    taken[c.queue] = taken[c.queue] or {}
+    table.insert(taken[c.queue], c.id)
+    local attempts
+    if inline then
+      attempts = tostring(tonumber(fields[at.attempts] or 0) + 1)
+      redis.call('HSET', key, 'state', 'running', 'attempts', attempts, 'worker',
+                 req.worker, 'pid', pid, 'started_at', started)
+      for name, value in pairs({state = 'running', attempts = attempts, worker = req.worker,
+                                pid = pid, started_at = started}) do
+        if at[name] then
+          fields[at[name]] = value
+        else
+          table.insert(fields, name)
+          table.insert(fields, value)
+        end
+      end
+      table.insert(fields, 'id')
+      table.insert(fields, c.id)
+      table.insert(out, fields)
+    else
+      redis.call('HINCRBY', key, 'attempts', 1)
+      redis.call('HSET', key, 'state', 'running', 'worker', req.worker, 'pid', pid,
+                 'started_at', started)
+      table.insert(out, c.id)
+    end
     bump(c.queue, 'pending', -1)
     bump(c.queue, 'running', 1)
     event(now, 'task-started', c.id, task, c.queue, req.worker, nil, nil)
-    table.insert(out, redis.call('HGETALL', key))
-    table.insert(out[#out], 'id')
-    table.insert(out[#out], c.id)
     changed = true
   end
 end
+for queue, ids in pairs(taken) do
+  redis.call('ZREM', P .. ':q:' .. queue, unpack(ids))
+  redis.call('SADD', P .. ':run:' .. req.worker, unpack(ids))
+end
 for task, turn in pairs(turns) do redis.call('HSET', P .. ':rate', task, num(turn)) end
-if changed then touch() end
-return {stale, out}
+if #out > 0 then redis.call('SADD', P .. ':holders', req.worker) end
+end_batch()
+return {stale, out, changed and touch() or 0, inline and 1 or 0}
+
+-- name: watch
+-- ARGV: prefix, events_kept, now (unused), id, seconds a waiter is counted (0: none)
+-- The job's fields if it is finished; else count one waiter (settling it pushes a token
+-- on P:done:<id> for each) and return nothing.
+local key = jk(ARGV[4])
+local state = redis.call('HGET', key, 'state')
+if state == 'success' or state == 'failure' or state == 'revoked' then
+  return redis.call('HGETALL', key)
+end
+if ARGV[5] ~= '0' then
+  local w = P .. ':waiters:' .. ARGV[4]
+  redis.call('INCR', w)
+  redis.call('EXPIRE', w, ARGV[5])
+end
+return false
 
 -- name: claim_job
 -- ARGV: prefix, events_kept, now, id, worker, pid
@@ -173,6 +231,7 @@ local function finish()
     for _, job in ipairs(cmsgpack.unpack(ARGV[8])) do insert(job, now) end
   end
   if ARGV[9] ~= '' then chord_member_finished(ARGV[9], ARGV[10], true, now) end
+  wake_waiters(id)
   touch()
 end
 if state == 'pending' or state == 'scheduled' then

@@ -1,89 +1,41 @@
-"""RedisTransport: each verb of the interface, as one Lua script or a few plain commands."""
+"""RedisTransport: each verb of the interface, as one Lua script or a few plain commands.
+
+The beat verbs are in beat.py, the event verbs in events.py; client.py connects.
+"""
 
 from __future__ import annotations
 
-import functools
+import time
 from collections.abc import Sequence
 from typing import Any
 
-import redis
-
 from ... import serializer
-from ...exceptions import LiteJobsError, StoreError
+from ...exceptions import LiteJobsError
 from ...job import ChordSpec, Job, JobState, Outcome
 from .. import safe_url
-from ..base import (
-    EVENTS_KEPT,
-    FINISHED_KINDS,
-    Attempt,
-    BeatEntryState,
-    Event,
-    JobQuery,
-    Lost,
-    Transport,
-    WorkerInfo,
-)
-from ..common import REVOKED_ERROR_TYPE, LeaseClock, log_stale, revoke_message
+from ..base import Attempt, JobQuery, Lost, Transport, WorkerInfo
+from ..common import REVOKED_ERROR_TYPE, log_stale, revoke_message
 from . import codec, search
+from .beat import RedisBeat
+from .client import mapped_errors
 from .codec import pack
-from .scripts import Scripts
-from .wakeups import WakeListener
+from .events import RedisEvents
 
 # Jobs one script looks at when a command scans many (purge, retry --failed): Redis
 # runs nothing else while a script runs, so a scan goes in batches of this many.
 SCAN_BATCH = 500
-EVENTS_BATCH = 1000  # events read per round trip when counting throughput
+WAITER_TTL = 60  # seconds a result waiter stays counted (it counts itself again on waking)
+BLOCK_CAP = 1.0  # longest BLPOP of a result waiter, a bound on any wake-up it could miss
 
 
-def _mapped_errors(cls: type) -> type:
-    """Wrap every public verb so that Redis' errors reach callers as StoreError."""
-
-    def wrap(method: Any) -> Any:
-        @functools.wraps(method)
-        def verb(self: RedisTransport, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return method(self, *args, **kwargs)
-            except redis.RedisError as exc:
-                raise StoreError(f"Redis at {safe_url(self.url)}: {exc}") from None
-
-        return verb
-
-    for name, value in list(vars(cls).items()):
-        if callable(value) and not name.startswith("_") and name != "close":
-            setattr(cls, name, wrap(value))
-    return cls
-
-
-@_mapped_errors
-class RedisTransport(Transport):
+@mapped_errors
+class RedisTransport(RedisBeat, RedisEvents, Transport):
     """Jobs, results and heartbeats in Redis, for workers on many machines."""
 
-    def __init__(self, url: str, prefix: str = "litejobs", events: bool = True,
-                 username: str | None = None, password: str | None = None,
-                 **_options: Any) -> None:
-        self.url = url
-        self.prefix = prefix
-        self.events = events
-        # a round trip's jitter stays within the tolerance; a step of the wall clock not
-        self._lease_clock = LeaseClock(self._server_time, 0.25)
-        try:
-            credentials = {k: v for k, v in (("username", username), ("password", password))
-                           if v is not None}  # given as options, they win over the URL's
-            self.r = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30,
-                                          health_check_interval=30, retry_on_timeout=True,
-                                          **credentials)
-            self.r.ping()
-        except redis.RedisError as exc:
-            raise StoreError(f"cannot reach Redis at {safe_url(url)}: {exc}") from None
-        self.r.set(f"{prefix}:events_on", "1" if events else "0")
-        self._scripts = Scripts(self.r, prefix)
-        self._wakeups = WakeListener(self.r, self._key("wake"))
+    claims_cheaply = True  # a claim script that finds nothing writes nothing
 
     def __repr__(self) -> str:
         return f"<RedisTransport {safe_url(self.url)}>"
-
-    def _key(self, *parts: str) -> str:
-        return ":".join((self.prefix, *parts))
 
     # -- jobs ------------------------------------------------------------------------
     def enqueue(self, jobs: Sequence[Job], now: float, chords: Sequence[ChordSpec] = ()) -> int:
@@ -106,13 +58,24 @@ class RedisTransport(Transport):
             request["rates"] = rate_limits
         if queue_limits:
             request["limits"] = queue_limits
-        stale, rows = self._scripts.run("claim", now, pack(request))
+        stale, rows, version, inline = self._scripts.run("claim", now, pack(request))
+        self._wakeups.own(version)
         log_stale([s.decode() for s in stale])
-        return [codec.job_from_flat(flat) for flat in rows]  # served order (the script's)
+        if inline:
+            return [codec.job_from_flat(flat) for flat in rows]  # served order (the script's)
+        # a batch: the script leased the jobs and returned their ids; their fields come
+        # in one pipeline (the leases are ours already: the fields are read, not raced)
+        pipe = self.r.pipeline(transaction=False)
+        for raw_id in rows:
+            pipe.hgetall(self._key("job", raw_id.decode()))
+        return [codec.job_from_hash(raw_id.decode(), raw)
+                for raw_id, raw in zip(rows, pipe.execute(), strict=True) if raw]
 
     def settle(self, outcomes: Sequence[Outcome], now: float) -> list[str]:
         packed = pack([codec.outcome_dict(o) for o in outcomes])
-        stale = [s.decode() for s in self._scripts.run("settle", now, packed)]
+        raw_stale, version = self._scripts.run("settle", now, packed)
+        self._wakeups.own(version)
+        stale = [s.decode() for s in raw_stale]
         log_stale(stale)
         return stale
 
@@ -126,6 +89,23 @@ class RedisTransport(Transport):
     def get_state(self, job_id: str) -> tuple[JobState, str | None, int] | None:
         return codec.state_triple(*self.r.hmget(self._key("job", job_id),
                                                 "state", "custom_state", "retries"))
+
+    def wait_finished(self, job_id: str, timeout: float) -> Job | None:
+        # One script answers "finished?" (with the job) or counts us as a waiter; then
+        # BLPOP on the token the job's settle pushes for each waiter: one wake-up for
+        # this job alone, none for the store's other changes.
+        deadline = time.monotonic() + timeout
+        done = self._key("done", job_id)
+        while True:
+            blocking = deadline - time.monotonic() >= 0.001
+            raw = self._scripts.run("watch", 0, job_id, WAITER_TTL if blocking else 0)
+            if raw:
+                return codec.job_from_hash(job_id, dict(zip(raw[::2], raw[1::2],
+                                                            strict=True)))
+            remaining = deadline - time.monotonic()
+            if remaining < 0.001:  # BLPOP counts whole milliseconds, and 0 is forever
+                return None
+            self.r.blpop([done], timeout=min(remaining, BLOCK_CAP))
 
     def get_many(self, job_ids: Sequence[str]) -> list[Job | None]:
         pipe = self.r.pipeline(transaction=False)
@@ -305,15 +285,8 @@ class RedisTransport(Transport):
         return self._wakeups.wait(timeout)
 
     # -- workers -----------------------------------------------------------------------
-    def _lease_now(self, now: float) -> float:
-        """``now`` on the lease clock: the Redis server's ``TIME``, one clock for every
-        worker whatever its own wall clock says (``now`` still steps it, for tests)."""
-        return self._lease_clock.now(now)
 
-    def _server_time(self) -> float:
-        seconds, micros = self.r.time()
-        return seconds + micros / 1e6
-
+    # -- workers -----------------------------------------------------------------------
     def record_heartbeat(self, worker: WorkerInfo, now: float, lease: float) -> None:
         pipe = self.r.pipeline()
         pipe.hset(self._key("w", worker.id), mapping=codec.worker_mapping(worker, now))
@@ -367,102 +340,6 @@ class RedisTransport(Transport):
             self.unregister_worker(raw_id.decode())
         return len(dead)
 
-    # -- beat --------------------------------------------------------------------------
-    def lead_beat(self, holder: str, now: float, lease: float) -> bool:
-        return bool(self._scripts.run("beat_lead", now, holder, now + lease))
-
-    def resign_beat(self, holder: str) -> None:
-        key = self._key("beat", "lock")
-        if self.r.hget(key, "holder") == holder.encode():
-            self.r.delete(key)
-
-    def get_beat_leader(self, now: float) -> str | None:
-        holder, until = self.r.hmget(self._key("beat", "lock"), "holder", "until")
-        return holder.decode() if holder and float(until or 0) >= now else None
-
-    def list_schedules(self) -> list[BeatEntryState]:
-        names = sorted(n.decode() for n in self.r.smembers(self._key("beat", "names")))
-        return [codec.schedule_from_hash(name, self.r.hgetall(self._key("beat", "entry", name)))
-                for name in names]
-
-    def sync_schedules(self, entries: Sequence[tuple[str, str, str]]) -> None:
-        names = {name for name, _task, _schedule in entries}
-        for old in self.r.smembers(self._key("beat", "names")):
-            key = self._key("beat", "entry", old.decode())
-            if old.decode() not in names and self.r.hget(key, "origin") in (None, b"code"):
-                self.r.srem(self._key("beat", "names"), old)
-                self.r.delete(key)
-        for name, task, schedule in entries:
-            self.r.sadd(self._key("beat", "names"), name)
-            key = self._key("beat", "entry", name)
-            self.r.hset(key, mapping={"task": task, "schedule": schedule, "origin": "code",
-                                      "enabled": "1"})
-            self.r.hdel(key, "spec")
-
-    def save_schedule(self, name: str, task: str, schedule: str, spec: str, now: float,
-                      create: bool) -> bool:
-        return bool(self._scripts.run("schedule_save", now, name, task, schedule, spec,
-                                      "1" if create else "0"))
-
-    def delete_schedule(self, name: str) -> bool:
-        return bool(self._scripts.run("schedule_edit", 0, name, "delete"))
-
-    def set_schedule_enabled(self, name: str, enabled: bool, now: float) -> bool:
-        return bool(self._scripts.run("schedule_edit", now, name,
-                                      "enable" if enabled else "disable"))
-
-    def fire_schedule(self, name: str, slot: float, job: Job | None, next_run: float,
-                      now: float) -> bool:
-        packed = pack(codec.job_dict(job)) if job is not None else ""
-        return bool(self._scripts.run("beat_fire", now, name, repr(slot), repr(next_run),
-                                      packed))
-
-    def set_schedule_next_run(self, name: str, next_run: float) -> None:
-        self.r.hset(self._key("beat", "entry", name), "next_run", repr(next_run))
-
-    # -- events ------------------------------------------------------------------------
-    def list_events(self, seq: int, limit: int = 1000) -> list[Event]:
-        return [codec.event_from_stream(stream_id, fields) for stream_id, fields in
-                self.r.xrange(self._key("events"), codec.seq_to_stream_start(seq), "+",
-                              count=limit)]
-
-    def get_last_event_seq(self) -> int:
-        last = self.r.xrevrange(self._key("events"), count=1)
-        return codec.stream_id_to_seq(last[0][0]) if last else 0
-
-    def count_events(self) -> dict[tuple[str, str], tuple[int, float]]:
-        counts = self.r.hgetall(self._key("event_counts"))
-        runtimes = self.r.hgetall(self._key("event_runtime"))
-        out = {}
-        for key, value in counts.items():
-            task, _, kind = key.decode().partition("\0")
-            out[(task, kind)] = (int(value), float(runtimes.get(key, 0.0)))
-        return out
-
-    def count_throughput(self, since: float, bucket: float,
-                         kinds: Sequence[str] = FINISHED_KINDS) -> list[tuple[float, int]]:
-        # Newest first, by the time each event records (the caller's clock, not the
-        # stream ids' server clock), until a whole batch is older than ``since``.
-        per: dict[float, int] = {}
-        end: str = "+"
-        for _ in range(0, EVENTS_KEPT, EVENTS_BATCH):
-            batch = self.r.xrevrange(self._key("events"), end, "-", count=EVENTS_BATCH)
-            if not batch:
-                break
-            newest_in_range = False
-            for stream_id, fields in batch:
-                event = codec.event_from_stream(stream_id, fields)
-                if event.ts < since:
-                    continue
-                newest_in_range = True
-                if event.kind in kinds:
-                    b = (event.ts // bucket) * bucket
-                    per[b] = per.get(b, 0) + 1
-            if not newest_in_range or len(batch) < EVENTS_BATCH:
-                break
-            end = "(" + batch[-1][0].decode()
-        return sorted(per.items())
-
     # -- maintenance -------------------------------------------------------------------
     def prune(self, now: float, limit: int = 500) -> int:
         return int(self._scripts.run("prune", now, limit))
@@ -474,8 +351,4 @@ class RedisTransport(Transport):
     def backup(self, path: str) -> None:
         raise LiteJobsError("a Redis store is backed up by Redis itself (BGSAVE and its "
                             "RDB/AOF files, or a replica), not by litejobs backup")
-
-    def close(self) -> None:
-        self._wakeups.close()
-        self.r.close()
 

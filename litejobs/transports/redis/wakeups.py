@@ -2,7 +2,9 @@
 
 A subscription keeps the messages in its socket until they are read, so nothing
 published after subscribing is missed; a process subscribes on its own (never through
-a connection inherited across fork).
+a connection inherited across fork). Each message is the store's new version number:
+the versions this connection's own claims and settles made are skipped, since their
+caller knows what it changed (a worker is not woken by its own settle to look again).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Any
 
 import redis
 
+OWN_KEPT = 256  # own versions remembered until their message is read
+
 
 class WakeListener:
     """The subscription to one store's wake-up channel, opened on first use per process."""
@@ -22,6 +26,14 @@ class WakeListener:
         self._channel = channel
         self._pubsub: Any = None
         self._pid = 0
+        self._own: set[bytes] = set()
+
+    def own(self, version: int) -> None:
+        """Skip the wake-up of ``version``: a change this connection made itself."""
+        if version and self._pubsub is not None and self._pid == os.getpid():
+            if len(self._own) >= OWN_KEPT:  # their messages were never read: forget them
+                self._own.clear()
+            self._own.add(str(version).encode())
 
     def wait(self, timeout: float) -> bool:
         """Block until a change is published, or ``timeout`` seconds; True if woken."""
@@ -29,6 +41,7 @@ class WakeListener:
             self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             self._pubsub.subscribe(self._channel)
             self._pid = os.getpid()
+            self._own.clear()
             return True  # anything before the subscription may have been missed
         try:
             if self._drain():
@@ -38,7 +51,8 @@ class WakeListener:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                if self._pubsub.get_message(timeout=remaining) is not None:
+                message = self._pubsub.get_message(timeout=remaining)
+                if message is not None and not self._skipped(message):
                     self._drain()
                     return True
         except redis.ConnectionError:
@@ -47,10 +61,18 @@ class WakeListener:
             self._pubsub = None
             return True
 
+    def _skipped(self, message: dict) -> bool:
+        data = message.get("data")
+        if data in self._own:
+            self._own.discard(data)
+            return True
+        return False
+
     def _drain(self) -> bool:
         seen = False
-        while self._pubsub.get_message(timeout=0) is not None:
-            seen = True
+        while (message := self._pubsub.get_message(timeout=0)) is not None:
+            if not self._skipped(message):
+                seen = True
         return seen
 
     def close(self) -> None:

@@ -23,9 +23,8 @@ and works in whatever journal mode the database is in.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...exceptions import StoreError
 from ...job import Job
@@ -33,6 +32,9 @@ from ..base import Transport
 from .reads import decode_options
 from .schema import Q
 from .writes import job_row
+
+if TYPE_CHECKING:  # annotations only: sqlite3 is imported where a Django database is read
+    import sqlite3
 
 RELAY_BATCH = 1000  # rows moved per transaction
 BUSY_TIMEOUT = 60.0  # seconds the relay waits for the database's write lock
@@ -51,6 +53,9 @@ def write(cursor: Any, jobs: Sequence[Job], now: float) -> None:
 def relay_file(path: str, transport: Transport, now: float) -> int:
     """``relay`` from the database at ``path`` (a worker's look): a database without an
     outbox, or with an empty one, is only read."""
+    # Only a Django project's database is read with the stdlib sqlite3 (a second SQLite
+    # library in the process); a process that never relays never loads it.
+    import sqlite3  # noqa: PLC0415 - Django projects only
     try:
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
     except sqlite3.Error as exc:
@@ -74,6 +79,7 @@ def relay(conn: sqlite3.Connection, transport: Transport, now: float) -> int:
     Django's ``captureOnCommitCallbacks`` does) the rows this transaction sees are moved,
     in a savepoint of it.
     """
+    import sqlite3  # noqa: PLC0415 - Django projects only (conn is one: already loaded)
     if conn.in_transaction:
         try:
             return _relay(conn, transport, now, savepoint=True)

@@ -158,6 +158,11 @@ INSERT OR IGNORE INTO attempt (job_id, n, started_at, finished_at, worker, pid, 
 SELECT id, attempts, started_at, ?3, worker, pid, ?4, ?5, ?6, ?7, ?8
 FROM job WHERE id = ?1 AND attempts = ?2 AND state = 'running';
 
+-- name: insert_final_attempt
+INSERT OR IGNORE INTO attempt (job_id, n, started_at, finished_at, worker, pid, outcome,
+                               exc_type, exc_message, traceback)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+
 -- name: insert_revoked_attempt
 -- A running job revoked with terminate: its attempt ends here, as the revocation.
 INSERT OR IGNORE INTO attempt (job_id, n, started_at, finished_at, worker, pid, outcome,
@@ -169,6 +174,16 @@ FROM job WHERE id = ?1 AND state = 'running';
 SELECT job_id, n, started_at, finished_at, worker, pid, outcome, exc_type, exc_message,
        traceback, retry_in
 FROM attempt WHERE job_id = ? ORDER BY n;
+
+-- name: final_attempts
+-- The attempt that finished a job is not written to attempt with its outcome: the job's
+-- row holds it (reads.final_attempt), which saves a row per job. It is written out
+-- (writes.keep_final_attempts) before a finished job runs again.
+-- (reads.final_attempts_sql appends the filter)
+SELECT id, attempts, started_at, done_at, worker, pid, state, error_type, error_message,
+       traceback
+FROM job WHERE state IN ('success', 'failure', 'revoked') AND attempts > 0
+AND started_at IS NOT NULL AND
 
 -- name: schema_5
 -- Control records (app.control): stored rate limits, worker reports, commands.
@@ -243,6 +258,22 @@ WHERE u.key = ?1 AND (j.state IN ('scheduled', 'pending', 'running')
 
 -- name: unique_take
 INSERT OR REPLACE INTO job_unique (key, job_id) VALUES (?1, ?2);
+
+-- name: schema_8
+-- Indexes for the dashboard on a store of millions of jobs, each written only when a job
+-- finishes (so enqueue and claim never touch them): finished jobs by queue and state,
+-- which count_jobs counts from the index alone (waiting and running ones it counts
+-- through the partial indexes of schema_1); and the jobs with a runtime, by it, so the
+-- job list sorted by runtime reads a page of the index, not every job. Both partial,
+-- so that no other query's plan takes them (without statistics SQLite may walk a whole
+-- index of the table, a random read per row). (Its WHERE is ORs, not IN: SQLite builds
+-- an IN list's lookup table for each statement it checks a row of, which cost a write
+-- of a job more than the index itself.)
+CREATE INDEX job_finished ON job (queue, state)
+WHERE state = 'success' OR state = 'failure' OR state = 'revoked';
+-- reads.RUNTIME and reads.HAS_RUNTIME, written the same
+CREATE INDEX job_runtime ON job ((done_at - started_at))
+WHERE (done_at - started_at) IS NOT NULL;
 
 -- name: insert_job
 -- Two rows per new job (job, job_args: the view's trigger); a known id adds none.
@@ -444,16 +475,20 @@ SELECT 1 FROM job WHERE state = 'pending' AND queue = ? LIMIT 1;
 SELECT min(eta) FROM job WHERE state = 'scheduled';
 
 -- name: settle_success
+-- The row keeps the pid of its last attempt (final_attempts); Job.pid shows a running
+-- job's only (reads.row_to_job).
 UPDATE job SET state = 'success', result = ?3, done_at = ?4, purge_at = ?5,
-               custom_state = NULL, pid = NULL
+               custom_state = NULL
 WHERE id = ?1 AND attempts = ?2 AND state = 'running';
 
 -- name: settle_forget
 DELETE FROM job WHERE id = ?1 AND attempts = ?2 AND state = 'running';
 
 -- name: settle_finished
+-- (a revoked row's pid marks a kill still to make: terminated_jobs)
 UPDATE job SET state = ?3, error_type = ?4, error_message = ?5, error_args = ?6, traceback = ?7,
-               done_at = ?8, purge_at = ?9, custom_state = NULL, pid = NULL
+               done_at = ?8, purge_at = ?9, custom_state = NULL,
+               pid = CASE WHEN ?3 = 'revoked' THEN NULL ELSE pid END
 WHERE id = ?1 AND attempts = ?2 AND state = 'running';
 
 -- name: settle_retry
@@ -506,7 +541,16 @@ UNION
 SELECT DISTINCT queue FROM job WHERE state = 'scheduled';
 
 -- name: counts
-SELECT queue, state, count(*) FROM job GROUP BY queue, state;
+-- Each part read from an index: job_finished (its WHERE, written the same),
+-- job_pending, job_scheduled, job_running.
+SELECT queue, state, count(*) FROM job
+WHERE state = 'success' OR state = 'failure' OR state = 'revoked' GROUP BY queue, state
+UNION ALL
+SELECT queue, 'pending', count(*) FROM job WHERE state = 'pending' GROUP BY queue
+UNION ALL
+SELECT queue, 'scheduled', count(*) FROM job WHERE state = 'scheduled' GROUP BY queue
+UNION ALL
+SELECT queue, 'running', count(*) FROM job WHERE state = 'running' GROUP BY queue;
 
 -- name: upsert_worker
 -- lease_until (?8) is on the lease clock of boot ?11 (lease.py)

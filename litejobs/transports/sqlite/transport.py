@@ -164,7 +164,7 @@ class SQLiteTransport(Transport):
             return writes.claim_job(conn, job_id, worker, pid, now)
 
     def list_attempts(self, job_id: str) -> list[Attempt]:
-        with self._db as conn:
+        with self._db as conn, self._db.snapshot():
             return reads.list_attempts(conn, job_id)
 
     def search_jobs(self, query: JobQuery) -> list[Job]:
@@ -203,12 +203,15 @@ class SQLiteTransport(Transport):
 
     def retry_failed(self, job_id: str | None = None, task: str | None = None, *,
                      now: float) -> int:
-        with self._db as conn:
+        with self._db as conn, self._db.write():
             if job_id is not None:
+                writes.keep_final_attempts(conn, "id = ? AND state != 'success'", (job_id,))
                 conn.execute(Q["retry_failed_one"], (job_id, now))
             elif task is not None:
+                writes.keep_final_attempts(conn, "state = 'failure' AND task = ?", (task,))
                 conn.execute(Q["retry_failed_task"], (task, now))
             else:
+                writes.keep_final_attempts(conn, "state = 'failure'", ())
                 conn.execute(Q["retry_failed_all"], (now,))
             return conn.changes()
 

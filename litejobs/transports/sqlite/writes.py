@@ -20,7 +20,7 @@ from ..common import (
     chord_failure_message,
     revoke_message,
 )
-from .reads import decode_options
+from .reads import decode_options, final_attempt, final_attempts_sql
 from .schema import Q
 
 # Rate-limited starts are spaced 2% wider than 1/rate: a claimed job starts a few ms
@@ -107,7 +107,7 @@ def claim(conn: apsw.Connection, queues: Sequence[str], worker: str, pid: int, l
     # the arguments, written once at enqueue, are read beside the claimed rows: one
     # statement for the batch (a statement per row cost 6x as much for 64 rows)
     args = {seq: (payload, options) for seq, payload, options in conn.execute(
-        claimed_args_sql(len(rows)), [row[0] for row in rows])} if rows else {}
+        *claimed_args(rows))} if rows else {}
     claimed = [(row[0], _claimed(row, args[row[0]], worker, pid, now)) for row in rows]
     jobs = in_turn(claimed, queues)
     if rate_limits and jobs:
@@ -143,10 +143,21 @@ def in_turn(claimed: list[tuple[int, Job]], queues: Sequence[str]) -> list[Job]:
 MAX_QUEUES_IN_TURN = 64
 
 
-@functools.lru_cache(maxsize=128)
+def claimed_args(rows: list[tuple]) -> tuple[str, list[int]]:
+    """The statement reading the arguments of claimed rows, and its parameters.
+
+    The list of seqs is padded to a power of two (repeating the last), so that a few
+    statements serve every batch size and stay in the connection's statement cache.
+    """
+    seqs = [row[0] for row in rows]
+    size = 1 << (len(seqs) - 1).bit_length()
+    return claimed_args_sql(size), seqs + [seqs[-1]] * (size - len(seqs))
+
+
+@functools.lru_cache(maxsize=16)
 def claimed_args_sql(n_jobs: int) -> str:
     """The arguments of ``n_jobs`` claimed jobs, by seq (parameters: their seqs)."""
-    return Q["claimed_args"].rstrip().rstrip(";") + f" ({', '.join('?' * n_jobs)})"
+    return Q["claimed_args"] + f" ({', '.join('?' * n_jobs)})"
 
 
 @functools.lru_cache(maxsize=32)
@@ -182,10 +193,11 @@ def claim_many_sql(n_queues: int) -> str:
 
 def claim_job(conn: apsw.Connection, job_id: str, worker: str, pid: int,
               now: float) -> Job | None:
+    keep_final_attempts(conn, "id = ?", (job_id,))
     rows = conn.execute(Q["claim_job"], (job_id, worker, pid, now)).fetchall()
     if not rows:
         return None
-    [(_seq, payload, options)] = conn.execute(claimed_args_sql(1), (rows[0][0],)).fetchall()
+    [(_seq, payload, options)] = conn.execute(*claimed_args(rows)).fetchall()
     return _claimed(rows[0], (payload, options), worker, pid, now)
 
 
@@ -232,11 +244,22 @@ def _rate_limit(conn: apsw.Connection, jobs: list[Job], rate_limits: dict[str, f
 def apply_outcomes(conn: apsw.Connection, outcomes: Sequence[Outcome], now: float,
                    events: bool) -> list[str]:
     """Apply each outcome its claim still holds; return the ids of the stale ones."""
-    stale: list[str] = []
-    # Each attempt's record first (from the running row, before its worker and pid are
-    # cleared), all in one call: the fence in the statement skips stale outcomes.
-    conn.executemany(Q["insert_attempt"], _attempt_rows(outcomes, now))
+    # The attempts that do not end their job (a retry, a lost process) are recorded from
+    # the running row, before its worker and pid are cleared; the fence in the statement
+    # skips stale outcomes. The attempt that ends a job stays in its row (final_attempt).
+    ongoing = _attempt_rows(outcomes, now)
+    if ongoing:
+        conn.executemany(Q["insert_attempt"], ongoing)
+    plain = [o for o in outcomes if _is_plain(o)]
+    stale = _settle_plain(conn, plain, now, events) if len(plain) > 1 else None
+    if stale is None:
+        stale, plain = [], []  # one by one, below
+    elif len(plain) == len(outcomes):
+        return stale
+    settled = {id(o) for o in plain}
     for o in outcomes:
+        if id(o) in settled:
+            continue
         state = o.state
         f = o.failure
         if state is JobState.SUCCESS:
@@ -274,11 +297,38 @@ def apply_outcomes(conn: apsw.Connection, outcomes: Sequence[Outcome], now: floa
     return stale
 
 
+def _is_plain(o: Outcome) -> bool:
+    """A success with nothing to follow: most outcomes, settled many to a statement."""
+    return (o.state is JobState.SUCCESS and not o.forget and not o.follow_ups
+            and not o.chords and not o.chord_id)
+
+
+def _settle_plain(conn: apsw.Connection, plain: list[Outcome], now: float,
+                  events: bool) -> list[str] | None:
+    """Settle plain successes in one statement; None if some were stale (nothing applied:
+    the caller settles them one by one, to tell which)."""
+    conn.execute("SAVEPOINT plain")
+    before = conn.total_changes()
+    conn.executemany(Q["settle_success"],
+                     [(o.job_id, o.attempt, o.result, now, o.purge_at) for o in plain])
+    if conn.total_changes() - before != len(plain):
+        conn.execute("ROLLBACK TO plain; RELEASE plain")
+        return None
+    conn.execute("RELEASE plain")
+    if events:
+        conn.executemany(Q["insert_event"], [
+            (now, "task-succeeded", o.job_id, o.task, o.queue, None, o.runtime, None)
+            for o in plain if o.task])
+    return []
+
+
 def _attempt_rows(outcomes: Sequence[Outcome], now: float) -> list[tuple[object, ...]]:
     rows: list[tuple[object, ...]] = []
     for o in outcomes:
+        if o.state.finished:
+            continue
         ended = attempt_outcome(o)
-        if ended is None or o.forget:
+        if ended is None:
             continue
         f = o.failure
         if f is None:
@@ -288,6 +338,15 @@ def _attempt_rows(outcomes: Sequence[Outcome], now: float) -> list[tuple[object,
             rows.append((o.job_id, o.attempt, now, ended, f.error_type, f.message, f.traceback,
                          retry_in))
     return rows
+
+
+def keep_final_attempts(conn: apsw.Connection, where: str, params: Sequence[object]) -> None:
+    """Write out the last attempt of the finished jobs matching ``where``, before they run
+    again (claim_job, retry_failed) and their row forgets it."""
+    rows = [final_attempt(r) for r in conn.execute(final_attempts_sql(where), params)]
+    conn.executemany(Q["insert_final_attempt"], [
+        (a.job_id, a.attempt, a.started_at, a.finished_at, a.worker, a.pid, a.outcome,
+         a.exc_type, a.exc_message, a.traceback) for a in rows])
 
 
 def revoke(conn: apsw.Connection, job_id: str, now: float, purge_at: float | None,
