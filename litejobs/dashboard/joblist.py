@@ -97,6 +97,23 @@ def query_from(params: dict[str, str], page_no: int, now: float) -> JobQuery:
                     limit=PAGE_SIZE + 1, offset=(page_no - 1) * PAGE_SIZE)
 
 
+def scan_note(store: App, query: JobQuery) -> str | None:
+    """What the page says when the store searched only its newest jobs (Redis)."""
+    limit = store.transport.search_scan_limit
+    filtered = query.sort != "created" or query.text or query.task or query.queue or (
+        query.state not in (None, JobState.RUNNING)) or query.since is not None or (
+        query.until is not None)
+    if limit is None or not filtered:
+        return None
+    total = sum(sum(states.values()) for states in store.transport.count_jobs().values())
+    if total <= limit:
+        return None
+    which = "newest" if query.descending else "oldest"
+    return (f"This store (Redis) sorts and searches only its {which} {limit:,} jobs "
+            f"(of {total:,}); sorted by creation time and unfiltered, the list pages "
+            "through them all.")
+
+
 def make_handler(store: App, page: Any) -> Any:
     async def job_list(request: Request) -> Response:
         params = {k: v.strip() for k, v in request.query_params.items()}
@@ -115,6 +132,7 @@ def make_handler(store: App, page: Any) -> Any:
         found = store.transport.search_jobs(query)
         filters = {k: v for k, v in params.items() if k not in ("page", "done") and v}
         return page(request, "jobs.html", jobs=[row(j, now) for j in found[:PAGE_SIZE]],
+                    scan_note=scan_note(store, query),
                     page=page_no, more=len(found) > PAGE_SIZE, filters=filters,
                     searched=wanted or None, states=[s.value for s in JobState],
                     ranges=list(RANGES), sort=query.sort,

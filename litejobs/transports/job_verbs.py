@@ -159,6 +159,11 @@ class JobVerbs(abc.ABC):
         """Every run of a job, first first; written with each outcome ``settle`` applies
         (lost processes too), removed with the job (its retention)."""
 
+    #: None where a search reads an index, however many jobs the store holds; otherwise
+    #: the most jobs a search sorting other than by creation, or filtering, looks at (the
+    #: newest first, or the oldest with ``descending=False``): the dashboard says so.
+    search_scan_limit: int | None = None
+
     @abc.abstractmethod
     def search_jobs(self, query: JobQuery) -> list[Job]:
         """Jobs matching ``query``, in its order, one page (the dashboard's job list)."""

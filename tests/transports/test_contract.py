@@ -34,6 +34,23 @@ def worker_info(id="w1", queues=("default",)) -> WorkerInfo:
                       started_at=NOW)
 
 
+def test_search_jobs_finds_running_jobs_in_order(transport):
+    jobs = [make_job(task=f"t.{i}") for i in range(5)]
+    for i, j in enumerate(jobs):
+        transport.enqueue([j], NOW + i)
+    claimed = transport.claim(["default"], "w1", 1, 3, NOW + 10)
+    transport.settle([Outcome(claimed[0].id, 1, JobState.SUCCESS)], NOW + 11)
+    running = [c.id for c in claimed[1:]]
+    found = transport.search_jobs(JobQuery(state=JobState.RUNNING))
+    assert [j.id for j in found] == running[::-1]  # newest first
+    oldest = transport.search_jobs(JobQuery(state=JobState.RUNNING, descending=False,
+                                            limit=1, offset=1))
+    assert [j.id for j in oldest] == running[1:]
+    by_task = transport.search_jobs(JobQuery(state=JobState.RUNNING, sort="task",
+                                             task="t.2"))
+    assert [j.task for j in by_task] == ["t.2"]
+
+
 def test_search_jobs_filters_searches_sorts_and_pages(transport):
     def job(task, queue, args, kwargs, at):
         j = Job(id=f"{queue}-{new_id()}", task=task, queue=queue, eta=at, created_at=at,

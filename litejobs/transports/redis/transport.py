@@ -33,6 +33,7 @@ class RedisTransport(RedisBeat, RedisEvents, Transport):
     """Jobs, results and heartbeats in Redis, for workers on many machines."""
 
     claims_cheaply = True  # a claim script that finds nothing writes nothing
+    search_scan_limit = search.SCAN_LIMIT
 
     def __repr__(self) -> str:
         return f"<RedisTransport {safe_url(self.url)}>"
@@ -147,7 +148,15 @@ class RedisTransport(RedisBeat, RedisEvents, Transport):
         return out
 
     def search_jobs(self, query: JobQuery) -> list[Job]:
-        return search.search_jobs(self.r, self._key("all"), self.get_many, query)
+        return search.search_jobs(self.r, self._key("all"), self.get_many, query,
+                                  self._running_ids)
+
+    def _running_ids(self) -> list[str]:
+        holders = [h.decode() for h in self.r.smembers(self._key("holders"))]
+        pipe = self.r.pipeline(transaction=False)
+        for holder in holders:
+            pipe.smembers(self._key("run", holder))
+        return sorted({raw.decode() for held in pipe.execute() for raw in held})
 
     def claim_job(self, job_id: str, worker: str, pid: int, now: float) -> Job | None:
         raw = self._scripts.run("claim_job", now, job_id, worker, pid)
