@@ -23,6 +23,12 @@ def app_of(app: Core | None) -> Core:
     return app if app is not None else default_app()
 
 
+def _add_link(options: dict[str, Any], key: str, sig: Any) -> Any:
+    """Keep ``sig`` in the ``link``/``link_error`` list of ``options``; return it."""
+    options.setdefault(key, []).append(sig)
+    return sig
+
+
 class Signature:
     """A task name with (partial) arguments and options: ``add.s(2, 2)``."""
 
@@ -79,12 +85,10 @@ class Signature:
         return AsyncResult(self.options["task_id"], app=self.app, task_name=self.task)
 
     def link(self, callback: Any) -> Any:
-        self.options.setdefault("link", []).append(callback)
-        return callback
+        return _add_link(self.options, "link", callback)
 
     def link_error(self, errback: Any) -> Any:
-        self.options.setdefault("link_error", []).append(errback)
-        return errback
+        return _add_link(self.options, "link_error", errback)
 
     on_error = link_error
 
@@ -180,8 +184,7 @@ class group:  # noqa: N801 - Celery's name
 
     def link(self, callback: Any) -> Any:
         """Call ``callback`` once every member succeeded, with the list of their results."""
-        self.options.setdefault("link", []).append(callback)
-        return callback
+        return _add_link(self.options, "link", callback)
 
     def link_error(self, errback: Any) -> Any:
         """Call ``errback`` for each member that fails (Celery's rule)."""
@@ -349,6 +352,11 @@ class chain:  # noqa: N801 - Celery's name
 
     @property
     def app(self) -> Core:
+        """The app of the first step that has one: an empty group has none of its own
+        (it would be the App made last), so ``group([]) | sig`` is ``sig``'s."""
+        for step in self.tasks:
+            if not (isinstance(step, group) and not step.tasks and step._app is None):
+                return step.app
         return self.tasks[0].app
 
     def __repr__(self) -> str:
@@ -362,13 +370,11 @@ class chain:  # noqa: N801 - Celery's name
 
     def link(self, callback: Any) -> Any:
         """Call ``callback`` with the chain's last result."""
-        self.options.setdefault("link", []).append(callback)
-        return callback
+        return _add_link(self.options, "link", callback)
 
     def link_error(self, errback: Any) -> Any:
         """Call ``errback`` (once) if any step fails."""
-        self.options.setdefault("link_error", []).append(errback)
-        return errback
+        return _add_link(self.options, "link_error", errback)
 
     on_error = link_error
 

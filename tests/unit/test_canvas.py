@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import litejobs
 from litejobs import chain, chord, group, signature
 from litejobs.exceptions import ChordError, ConfigurationError, TaskRevokedError
 from litejobs.testing import use_store
@@ -247,3 +248,16 @@ def test_bad_workflows_are_refused():
         chain()
     with pytest.raises(ConfigurationError):
         chord([jobs.add.s(1, 1)]).apply_async()
+
+
+def test_an_empty_group_then_a_step_goes_to_the_steps_app_not_the_app_made_last(
+        run, tmp_path):
+    other = litejobs.App(str(tmp_path / "made-last.sqlite"))  # the default app now
+    try:
+        flow = group([]) | jobs.tsum.s()
+        assert flow.app is run.app
+        assert run(lambda: flow()).get(timeout=10) == 0
+        if not run.app.eager:
+            assert other.transport.count_jobs() == {}  # nothing went to the other store
+    finally:
+        other.close()
