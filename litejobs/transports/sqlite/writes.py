@@ -251,15 +251,11 @@ def apply_outcomes(conn: apsw.Connection, outcomes: Sequence[Outcome], now: floa
     if ongoing:
         conn.executemany(Q["insert_attempt"], ongoing)
     plain = [o for o in outcomes if _is_plain(o)]
-    stale = _settle_plain(conn, plain, now, events) if len(plain) > 1 else None
-    if stale is None:
-        stale, plain = [], []  # one by one, below
-    elif len(plain) == len(outcomes):
-        return stale
-    settled = {id(o) for o in plain}
-    for o in outcomes:
-        if id(o) in settled:
-            continue
+    rest: Sequence[Outcome] = outcomes  # settled one by one, below
+    if len(plain) > 1 and _settle_plain(conn, plain, now, events):
+        rest = [o for o in outcomes if not _is_plain(o)]
+    stale: list[str] = []
+    for o in rest:
         state = o.state
         f = o.failure
         if state is JobState.SUCCESS:
@@ -304,22 +300,22 @@ def _is_plain(o: Outcome) -> bool:
 
 
 def _settle_plain(conn: apsw.Connection, plain: list[Outcome], now: float,
-                  events: bool) -> list[str] | None:
-    """Settle plain successes in one statement; None if some were stale (nothing applied:
-    the caller settles them one by one, to tell which)."""
+                  events: bool) -> bool:
+    """Settle plain successes in one statement; False (and nothing applied) if one was
+    stale: the caller then settles them one by one, to tell which."""
     conn.execute("SAVEPOINT plain")
     before = conn.total_changes()
     conn.executemany(Q["settle_success"],
                      [(o.job_id, o.attempt, o.result, now, o.purge_at) for o in plain])
     if conn.total_changes() - before != len(plain):
         conn.execute("ROLLBACK TO plain; RELEASE plain")
-        return None
+        return False
     conn.execute("RELEASE plain")
     if events:
         conn.executemany(Q["insert_event"], [
             (now, "task-succeeded", o.job_id, o.task, o.queue, None, o.runtime, None)
             for o in plain if o.task])
-    return []
+    return True
 
 
 def _attempt_rows(outcomes: Sequence[Outcome], now: float) -> list[tuple[object, ...]]:
