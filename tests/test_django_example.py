@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 
 import pytest
+
+from helpers import stop_warmly
 
 pytest.importorskip("django")
 
@@ -49,12 +50,7 @@ def test_django_project(tmp_path):
         registered = run("-m", "litejobs", "-A", "proj", "inspect", "registered", "--json")
         assert "shop.tasks.fulfil" in registered and "proj.celery.debug_task" in registered
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait(10)
+        stop_warmly(worker)
     with open(tmp_path / "worker.log") as f:
         log_text = f.read()
     assert "Task shop.tasks.fulfil[" in log_text and "succeeded" in log_text, log_text

@@ -20,7 +20,7 @@ import pytest
 from litejobs.job import JobState
 from litejobs.transports.sqlite import SQLiteTransport
 
-from helpers import wait_until
+from helpers import stop_warmly, wait_until
 
 pytest.importorskip("django")
 
@@ -90,12 +90,7 @@ def running_worker(proj: Project, *args: str):
         assert worker.poll() is None, log_path.read_text()
         yield worker
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait(10)
+        stop_warmly(worker)
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -90,6 +92,36 @@ def store_path(request, tmp_path):
 def app(store_path):
     with use_store(jobs.app, store_path) as app:
         yield app
+
+
+def start_beat(store_path: str, tmp_path, n: int, code_schedules: bool = False
+               ) -> subprocess.Popen:
+    """A ``litejobs beat`` process on the store, logging to ``beat-N.log``;
+    ``code_schedules``: with the schedule tests/jobs.py declares under LITEJOBS_TEST_BEAT."""
+    env = {k: v for k, v in os.environ.items() if k != "LITEJOBS_TEST_BEAT"}
+    if code_schedules:
+        env["LITEJOBS_TEST_BEAT"] = "1"
+    with open(tmp_path / f"beat-{n}.log", "wb") as log:
+        return subprocess.Popen([sys.executable, "-m", "litejobs", "beat", store_path,
+                                 "-A", "jobs"], cwd=TESTS_DIR, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+@contextlib.contextmanager
+def canvas_mode(mode: str, app, start_worker) -> Iterator[str]:
+    """Workflows of tests/canvas_jobs.py run by a ``litejobs worker -A canvas_jobs -c 2``
+    ("worker"), by ``app.run_until_idle()`` in the test ("idle": the test calls it), or
+    inline ("eager": once, on the SQLite store, since eager mode uses no store)."""
+    if mode == "eager":
+        if not app.url.endswith(".sqlite"):
+            pytest.skip("eager mode uses no store")
+        app.conf.task_always_eager = True
+    elif mode == "worker":
+        start_worker("-A", "canvas_jobs", "-c", "2")
+    try:
+        yield mode
+    finally:
+        app.conf.task_always_eager = False
 
 
 @pytest.fixture

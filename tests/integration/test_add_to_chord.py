@@ -10,29 +10,22 @@ import pytest
 from litejobs import chord, group
 from litejobs.exceptions import ConfigurationError
 
+from integration.conftest import canvas_mode
+
 TIMEOUT = 30
 
 
 @pytest.fixture(params=["worker", "idle", "eager"])
 def run(request, app, start_worker):
-    if request.param == "eager":
-        if not app.url.endswith(".sqlite"):
-            pytest.skip("eager mode uses no store")
-        app.conf.task_always_eager = True
-    elif request.param == "worker":
-        start_worker("-A", "canvas_jobs", "-c", "2")
+    with canvas_mode(request.param, app, start_worker) as mode:
+        def send(workflow):
+            result = workflow.delay()
+            if mode == "idle":
+                app.run_until_idle(timeout=TIMEOUT)
+            return result
 
-    def send(workflow):
-        result = workflow.delay()
-        if request.param == "idle":
-            app.run_until_idle(timeout=TIMEOUT)
-        return result
-
-    send.mode = request.param
-    try:
+        send.mode = mode
         yield send
-    finally:
-        app.conf.task_always_eager = False
 
 
 def test_members_added_while_the_chord_runs_join_the_body_after_the_others(run):

@@ -12,17 +12,7 @@ import pytest
 
 import jobs
 from helpers import TESTS_DIR, wait_until
-from integration.conftest import read_ledger
-
-
-def start_beat(store_path: str, tmp_path, n: int) -> subprocess.Popen:
-    env = dict(os.environ, LITEJOBS_TEST_BEAT="1")
-    log = open(tmp_path / f"beat-{n}.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "litejobs", "beat", store_path, "-A", "jobs"],
-                            cwd=TESTS_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    log.close()
-    return proc
+from integration.conftest import read_ledger, start_beat
 
 
 def tick_slots(app) -> list[float]:
@@ -32,7 +22,7 @@ def tick_slots(app) -> list[float]:
 
 def test_two_beats_fire_once_per_tick_and_survive_a_leader_kill(app, store_path, tmp_path):
     # Given two beat processes on one store with a 1 s schedule
-    beats = [start_beat(store_path, tmp_path, n) for n in range(2)]
+    beats = [start_beat(store_path, tmp_path, n, code_schedules=True) for n in range(2)]
     try:
         wait_until(lambda: len(tick_slots(app)) >= 5, 30, message="5 ticks")
         slots = tick_slots(app)
@@ -49,7 +39,7 @@ def test_two_beats_fire_once_per_tick_and_survive_a_leader_kill(app, store_path,
         slots = tick_slots(app)
         assert len(slots) == len(set(slots))
         # a restart neither fires a slot twice nor replays every missed one
-        beats.append(start_beat(store_path, tmp_path, 3))
+        beats.append(start_beat(store_path, tmp_path, 3, code_schedules=True))
         time.sleep(2)
         slots = tick_slots(app)
         assert len(slots) == len(set(slots))

@@ -11,22 +11,15 @@ import litejobs
 from litejobs import Signature, chain, chord, group, serializer, signature
 from litejobs.result import AsyncResult, GroupResult
 
+from integration.conftest import canvas_mode
+
 TIMEOUT = 30
 
 
 @pytest.fixture(params=["worker", "eager"])
 def mode(request, app, start_worker):
-    if request.param == "eager":
-        if not app.url.endswith(".sqlite"):
-            pytest.skip("eager mode uses no store")
-        app.conf.task_always_eager = True
-        try:
-            yield "eager"
-        finally:
-            app.conf.task_always_eager = False
-        return
-    start_worker("-A", "canvas_jobs", "-c", "2")
-    yield "worker"
+    with canvas_mode(request.param, app, start_worker) as mode:
+        yield mode
 
 
 def test_a_returned_signature_comes_back_as_one_the_caller_applies(mode):

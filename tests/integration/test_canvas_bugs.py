@@ -11,24 +11,15 @@ from litejobs import chain, chord, group
 from litejobs.exceptions import ChordError, Reject, SoftTimeLimitExceeded
 
 from helpers import wait_until
-from integration.conftest import read_ledger
+from integration.conftest import canvas_mode, read_ledger
 
 
 @pytest.fixture(params=["worker", "eager"])
 def mode(request, app, start_worker, ledger, monkeypatch):
     """A worker (``-A canvas_jobs``) on the store, or eager mode on the same app."""
-    if request.param == "eager":
-        if not app.url.endswith(".sqlite"):
-            pytest.skip("eager mode uses no store")
-        monkeypatch.setenv("LITEJOBS_LEDGER", ledger)
-        app.conf.task_always_eager = True
-        try:
-            yield "eager"
-        finally:
-            app.conf.task_always_eager = False
-        return
-    start_worker("-A", "canvas_jobs", "-c", "2")
-    yield "worker"
+    monkeypatch.setenv("LITEJOBS_LEDGER", ledger)  # eager mode writes it here
+    with canvas_mode(request.param, app, start_worker) as mode:
+        yield mode
 
 
 def calls(ledger, tag):

@@ -5,7 +5,6 @@ and the broker URL pointed at a store, run by ``litejobs worker -A proj`` with n
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -15,7 +14,7 @@ import pytest
 import litejobs
 from litejobs.timeutil import now
 
-from helpers import wait_until
+from helpers import stop_warmly, wait_until
 
 CELERY_PY = '''\
 import litejobs
@@ -104,12 +103,7 @@ def run_cli(project, tmp_path):
     yield run
     for proc in started:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+            stop_warmly(proc, 20)
 
 
 def _wait_worker(app: litejobs.App, proc: subprocess.Popen, queues: set[str]) -> None:

@@ -9,9 +9,10 @@ import time
 
 import jobs
 from helpers import wait_until
+from integration.conftest import start_beat
 from integration.test_dashboard import dashboard  # noqa: F401 - the fixture
 from integration.test_dashboard_browser import DOCS, browser  # noqa: F401 - the fixture
-from integration.test_stored_schedules import slots, start_beat
+from integration.test_stored_schedules import slots
 
 
 def test_a_schedule_added_on_the_page_fires_on_a_running_beat_and_stops_when_disabled(

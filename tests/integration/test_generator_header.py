@@ -13,6 +13,8 @@ import pytest
 from litejobs import chord
 from litejobs.exceptions import ChordError, ConfigurationError
 
+from integration.conftest import canvas_mode
+
 TIMEOUT = 30
 
 
@@ -48,18 +50,11 @@ def test_members_run_before_the_generator_ends(app, start_worker, tmp_path):
 
 @pytest.mark.parametrize("mode", ["worker", "idle", "eager"])
 def test_a_generator_header_gives_the_results_in_order(app, start_worker, mode):
-    if mode == "eager" and not app.url.endswith(".sqlite"):
-        pytest.skip("eager mode uses no store")
-    if mode == "worker":
-        start_worker("-A", "canvas_jobs", "-c", "2")
-    app.conf.task_always_eager = mode == "eager"
-    try:
+    with canvas_mode(mode, app, start_worker):
         result = chord((cj.identity.si(i) for i in range(20)), cj.identity.s())()
         if mode == "idle":
             app.run_until_idle(timeout=TIMEOUT)
         assert result.get(timeout=TIMEOUT) == list(range(20))
-    finally:
-        app.conf.task_always_eager = False
 
 
 @pytest.mark.parametrize("mode", ["worker", "idle"])

@@ -13,6 +13,7 @@ from litejobs import chain, chord, group
 from litejobs.exceptions import ChordError, ConfigurationError
 
 from helpers import wait_until
+from integration.conftest import canvas_mode
 
 TIMEOUT = 30
 
@@ -22,23 +23,14 @@ def run(request, app, start_worker, ledger, monkeypatch):
     """Send a workflow and return its result: a ``litejobs worker`` runs it, or
     ``app.run_until_idle()`` here, or eager mode (once: it uses no store)."""
     monkeypatch.setenv("LITEJOBS_LEDGER", ledger)
-    if request.param == "eager":
-        if not app.url.endswith(".sqlite"):
-            pytest.skip("eager mode uses no store")
-        app.conf.task_always_eager = True
-    elif request.param == "worker":
-        start_worker("-A", "canvas_jobs", "-c", "2")
+    with canvas_mode(request.param, app, start_worker) as mode:
+        def send(workflow):
+            result = workflow.delay()
+            if mode == "idle":
+                app.run_until_idle(timeout=TIMEOUT)
+            return result
 
-    def send(workflow):
-        result = workflow.delay()
-        if request.param == "idle":
-            app.run_until_idle(timeout=TIMEOUT)
-        return result
-
-    try:
         yield send
-    finally:
-        app.conf.task_always_eager = False
 
 
 def test_a_replaced_job_returns_the_replacements_result(run, app):

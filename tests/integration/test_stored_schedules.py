@@ -9,16 +9,7 @@ import sys
 import time
 
 from helpers import TESTS_DIR, wait_until
-
-
-def start_beat(store_path: str, tmp_path, n: int) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k != "LITEJOBS_TEST_BEAT"}
-    log = open(tmp_path / f"beat-{n}.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "litejobs", "beat", store_path, "-A", "jobs"],
-                            cwd=TESTS_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    log.close()
-    return proc
+from integration.conftest import start_beat
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
